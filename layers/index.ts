@@ -1,0 +1,2 @@
+/** Ready-made layers of aibrix-cache. */
+export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type PodMetrics } from "./test.ts"

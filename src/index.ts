@@ -1,0 +1,28 @@
+/**
+ * aibrix-cache: a live in-memory view of an LLM serving fleet for a gateway.
+ * Ready-made layers are in `aibrix-cache/layers`.
+ */
+export { Cache, type CacheService, type CacheServices } from "./Cache.ts"
+export { CacheStore } from "./CacheStore.ts"
+export { CacheWriter } from "./CacheWriter.ts"
+export { DiscoveryEvent } from "./DiscoveryEvent.ts"
+export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./Errors.ts"
+export { FleetStore, PodEntry, REALTIME_RUNNING_METRIC, type Rejection, type TokenCounts, type TraceRecorder } from "./FleetStore.ts"
+export { MetricCache, type MetricSubscriber } from "./MetricCache.ts"
+export {
+  Histogram,
+  type HistogramBuckets,
+  type HistogramBucketsInput,
+  Label,
+  MetricValue,
+  Prometheus,
+  Simple
+} from "./MetricValue.ts"
+export { ModelCache } from "./ModelCache.ts"
+export { type ModelAdapter } from "./ModelAdapter.ts"
+export * as Pod from "./Pod.ts"
+export { PodCache } from "./PodCache.ts"
+export { PodList } from "./PodList.ts"
+export { PromQLResult } from "./PromQLResult.ts"
+export { type MaybeRoutingContext, RequestTracker } from "./RequestTracker.ts"
+export { RoutingContext } from "./RoutingContext.ts"
