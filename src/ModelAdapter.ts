@@ -3,6 +3,7 @@
  * `modeladapters`): a LoRA adapter loaded on the pods its status lists.
  */
 import { Schema } from "effect"
+import { explainMismatch } from "./Validation.ts"
 import { DEFAULT_NAMESPACE, podKey, type PodKey } from "./Pod.ts"
 
 export const GROUP = "model.aibrix.ai"
@@ -42,10 +43,7 @@ export const isValidModelAdapter: (adapter: unknown) => adapter is ValidModelAda
   ModelAdapterFields
 ) as (adapter: unknown) => adapter is ValidModelAdapter
 
-export const describeInvalidAdapter = (adapter: unknown): string => {
-  const result = Schema.decodeUnknownExit(ModelAdapterFields)(adapter)
-  return result._tag === "Failure" ? String(result.cause) : "valid"
-}
+export const describeInvalidAdapter: (adapter: unknown) => string = explainMismatch(ModelAdapterFields)
 
 export const adapterNamespaceOf = (adapter: ValidModelAdapter): string =>
   adapter.metadata.namespace || DEFAULT_NAMESPACE

@@ -5,6 +5,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Schema } from "effect"
+import { explainMismatch } from "./Validation.ts"
 
 /** The label that names a pod's base model; pods without it are not tracked. */
 export const MODEL_LABEL = "model.aibrix.ai/name"
@@ -53,10 +54,7 @@ export const isValidPod: (pod: unknown) => pod is ValidPod = Schema.is(PodFields
 ) => pod is ValidPod
 
 /** Explains why a pod is malformed, for the log line that skips it. */
-export const describeInvalidPod = (pod: unknown): string => {
-  const result = Schema.decodeUnknownExit(PodFields)(pod)
-  return result._tag === "Failure" ? String(result.cause) : "valid"
-}
+export const describeInvalidPod: (pod: unknown) => string = explainMismatch(PodFields)
 
 export const namespaceOf = (pod: V1Pod): string => pod.metadata?.namespace || DEFAULT_NAMESPACE
 

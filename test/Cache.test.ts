@@ -12,6 +12,7 @@ import {
   RoutingContext
 } from "../src/index.ts"
 import { makeAdapter, makePod } from "./fixtures.ts"
+import { capturedLogs } from "./support/capturedLogs.ts"
 
 describe("Cache services", () => {
   it.effect("getPod returns the very object added", () =>
@@ -92,4 +93,20 @@ describe("Cache services", () => {
       const after = yield* metrics.getMetricValueByPod("p1", "default", "realtime_num_requests_running")
       assert.deepStrictEqual(after, MetricValue.simple(0))
     }).pipe(Effect.provide(newTestCacheWithPods([makePod({ name: "p1" })], "m"))))
+
+  it.effect("a malformed object is logged and skipped, never thrown", () => {
+    const logs = capturedLogs()
+    return Effect.gen(function*() {
+      const writer = yield* CacheWriter
+      yield* writer.applyAll([
+        DiscoveryEvent.PodAdded({ pod: { metadata: { labels: { "model.aibrix.ai/name": "m" } } } }),
+        DiscoveryEvent.PodAdded({ pod: makePod({ name: "p1", model: "m" }) })
+      ])
+      const pods = yield* PodCache
+      assert.strictEqual((yield* pods.listPods).length, 1)
+      assert.strictEqual(logs.lines.length, 1)
+      assert.strictEqual(logs.lines[0]?.level, "Warn")
+      assert.match(logs.lines[0]?.message ?? "", /skipped PodAdded: malformed pod/)
+    }).pipe(Effect.provide(initForTest), Effect.provide(logs.layer))
+  })
 })

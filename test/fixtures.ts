@@ -5,10 +5,10 @@ import { MODEL_LABEL } from "../src/Pod.ts"
 
 export interface PodOptions {
   readonly name: string
-  readonly namespace?: string
-  readonly model?: string
-  readonly uid?: string
-  readonly ip?: string
+  readonly namespace?: string | undefined
+  readonly model?: string | undefined
+  readonly uid?: string | undefined
+  readonly ip?: string | undefined
   readonly ready?: boolean
   readonly labels?: Record<string, string>
   readonly deleting?: boolean
