@@ -14,7 +14,8 @@ import { StaticFleetInvalid } from "../src/DiscoveryErrors.ts"
 import { FleetStore } from "../src/FleetStore.ts"
 import { isReady, metricPortOf } from "../src/Pod.ts"
 import { parseEndpoint, parseStaticFleet, STATIC_NAMESPACE, staticPods } from "../src/StaticFleet.ts"
-import { layerStaticSource, makeStaticSource } from "../src/StaticSource.ts"
+import { staticDiscovery } from "../layers/index.ts"
+import { makeStaticSource } from "../src/StaticSource.ts"
 import { eventually, modelsOf } from "./support/discovery.ts"
 
 const problemsOf = (text: string): ReadonlyArray<string> => {
@@ -233,7 +234,7 @@ describe("static source", () => {
       const dir = yield* tempDir
       const file = path.join(dir, "fleet.json")
       fs.writeFileSync(file, JSON.stringify({ models: [{ name: "m1", endpoints: ["10.0.0.1:8000"] }] }))
-      const context = yield* Layer.build(layerStaticSource(file).pipe(Layer.provideMerge(layerEmpty)))
+      const context = yield* Layer.build(staticDiscovery(file).pipe(Layer.provideMerge(layerEmpty)))
       assert.isTrue(yield* Context.get(context, CacheReadiness).isReady)
       assert.deepStrictEqual(modelsOf(Context.get(context, CacheStore)), ["m1"])
     }))
