@@ -10,6 +10,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { KubeConfigInvalid, KubeConfigNotFound } from "./DiscoveryErrors.ts"
+import { describeError } from "./ErrorDescription.ts"
 
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -31,7 +32,7 @@ const fromFiles = (files: ReadonlyArray<string>): Effect.Effect<KubeConfig, Kube
       }
       return config
     },
-    catch: (error) => new KubeConfigInvalid({ source: files.join(path.delimiter), reason: describe(error) })
+    catch: (error) => new KubeConfigInvalid({ source: files.join(path.delimiter), reason: describeError(error) })
   })
 
 const inCluster: Effect.Effect<KubeConfig, KubeConfigInvalid> = Effect.try({
@@ -40,7 +41,7 @@ const inCluster: Effect.Effect<KubeConfig, KubeConfigInvalid> = Effect.try({
     config.loadFromCluster()
     return config
   },
-  catch: (error) => new KubeConfigInvalid({ source: "in-cluster", reason: describe(error) })
+  catch: (error) => new KubeConfigInvalid({ source: "in-cluster", reason: describeError(error) })
 })
 
 /** Loads the kubeconfig from the environment (read with `Config`), or says where it looked. */
@@ -78,17 +79,6 @@ export const checkKubeConfig = (config: KubeConfig): Effect.Effect<void, KubeCon
     if (cluster === null) return yield* new KubeConfigInvalid({ source, reason: "no current cluster" })
     yield* Effect.tryPromise({
       try: () => config.applySecurityAuthentication(new RequestContext(cluster.server, HttpMethod.GET)),
-      catch: (error) => new KubeConfigInvalid({ source, reason: describe(error) })
+      catch: (error) => new KubeConfigInvalid({ source, reason: describeError(error) })
     })
   })
-
-/** An error's message with its causes, e.g. `fetch failed: connect ECONNREFUSED 127.0.0.1:1`. */
-export const describe = (error: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    parts.push(current instanceof Error ? current.message : String(current))
-    current = current instanceof Error ? current.cause : undefined
-  }
-  return parts.filter((part) => part !== "").join(": ")
-}
