@@ -20,7 +20,8 @@ const Environment = Config.all({
   serviceHost: Config.option(Config.String("KUBERNETES_SERVICE_HOST"))
 })
 
-const fromFiles = (files: ReadonlyArray<string>): Effect.Effect<KubeConfig, KubeConfigInvalid> =>
+/** Loads and merges the files; `source` names them in errors. */
+const fromFiles = (files: ReadonlyArray<string>, source: string): Effect.Effect<KubeConfig, KubeConfigInvalid> =>
   Effect.try({
     try: () => {
       const config = new KubeConfig()
@@ -32,7 +33,7 @@ const fromFiles = (files: ReadonlyArray<string>): Effect.Effect<KubeConfig, Kube
       }
       return config
     },
-    catch: (error) => new KubeConfigInvalid({ source: files.join(path.delimiter), reason: describeError(error) })
+    catch: (error) => new KubeConfigInvalid({ source, reason: describeError(error) })
   })
 
 const inCluster: Effect.Effect<KubeConfig, KubeConfigInvalid> = Effect.try({
@@ -51,11 +52,12 @@ export const loadKubeConfig: Effect.Effect<KubeConfig, KubeConfigNotFound | Kube
       Environment,
       (error) => new KubeConfigInvalid({ source: "environment", reason: error.message })
     )
-    const files = Option.getOrElse(env.kubeconfig, () => "").split(path.delimiter).filter((file) => file !== "")
-    if (files.length > 0) return yield* fromFiles(files)
+    const kubeconfig = Option.getOrElse(env.kubeconfig, () => "")
+    const files = kubeconfig.split(path.delimiter).filter((file) => file !== "")
+    if (files.length > 0) return yield* fromFiles(files, `KUBECONFIG=${kubeconfig}`)
     const searched = ["KUBECONFIG (unset)"]
     const defaultFile = path.join(Option.getOrElse(env.home, () => os.homedir()), ".kube", "config")
-    if (fs.existsSync(defaultFile)) return yield* fromFiles([defaultFile])
+    if (fs.existsSync(defaultFile)) return yield* fromFiles([defaultFile], defaultFile)
     searched.push(`${defaultFile} (absent)`)
     if (Option.isSome(env.serviceHost) && fs.existsSync(SERVICE_ACCOUNT_TOKEN)) return yield* inCluster
     searched.push(
