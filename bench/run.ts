@@ -2,6 +2,7 @@
  * `npm run bench [name...]`: runs the benchmarks (all, or the named ones) one
  * after another in this process.
  */
+import * as discovery from "./discovery.ts"
 import * as lifecycle from "./lifecycle.ts"
 import * as trace from "./trace.ts"
 
@@ -11,7 +12,8 @@ interface Benchmark {
 
 const benchmarks: Record<string, Benchmark> = {
   lifecycle,
-  trace
+  trace,
+  discovery
 }
 
 const selected = process.argv.slice(2)

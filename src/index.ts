@@ -3,10 +3,20 @@
  * Ready-made layers are in `aibrix-cache/layers`.
  */
 export { Cache, type CacheService, type CacheServices } from "./Cache.ts"
+export { CacheReadiness } from "./CacheReadiness.ts"
 export { CacheStore } from "./CacheStore.ts"
 export { CacheWriter } from "./CacheWriter.ts"
 export { DiscoveryEvent } from "./DiscoveryEvent.ts"
+export { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound, StaticFleetInvalid } from "./DiscoveryErrors.ts"
 export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./Errors.ts"
+export { loadKubeConfig } from "./KubeConfigLoader.ts"
+export {
+  type InformerRestarts,
+  KubernetesSource,
+  type KubernetesSourceError,
+  type KubernetesSourceOptions,
+  makeKubernetesSource
+} from "./KubernetesSource.ts"
 export { FleetStore, PodEntry, REALTIME_RUNNING_METRIC, type Rejection, type TokenCounts, type TraceRecorder } from "./FleetStore.ts"
 export { MetricCache, type MetricSubscriber } from "./MetricCache.ts"
 export {
@@ -41,3 +51,6 @@ export { bucketIndex } from "./TraceBucket.ts"
 export { traceEnabled } from "./TraceConfig.ts"
 export { TRACE_TTL_SECONDS, traceFlushLayer, TraceFlusher, type TraceFlushStats } from "./TraceFlush.ts"
 export { traceKey, TraceWindow, windowJson } from "./TraceWindow.ts"
+export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./StaticFleet.ts"
+export { makeStaticSource, type StaticSourceOptions } from "./StaticSource.ts"
+export { type RestartBackoff } from "./SupervisedInformer.ts"
