@@ -1,0 +1,58 @@
+/**
+ * The handlers of the service's API, reading the store behind the cache layer.
+ * Each is a few map reads; the hot one (a model's pods) serves bytes kept
+ * between changes of what it shows.
+ */
+import { Clock, Effect, Layer, Schema } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { CacheStore } from "./CacheStore.ts"
+import { ModelPodsCache, modelList, podDetail } from "./FleetViews.ts"
+import { CacheApi, ModelPods, NotFound } from "./ServiceApi.ts"
+import { renderServiceMetrics } from "./ServiceMetrics.ts"
+
+const encodeModelPods = Schema.encodeSync(ModelPods)
+const utf8 = new TextEncoder()
+
+const modelsHandlers = HttpApiBuilder.group(
+  CacheApi,
+  "models",
+  Effect.fnUntraced(function*(handlers) {
+    const store = yield* CacheStore
+    const startedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const modelPods = new ModelPodsCache(store, (value) => utf8.encode(JSON.stringify(encodeModelPods(value))))
+    return handlers
+      .handle("listModels", () => Effect.sync(() => modelList(store, startedAt)))
+      .handle("listModelPods", ({ params, query }) =>
+        Effect.suspend(() => {
+          const body = modelPods.body(params.model, query.ready === "true")
+          return body === undefined
+            ? Effect.fail(new NotFound({ message: `no pod serves model ${JSON.stringify(params.model)}` }))
+            : Effect.succeed(HttpServerResponse.uint8Array(body, { contentType: "application/json" }))
+        }))
+      .handle("getPod", ({ params }) =>
+        Effect.suspend(() => {
+          const entry = store.podEntry(params.namespace, params.name)
+          return entry === undefined
+            ? Effect.fail(new NotFound({ message: `no pod ${params.namespace}/${params.name} is tracked` }))
+            : Effect.succeed(podDetail(entry))
+        }))
+  })
+)
+
+const opsHandlers = HttpApiBuilder.group(
+  CacheApi,
+  "ops",
+  Effect.fnUntraced(function*(handlers) {
+    const store = yield* CacheStore
+    const context = yield* Effect.context<CacheStore>()
+    return handlers
+      .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+      .handle("readyz", () =>
+        Effect.sync(() => ({ ready: true, pods: store.podCount, models: store.modelCount })))
+      .handle("metrics", () => Effect.provideContext(renderServiceMetrics, context))
+  })
+)
+
+/** The API's routes over the cache layer's store. */
+export const apiRoutes = HttpApiBuilder.layer(CacheApi).pipe(Layer.provide([modelsHandlers, opsHandlers]))
