@@ -1,2 +1,3 @@
 /** Ready-made layers of aibrix-cache. */
 export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type PodMetrics } from "./test.ts"
+export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "./metrics.ts"

@@ -1,0 +1,716 @@
+/**
+ * The Prometheus text exposition format, version 0.0.4: a parser written for
+ * speed and a renderer.
+ *
+ * The parser walks the page once with `charCodeAt` and `indexOf`: no regular
+ * expressions and no array of lines. A line of a family the caller did not ask
+ * for costs the scan of its metric name and of its end. Malformed input yields
+ * an `ExpositionParseError` with the line number, or is skipped and counted;
+ * the parser never throws.
+ */
+import { Result, Schema } from "effect"
+
+export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped"
+
+export interface Sample {
+  /** The full sample name, e.g. `vllm:e2e_request_latency_seconds_bucket`. */
+  readonly name: string
+  /** `{}` when the sample has none. */
+  readonly labels: Readonly<Record<string, string>>
+  /** May be `NaN`, `Infinity` or `-Infinity`. */
+  readonly value: number
+  /** Milliseconds since the epoch, when the line gives one. */
+  readonly timestamp: number | undefined
+}
+
+export interface MetricFamily {
+  /** For the `_bucket`, `_sum` and `_count` samples of a histogram or summary, the name without the suffix. */
+  readonly name: string
+  /** `untyped` when there is no TYPE line. */
+  readonly type: MetricType
+  readonly help: string | undefined
+  readonly samples: ReadonlyArray<Sample>
+}
+
+export interface ParsedPage {
+  /** The families with at least one sample, by family name. */
+  readonly families: ReadonlyMap<string, MetricFamily>
+  /** Malformed lines skipped (only with `malformed: "skip"`). */
+  readonly skippedLines: number
+}
+
+export interface ParseOptions {
+  /** Parse only these families; the lines of others are skipped without being checked. */
+  readonly families?: ReadonlySet<string>
+  /** What a malformed line does: fail the parse (the default) or get skipped and counted. */
+  readonly malformed?: "fail" | "skip"
+}
+
+export class ExpositionParseError extends Schema.TaggedError<ExpositionParseError>()("ExpositionParseError", {
+  line: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `line ${this.line}: ${this.reason}`
+  }
+}
+
+const RETURN = 13
+const SPACE = 32
+const TAB = 9
+const HASH = 35
+const QUOTE = 34
+const BACKSLASH = 92
+const COMMA = 44
+const EQUALS = 61
+const OPEN_BRACE = 123
+const CLOSE_BRACE = 125
+const DOT = 46
+const PLUS = 43
+const MINUS = 45
+const ZERO = 48
+const NINE = 57
+const LOWER_E = 101
+const UPPER_E = 69
+const LOWER_N = 110
+
+const NAME_START = 1
+const NAME_PART = 2
+const LABEL_START = 4
+const LABEL_PART = 8
+
+/** Character classes of ASCII codes: metric names allow `:`, label names do not. */
+const CHAR_CLASS: Uint8Array = (() => {
+  const table = new Uint8Array(128)
+  const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+  for (let i = 0; i < letters.length; i++) {
+    table[letters.charCodeAt(i)] = NAME_START | NAME_PART | LABEL_START | LABEL_PART
+  }
+  for (let code = ZERO; code <= NINE; code++) table[code] = NAME_PART | LABEL_PART
+  table[":".charCodeAt(0)] = NAME_START | NAME_PART
+  return table
+})()
+
+const isClass = (code: number, klass: number): boolean => code < 128 && (CHAR_CLASS[code]! & klass) !== 0
+
+const isBlank = (code: number): boolean => code === SPACE || code === TAB
+
+const isDigit = (code: number): boolean => code >= ZERO && code <= NINE
+
+/** Exact powers of ten: a product or quotient of one with an integer below 2^53 is correctly rounded. */
+const POWERS_OF_TEN: ReadonlyArray<number> = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`))
+
+const MAX_FAST_DIGITS = 15
+
+const SPECIAL_VALUES: ReadonlyMap<string, number> = new Map([
+  ["nan", NaN],
+  ["inf", Infinity],
+  ["+inf", Infinity],
+  ["-inf", -Infinity],
+  ["infinity", Infinity],
+  ["+infinity", Infinity],
+  ["-infinity", -Infinity]
+])
+
+/**
+ * A sample value of `text[start, end)` as Go's `strconv.ParseFloat` reads it
+ * (decimal forms, `NaN`, `Inf` in any case), or `undefined` when it is not one.
+ */
+const numberAt = (text: string, start: number, end: number): number | undefined => {
+  let i = start
+  let code = text.charCodeAt(i)
+  const negative = code === MINUS
+  if (negative || code === PLUS) code = text.charCodeAt(++i)
+  let mantissa = 0
+  let digits = 0
+  let exponent = 0
+  while (i < end && isDigit(code)) {
+    mantissa = mantissa * 10 + (code - ZERO)
+    digits++
+    code = text.charCodeAt(++i)
+  }
+  if (code === DOT && i < end) {
+    code = text.charCodeAt(++i)
+    while (i < end && isDigit(code)) {
+      mantissa = mantissa * 10 + (code - ZERO)
+      digits++
+      exponent--
+      code = text.charCodeAt(++i)
+    }
+  }
+  if (digits === 0 || digits > MAX_FAST_DIGITS) return slowNumberAt(text, start, end)
+  if (i < end && (code === LOWER_E || code === UPPER_E)) {
+    code = text.charCodeAt(++i)
+    const negativeExponent = code === MINUS
+    if (negativeExponent || code === PLUS) code = text.charCodeAt(++i)
+    let written = 0
+    let exponentDigits = 0
+    while (i < end && isDigit(code) && exponentDigits < 4) {
+      written = written * 10 + (code - ZERO)
+      exponentDigits++
+      code = text.charCodeAt(++i)
+    }
+    if (exponentDigits === 0 || exponentDigits === 4) return slowNumberAt(text, start, end)
+    exponent += negativeExponent ? -written : written
+  }
+  if (i !== end) return slowNumberAt(text, start, end)
+  let value: number
+  if (exponent === 0) value = mantissa
+  else if (exponent > 0 && exponent <= 22) value = mantissa * POWERS_OF_TEN[exponent]!
+  else if (exponent < 0 && exponent >= -22) value = mantissa / POWERS_OF_TEN[-exponent]!
+  else return slowNumberAt(text, start, end)
+  return negative ? -value : value
+}
+
+const slowNumberAt = (text: string, start: number, end: number): number | undefined => {
+  const token = text.slice(start, end)
+  const special = SPECIAL_VALUES.get(token.toLowerCase())
+  if (special !== undefined) return special
+  for (let i = 0; i < token.length; i++) {
+    const code = token.charCodeAt(i)
+    if (!(isDigit(code) || code === DOT || code === PLUS || code === MINUS || code === LOWER_E || code === UPPER_E)) {
+      return undefined
+    }
+  }
+  const value = Number(token)
+  return Number.isNaN(value) ? undefined : value
+}
+
+/** A sample value written as the format writes it (`1.5`, `NaN`, `+Inf`, `-1e-7`), or `undefined`. */
+export const parseSampleValue = (text: string): number | undefined =>
+  text.length === 0 ? undefined : numberAt(text, 0, text.length)
+
+const TYPES: ReadonlyMap<string, MetricType> = new Map([
+  ["counter", "counter"],
+  ["gauge", "gauge"],
+  ["histogram", "histogram"],
+  ["summary", "summary"],
+  ["untyped", "untyped"]
+])
+
+/** What a sample is to its family; decides which label it must carry. */
+type Role = 0 | 1 | 2 | 3 | 4
+const Role = {
+  Plain: 0,
+  Bucket: 1,
+  SumOrCount: 2,
+  Quantile: 3,
+  /** A sample of a histogram family named like the family itself: not allowed. */
+  BareHistogram: 4
+} as const
+
+class FamilyBuilder {
+  readonly name: string
+  readonly wanted: boolean
+  type: MetricType = "untyped"
+  typed = false
+  help: string | undefined = undefined
+  readonly samples: Array<Sample> = []
+
+  constructor(name: string, wanted: boolean) {
+    this.name = name
+    this.wanted = wanted
+  }
+}
+
+const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
+
+/** Returned by a line parser at `# EOF`: the page ends there. */
+const END_OF_PAGE = 0
+
+/** Every method parses within the current line, `[cursor, end)`, and returns a failure reason or `undefined`. */
+class PageParser {
+  readonly text: string
+  readonly wanted: ReadonlySet<string> | undefined
+  readonly families = new Map<string, FamilyBuilder>()
+  /** End of the current line, without its line break. */
+  end = 0
+  /** Position of the next backslash at or after the cursor, or the page length. */
+  backslash = -1
+  /** The sample name of the last sample line and what it resolved to, reused by the lines that repeat it. */
+  lastName = ""
+  lastFamily: FamilyBuilder | undefined = undefined
+  lastRole: Role = Role.Plain
+  /** Out-parameters of `labelValue`, to avoid an allocation per label. */
+  valueText = ""
+  valueEnd = 0
+  skippedLines = 0
+
+  constructor(text: string, wanted: ReadonlySet<string> | undefined) {
+    this.text = text
+    this.wanted = wanted
+  }
+
+  /** Parses the page; the first malformed line ends it unless `skip`, which counts it in `skippedLines`. */
+  run(skip: boolean): ExpositionParseError | undefined {
+    const text = this.text
+    const length = text.length
+    let start = 0
+    let line = 0
+    while (start < length) {
+      line++
+      let next = text.indexOf("\n", start)
+      if (next === -1) next = length
+      this.end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
+      const reason = this.line(start)
+      if (reason !== undefined) {
+        if (reason === END_OF_PAGE) return undefined
+        if (!skip) return new ExpositionParseError({ line, reason })
+        this.skippedLines++
+      }
+      start = next + 1
+    }
+    return undefined
+  }
+
+  line(start: number): string | typeof END_OF_PAGE | undefined {
+    const text = this.text
+    const end = this.end
+    let cursor = start
+    while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
+    if (cursor === end) return undefined
+    return text.charCodeAt(cursor) === HASH ? this.comment(cursor + 1) : this.sample(cursor)
+  }
+
+  backslashFrom(cursor: number): number {
+    if (this.backslash < cursor) {
+      const found = this.text.indexOf("\\", cursor)
+      this.backslash = found === -1 ? this.text.length : found
+    }
+    return this.backslash
+  }
+
+  skipBlanks(cursor: number): number {
+    const text = this.text
+    const end = this.end
+    while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
+    return cursor
+  }
+
+  /** The end of the metric name starting at `cursor` (`cursor` itself when there is none). */
+  metricNameEnd(cursor: number): number {
+    const text = this.text
+    const end = this.end
+    if (cursor >= end || !isClass(text.charCodeAt(cursor), NAME_START)) return cursor
+    cursor++
+    while (cursor < end && isClass(text.charCodeAt(cursor), NAME_PART)) cursor++
+    return cursor
+  }
+
+  comment(cursor: number): string | typeof END_OF_PAGE | undefined {
+    const text = this.text
+    const end = this.end
+    cursor = this.skipBlanks(cursor)
+    let wordEnd = cursor
+    while (wordEnd < end && !isBlank(text.charCodeAt(wordEnd))) wordEnd++
+    const length = wordEnd - cursor
+    if (length === 4 && text.startsWith("HELP", cursor)) return this.help(wordEnd)
+    if (length === 4 && text.startsWith("TYPE", cursor)) return this.type(wordEnd)
+    if (length === 3 && text.startsWith("EOF", cursor) && this.skipBlanks(wordEnd) === end) return END_OF_PAGE
+    return undefined
+  }
+
+  help(cursor: number): string | undefined {
+    const text = this.text
+    const end = this.end
+    const nameStart = this.skipBlanks(cursor)
+    const nameEnd = this.metricNameEnd(nameStart)
+    if (nameEnd === nameStart || (nameEnd < end && !isBlank(text.charCodeAt(nameEnd)))) {
+      return "HELP line without a valid metric name"
+    }
+    const name = text.slice(nameStart, nameEnd)
+    const wanted = this.wanted === undefined || this.wanted.has(name)
+    let family = this.families.get(name)
+    if (!wanted && family === undefined) return undefined
+    const textStart = this.skipBlanks(nameEnd)
+    let help: string
+    if (this.backslashFrom(textStart) < end) {
+      const unescaped = this.unescapeHelp(textStart)
+      if (unescaped === undefined) return "invalid escape sequence in HELP text (only \\\\ and \\n are allowed)"
+      help = unescaped
+    } else {
+      help = text.slice(textStart, end)
+    }
+    if (family === undefined) {
+      family = new FamilyBuilder(name, wanted)
+      this.families.set(name, family)
+    }
+    if (family.help !== undefined) return `second HELP line for ${name}`
+    family.help = help
+    return undefined
+  }
+
+  unescapeHelp(cursor: number): string | undefined {
+    const text = this.text
+    const end = this.end
+    let out = ""
+    let runStart = cursor
+    let backslash = this.backslashFrom(cursor)
+    while (backslash < end) {
+      const escaped = text.charCodeAt(backslash + 1)
+      if (backslash + 1 >= end || (escaped !== BACKSLASH && escaped !== LOWER_N)) return undefined
+      out += text.slice(runStart, backslash) + (escaped === BACKSLASH ? "\\" : "\n")
+      runStart = backslash + 2
+      backslash = this.backslashFrom(runStart)
+    }
+    return out + text.slice(runStart, end)
+  }
+
+  type(cursor: number): string | undefined {
+    const text = this.text
+    const end = this.end
+    const nameStart = this.skipBlanks(cursor)
+    const nameEnd = this.metricNameEnd(nameStart)
+    if (nameEnd === nameStart || nameEnd === end || !isBlank(text.charCodeAt(nameEnd))) {
+      return "TYPE line without a valid metric name and type"
+    }
+    const typeStart = this.skipBlanks(nameEnd)
+    let typeEnd = typeStart
+    while (typeEnd < end && !isBlank(text.charCodeAt(typeEnd))) typeEnd++
+    const typeWord = text.slice(typeStart, typeEnd)
+    const type = TYPES.get(typeWord.toLowerCase())
+    if (type === undefined) return `unknown metric type "${typeWord}"`
+    if (this.skipBlanks(typeEnd) !== end) return "unexpected text after the metric type"
+    const name = text.slice(nameStart, nameEnd)
+    let family = this.families.get(name)
+    if (family !== undefined && family.typed) return `second TYPE line for ${name}`
+    if (family !== undefined && family.samples.length > 0) return `TYPE line for ${name} after its samples`
+    if (type === "histogram" || type === "summary") {
+      const suffixes = type === "histogram" ? ["_bucket", "_sum", "_count"] : ["_sum", "_count"]
+      for (const suffix of suffixes) {
+        const samples = this.families.get(name + suffix)?.samples.length ?? 0
+        if (samples > 0) return `TYPE line for ${name} after samples of ${name}${suffix}`
+      }
+    }
+    if (family === undefined) {
+      family = new FamilyBuilder(name, this.wanted === undefined || this.wanted.has(name))
+      this.families.set(name, family)
+    }
+    family.type = type
+    family.typed = true
+    this.lastName = ""
+    return undefined
+  }
+
+  /** The family of a sample name: the base family for a typed histogram or summary suffix, else its own. */
+  resolve(name: string): void {
+    let base: FamilyBuilder | undefined
+    let role: Role = Role.Plain
+    if (name.endsWith("_bucket")) {
+      base = this.families.get(name.slice(0, -7))
+      if (base !== undefined && base.type === "histogram") role = Role.Bucket
+      else base = undefined
+    } else if (name.endsWith("_sum") || name.endsWith("_count")) {
+      base = this.families.get(name.slice(0, name.endsWith("_sum") ? -4 : -6))
+      if (base !== undefined && (base.type === "histogram" || base.type === "summary")) role = Role.SumOrCount
+      else base = undefined
+    }
+    if (base === undefined) {
+      base = this.families.get(name)
+      if (base === undefined && (this.wanted === undefined || this.wanted.has(name))) {
+        base = new FamilyBuilder(name, true)
+        this.families.set(name, base)
+      }
+      if (base !== undefined) {
+        role = base.type === "histogram" ? Role.BareHistogram : base.type === "summary" ? Role.Quantile : Role.Plain
+      }
+    }
+    this.lastName = name
+    this.lastFamily = base !== undefined && base.wanted ? base : undefined
+    this.lastRole = role
+  }
+
+  sample(start: number): string | undefined {
+    const text = this.text
+    const end = this.end
+    const nameEnd = this.metricNameEnd(start)
+    if (nameEnd === start) return "invalid metric name"
+    const last = this.lastName
+    const repeated = last.length === nameEnd - start && text.startsWith(last, start)
+    if (!repeated) this.resolve(text.slice(start, nameEnd))
+    const family = this.lastFamily
+    if (family === undefined) return undefined
+    const role = this.lastRole
+    if (role === Role.BareHistogram) return `sample ${this.lastName} of histogram ${family.name} lacks a _bucket, _sum or _count suffix`
+    let cursor = this.skipBlanks(nameEnd)
+    let labels = EMPTY_LABELS
+    if (cursor < end && text.charCodeAt(cursor) === OPEN_BRACE) {
+      const parsed = this.labels(cursor + 1)
+      if (typeof parsed === "string") return parsed
+      labels = parsed
+      cursor = this.skipBlanks(this.valueEnd)
+    } else if (cursor === nameEnd && cursor < end) {
+      return "invalid character in metric name"
+    }
+    if (cursor >= end) return "missing sample value"
+    let valueEnd = cursor
+    while (valueEnd < end && !isBlank(text.charCodeAt(valueEnd))) valueEnd++
+    const value = numberAt(text, cursor, valueEnd)
+    if (value === undefined) return `invalid sample value "${text.slice(cursor, valueEnd)}"`
+    let timestamp: number | undefined = undefined
+    cursor = this.skipBlanks(valueEnd)
+    if (cursor < end) {
+      let timestampEnd = cursor
+      while (timestampEnd < end && !isBlank(text.charCodeAt(timestampEnd))) timestampEnd++
+      timestamp = this.integerAt(cursor, timestampEnd)
+      if (timestamp === undefined) return `invalid timestamp "${text.slice(cursor, timestampEnd)}"`
+      if (this.skipBlanks(timestampEnd) !== end) return "unexpected text after the timestamp"
+    }
+    if (role === Role.Bucket) {
+      const le = labels["le"]
+      if (le === undefined) return `histogram bucket ${this.lastName} lacks the le label`
+      if (parseSampleValue(le) === undefined) return `invalid le label value "${le}"`
+    } else if (role === Role.Quantile) {
+      const quantile = labels["quantile"]
+      if (quantile === undefined) return `summary sample ${this.lastName} lacks the quantile label`
+      if (parseSampleValue(quantile) === undefined) return `invalid quantile label value "${quantile}"`
+    }
+    family.samples.push({ name: this.lastName, labels, value, timestamp })
+    return undefined
+  }
+
+  /** A signed decimal integer of `[start, end)`, or `undefined`. */
+  integerAt(start: number, end: number): number | undefined {
+    const text = this.text
+    let i = start
+    let code = text.charCodeAt(i)
+    const negative = code === MINUS
+    if (negative || code === PLUS) i++
+    if (i === end) return undefined
+    let value = 0
+    for (; i < end; i++) {
+      code = text.charCodeAt(i)
+      if (!isDigit(code)) return undefined
+      value = value * 10 + (code - ZERO)
+    }
+    return negative ? -value : value
+  }
+
+  /** The label set after `{`; sets `valueEnd` past the closing `}`. */
+  labels(cursor: number): Record<string, string> | string {
+    const text = this.text
+    const end = this.end
+    const labels: Record<string, string> = {}
+    let count = 0
+    for (;;) {
+      cursor = this.skipBlanks(cursor)
+      if (cursor >= end) return "unterminated label set"
+      let code = text.charCodeAt(cursor)
+      if (code === CLOSE_BRACE) break
+      const nameStart = cursor
+      if (!isClass(code, LABEL_START)) return "invalid label name"
+      cursor++
+      while (cursor < end && isClass(text.charCodeAt(cursor), LABEL_PART)) cursor++
+      const name = text.slice(nameStart, cursor)
+      cursor = this.skipBlanks(cursor)
+      if (cursor >= end || text.charCodeAt(cursor) !== EQUALS) return `expected "=" after label name ${name}`
+      cursor = this.skipBlanks(cursor + 1)
+      if (cursor >= end || text.charCodeAt(cursor) !== QUOTE) return `expected a quoted value for label ${name}`
+      const reason = this.labelValue(cursor + 1)
+      if (reason !== undefined) return reason
+      if (count > 0 && Object.hasOwn(labels, name)) return `duplicate label ${name}`
+      if (name === "__name__") return "label name __name__ is reserved"
+      if (name === "__proto__") {
+        Object.defineProperty(labels, name, { value: this.valueText, enumerable: true, writable: true, configurable: true })
+      } else {
+        labels[name] = this.valueText
+      }
+      count++
+      cursor = this.skipBlanks(this.valueEnd)
+      if (cursor >= end) return "unterminated label set"
+      code = text.charCodeAt(cursor)
+      if (code === COMMA) {
+        cursor++
+      } else if (code !== CLOSE_BRACE) {
+        return `expected "," or "}" after the value of label ${name}`
+      }
+    }
+    this.valueEnd = cursor + 1
+    return labels
+  }
+
+  /** The label value after its opening quote into `valueText`, `valueEnd` past its closing quote. */
+  labelValue(cursor: number): string | undefined {
+    const text = this.text
+    const end = this.end
+    const quote = text.indexOf("\"", cursor)
+    if (quote === -1 || quote >= end) return "unterminated label value"
+    if (this.backslashFrom(cursor) > quote) {
+      this.valueText = text.slice(cursor, quote)
+      this.valueEnd = quote + 1
+      return undefined
+    }
+    let out = ""
+    let runStart = cursor
+    for (let i = cursor; i < end; i++) {
+      const code = text.charCodeAt(i)
+      if (code === QUOTE) {
+        this.valueText = out + text.slice(runStart, i)
+        this.valueEnd = i + 1
+        return undefined
+      }
+      if (code === BACKSLASH) {
+        const escaped = i + 1 < end ? text.charCodeAt(i + 1) : -1
+        if (escaped !== BACKSLASH && escaped !== QUOTE && escaped !== LOWER_N) {
+          return "invalid escape sequence in label value (only \\\\, \\\" and \\n are allowed)"
+        }
+        out += text.slice(runStart, i) + (escaped === LOWER_N ? "\n" : escaped === QUOTE ? "\"" : "\\")
+        i++
+        runStart = i + 1
+      }
+    }
+    return "unterminated label value"
+  }
+}
+
+const toPage = (parser: PageParser): ParsedPage => {
+  const families = new Map<string, MetricFamily>()
+  for (const family of parser.families.values()) {
+    if (family.samples.length === 0) continue
+    families.set(family.name, { name: family.name, type: family.type, help: family.help, samples: family.samples })
+  }
+  return { families, skippedLines: parser.skippedLines }
+}
+
+/**
+ * Parses a page of the text exposition format. HELP and TYPE lines may come in
+ * any order before a family's samples; a family without TYPE is `untyped`.
+ * Families without samples are left out.
+ */
+export const parse = (text: string, options?: ParseOptions): Result.Result<ParsedPage, ExpositionParseError> => {
+  const parser = new PageParser(text, options?.families)
+  const failure = parser.run(options?.malformed === "skip")
+  return failure === undefined ? Result.succeed(toPage(parser)) : Result.fail(failure)
+}
+
+/** One series of a histogram family: its samples that share every label but `le`. */
+export interface HistogramSeries {
+  /** The series' labels, without `le`. */
+  readonly labels: Readonly<Record<string, string>>
+  /** Cumulative counts by upper bound, in ascending order of bound; `+Inf` is `Infinity`. */
+  readonly buckets: ReadonlyMap<number, number>
+  /** `NaN` when the page has no `_sum` sample for the series. */
+  readonly sum: number
+  /** The `_count` sample, else the `+Inf` bucket, else `NaN`. */
+  readonly count: number
+}
+
+class SeriesBuilder {
+  readonly labels: Readonly<Record<string, string>>
+  readonly bounds: Array<number> = []
+  readonly counts: Array<number> = []
+  sum = NaN
+  count = NaN
+
+  constructor(labels: Readonly<Record<string, string>>) {
+    this.labels = labels
+  }
+
+  build(): HistogramSeries {
+    const order = this.bounds.map((_, i) => i)
+    order.sort((a, b) => this.bounds[a]! - this.bounds[b]!)
+    const buckets = new Map<number, number>()
+    for (const i of order) buckets.set(this.bounds[i]!, this.counts[i]!)
+    const count = Number.isNaN(this.count) ? (buckets.get(Infinity) ?? NaN) : this.count
+    return { labels: this.labels, buckets, sum: this.sum, count }
+  }
+}
+
+/** A key naming a label set without `le`; independent of the order labels were written in. */
+const seriesKey = (labels: Readonly<Record<string, string>>): string => {
+  let names = Object.keys(labels)
+  let sorted = true
+  for (let i = 1; i < names.length; i++) {
+    if (names[i - 1]! > names[i]!) sorted = false
+  }
+  if (!sorted) names = names.slice().sort()
+  let key = ""
+  for (const name of names) {
+    if (name === "le") continue
+    const value = labels[name]!
+    key += `${name}=${value.length}:${value}`
+  }
+  return key
+}
+
+const withoutLe = (labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> => {
+  if (labels["le"] === undefined) return labels
+  const rest: Record<string, string> = {}
+  for (const name of Object.keys(labels)) {
+    if (name !== "le") Object.defineProperty(rest, name, { value: labels[name], enumerable: true, writable: true })
+  }
+  return rest
+}
+
+/**
+ * The series of a histogram family, in order of first appearance: for each
+ * label set (without `le`), its cumulative buckets, sum and count. Buckets
+ * whose `le` is not a number are left out.
+ */
+export const histogramSeries = (family: MetricFamily): ReadonlyArray<HistogramSeries> => {
+  const bucketName = `${family.name}_bucket`
+  const sumName = `${family.name}_sum`
+  const countName = `${family.name}_count`
+  const series = new Map<string, SeriesBuilder>()
+  for (const sample of family.samples) {
+    const key = seriesKey(sample.labels)
+    let builder = series.get(key)
+    if (builder === undefined) {
+      builder = new SeriesBuilder(withoutLe(sample.labels))
+      series.set(key, builder)
+    }
+    if (sample.name === bucketName) {
+      const le = sample.labels["le"]
+      const bound = le === undefined ? undefined : parseSampleValue(le)
+      if (bound === undefined) continue
+      builder.bounds.push(bound)
+      builder.counts.push(sample.value)
+    } else if (sample.name === sumName) {
+      builder.sum = sample.value
+    } else if (sample.name === countName) {
+      builder.count = sample.value
+    }
+  }
+  return Array.from(series.values(), (builder) => builder.build())
+}
+
+/** A sample value as the format writes it: `NaN`, `+Inf`, `-Inf`, `-0`, or the shortest decimal. */
+export const formatSampleValue = (value: number): string => {
+  if (value === Infinity) return "+Inf"
+  if (value === -Infinity) return "-Inf"
+  if (Object.is(value, -0)) return "-0"
+  return String(value)
+}
+
+const escapeLabelValue = (value: string): string =>
+  value.replaceAll("\\", "\\\\").replaceAll("\"", "\\\"").replaceAll("\n", "\\n")
+
+const escapeHelp = (help: string): string => help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n")
+
+export interface RenderOptions {
+  /** How values are written; `formatSampleValue` unless given. */
+  readonly formatValue?: (value: number) => string
+}
+
+/** Writes families as a page: per family its HELP (when given), its TYPE (unless untyped), and its samples. */
+export const render = (families: Iterable<MetricFamily>, options?: RenderOptions): string => {
+  const formatValue = options?.formatValue ?? formatSampleValue
+  let page = ""
+  for (const family of families) {
+    if (family.help !== undefined) page += `# HELP ${family.name} ${escapeHelp(family.help)}\n`
+    if (family.type !== "untyped") page += `# TYPE ${family.name} ${family.type}\n`
+    for (const sample of family.samples) {
+      page += sample.name
+      let separator = "{"
+      for (const name of Object.keys(sample.labels)) {
+        page += `${separator}${name}="${escapeLabelValue(sample.labels[name]!)}"`
+        separator = ","
+      }
+      if (separator === ",") page += "}"
+      page += ` ${formatValue(sample.value)}`
+      if (sample.timestamp !== undefined) page += ` ${sample.timestamp}`
+      page += "\n"
+    }
+  }
+  return page
+}
