@@ -1,0 +1,39 @@
+/** A plain ioredis client, apart from the one under test, to read back what it wrote. */
+import { Effect, type Scope } from "effect"
+import { Redis as IORedis } from "ioredis"
+import type { RedisServer } from "./redisServer.ts"
+
+export const readerClient = (server: RedisServer, password?: string): Effect.Effect<IORedis, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new IORedis({
+        host: server.host,
+        port: server.port,
+        lazyConnect: true,
+        ...(password === undefined ? {} : { password })
+      })
+      client.on("error", () => {})
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
+  )
+
+/** Every key and its value. */
+export const readAll = (client: IORedis): Effect.Effect<ReadonlyMap<string, string>> =>
+  Effect.promise(async () => {
+    const keys = (await client.keys("*")).sort()
+    const values = keys.length === 0 ? [] : await client.mget(keys)
+    return new Map(keys.map((key, i) => [key, values[i] ?? ""]))
+  })
+
+/** Runs `attempt` until it returns true, sleeping (real time) between tries; false at the deadline. */
+export const eventually = <E, R>(attempt: Effect.Effect<boolean, E, R>, timeoutMs = 15_000): Effect.Effect<boolean, E, R> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (yield* attempt) return true
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+    }
+    return yield* attempt
+  })
