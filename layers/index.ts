@@ -1,3 +1,4 @@
 /** Ready-made layers of aibrix-cache. */
 export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type PodMetrics } from "./test.ts"
 export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "./metrics.ts"
+export { withRequestTrace, withRequestTraceTo } from "./trace.ts"

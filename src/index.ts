@@ -24,5 +24,20 @@ export * as Pod from "./Pod.ts"
 export { PodCache } from "./PodCache.ts"
 export { PodList } from "./PodList.ts"
 export { PromQLResult } from "./PromQLResult.ts"
+export {
+  connectRedis,
+  Redis,
+  type RedisConfig,
+  redisConfig,
+  RedisConnectionError,
+  type RedisEntry,
+  redisService,
+  RedisWriteError
+} from "./Redis.ts"
+export { RequestTrace } from "./RequestTrace.ts"
 export { type MaybeRoutingContext, RequestTracker } from "./RequestTracker.ts"
 export { RoutingContext } from "./RoutingContext.ts"
+export { bucketIndex } from "./TraceBucket.ts"
+export { traceEnabled } from "./TraceConfig.ts"
+export { TRACE_TTL_SECONDS, traceFlushLayer, TraceFlusher, type TraceFlushStats } from "./TraceFlush.ts"
+export { traceKey, TraceWindow, windowJson } from "./TraceWindow.ts"
