@@ -1,0 +1,70 @@
+/** Helpers for discovery tests: the fake cluster in a scope, a source over a fresh store, polling. */
+import { Context, Effect, Layer } from "effect"
+import { layerEmpty } from "../../src/Cache.ts"
+import { CacheReadiness } from "../../src/CacheReadiness.ts"
+import { CacheStore } from "../../src/CacheStore.ts"
+import type { FleetStore } from "../../src/FleetStore.ts"
+import { KubernetesSource, type KubernetesSourceOptions, layerKubernetesSource } from "../../src/KubernetesSource.ts"
+import type { RestartBackoff } from "../../src/SupervisedInformer.ts"
+import { FakeKubernetes, type FakeKubernetesOptions } from "./FakeKubernetes.ts"
+
+/** A fake API server for the test's scope. */
+export const fakeKubernetes = (options: FakeKubernetesOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(() => FakeKubernetes.start(options)),
+    (fake) => Effect.promise(() => fake.close())
+  )
+
+export const fastBackoff: RestartBackoff = { base: "20 millis", cap: "200 millis" }
+
+/** The layer of a store fed by Kubernetes discovery from the fake. */
+export const discoveryLayer = (fake: FakeKubernetes, options: KubernetesSourceOptions = {}) =>
+  layerKubernetesSource({ kubeConfig: fake.kubeConfig(), backoff: fastBackoff, ...options }).pipe(
+    Layer.provideMerge(layerEmpty)
+  )
+
+export interface RunningDiscovery {
+  readonly store: FleetStore
+  readonly source: KubernetesSource["Service"]
+  readonly readiness: CacheReadiness["Service"]
+}
+
+/** Starts discovery from the fake in the current scope; returns once synced. */
+export const startDiscovery = (fake: FakeKubernetes, options: KubernetesSourceOptions = {}) =>
+  Effect.map(Layer.build(discoveryLayer(fake, options)), (context): RunningDiscovery => ({
+    store: Context.get(context, CacheStore),
+    source: Context.get(context, KubernetesSource),
+    readiness: Context.get(context, CacheReadiness)
+  }))
+
+/** Waits this long in real time, whatever clock the test runs on. */
+export const realSleep = (ms: number): Effect.Effect<void> =>
+  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+/**
+ * Runs `check` until it stops throwing, polling in real time; past the
+ * deadline its last error fails the test.
+ */
+export const eventually = <A>(check: () => A, timeoutMs = 15_000): Effect.Effect<A> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      try {
+        return check()
+      } catch (error) {
+        if (Date.now() > deadline) return yield* Effect.die(error)
+      }
+      yield* realSleep(10)
+    }
+  })
+
+/** The store's models, sorted. */
+export const modelsOf = (store: FleetStore): ReadonlyArray<string> => [...store.listModels()].sort()
+
+/** The keys of the store's pods, sorted. */
+export const podKeysOf = (store: FleetStore): ReadonlyArray<string> =>
+  Array.from(store.podEntries(), (entry) => entry.key).sort()
+
+/** The keys of the pods serving a model, sorted. */
+export const podsServing = (store: FleetStore, model: string): ReadonlyArray<string> =>
+  (store.podList(model)?.all() ?? []).map((pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`).sort()
