@@ -60,10 +60,14 @@ export const jsonClientErrors = HttpRouter.middleware(
   { global: true }
 )
 
-/** The API served on a Node HTTP server at `host:port`; needs the cache layer's store. */
+/**
+ * The API served on a Node HTTP server at `host:port` (port 0: any free port;
+ * the `HttpServer` it provides has the address). Needs the cache layer's store
+ * and the live cache to report on.
+ */
 export const serveApi = (options: ServerOptions) =>
-  HttpRouter.serve(Layer.mergeAll(apiRoutes, jsonClientErrors), { disableLogger: true }).pipe(
-    Layer.provide(NodeHttpServer.layer(createServer, {
+  HttpRouter.serve(Layer.mergeAll(apiRoutes, jsonClientErrors), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, {
       host: options.host,
       port: options.port,
       gracefulShutdownTimeout: GRACEFUL_SHUTDOWN

@@ -10,7 +10,8 @@ import { join } from "node:path"
 
 export type ServiceSource =
   | { readonly _tag: "Static"; readonly path: string; readonly from: "--static" | "AIBRIX_STATIC_CONFIG" }
-  | { readonly _tag: "Kubernetes"; readonly from: "KUBECONFIG" | "kubeconfig file" | "in-cluster" }
+  | { readonly _tag: "Kubernetes"; readonly from: "KUBECONFIG" | "in-cluster" }
+  | { readonly _tag: "Kubernetes"; readonly from: "kubeconfig file"; readonly path: string }
   | { readonly _tag: "Demo"; readonly reason: "--demo" | "nothing configured" }
 
 export interface SourceFlags {
@@ -21,8 +22,10 @@ export interface SourceFlags {
 const nonEmpty = (name: string): Config.Config<Option.Option<string>> =>
   Config.option(Config.String(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
 
-/** The default kubeconfig file, `~/.kube/config`. */
-export const defaultKubeConfigPath = (): string => join(homedir(), ".kube", "config")
+/** The default kubeconfig file, `$HOME/.kube/config`. */
+export const defaultKubeConfigPath: Config.Config<string> = Config.option(Config.String("HOME")).pipe(
+  Config.map((home) => join(Option.getOrElse(home, homedir), ".kube", "config"))
+)
 
 export const chooseSource = (
   flags: SourceFlags
@@ -38,8 +41,9 @@ export const chooseSource = (
     }
     if (Option.isSome(yield* nonEmpty("KUBECONFIG"))) return { _tag: "Kubernetes", from: "KUBECONFIG" } as const
     const fs = yield* FileSystem.FileSystem
-    const hasKubeConfigFile = yield* fs.exists(defaultKubeConfigPath()).pipe(Effect.orElseSucceed(() => false))
-    if (hasKubeConfigFile) return { _tag: "Kubernetes", from: "kubeconfig file" } as const
+    const kubeConfigFile = yield* defaultKubeConfigPath
+    const hasKubeConfigFile = yield* fs.exists(kubeConfigFile).pipe(Effect.orElseSucceed(() => false))
+    if (hasKubeConfigFile) return { _tag: "Kubernetes", from: "kubeconfig file", path: kubeConfigFile } as const
     if (Option.isSome(yield* nonEmpty("KUBERNETES_SERVICE_HOST"))) {
       return { _tag: "Kubernetes", from: "in-cluster" } as const
     }
@@ -52,11 +56,14 @@ export const describeSource = (source: ServiceSource): string => {
     case "Static":
       return `static fleet file ${source.path} (from ${source.from})`
     case "Kubernetes":
-      return source.from === "in-cluster"
-        ? "Kubernetes, in-cluster"
-        : source.from === "KUBECONFIG"
-        ? "Kubernetes, kubeconfig from KUBECONFIG"
-        : `Kubernetes, kubeconfig ${defaultKubeConfigPath()}`
+      switch (source.from) {
+        case "in-cluster":
+          return "Kubernetes, in-cluster"
+        case "KUBECONFIG":
+          return "Kubernetes, kubeconfig from KUBECONFIG"
+        case "kubeconfig file":
+          return `Kubernetes, kubeconfig ${source.path}`
+      }
     case "Demo":
       return source.reason === "--demo"
         ? "built-in demo: simulated engines on loopback (--demo)"
