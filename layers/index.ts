@@ -2,3 +2,12 @@
 export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type PodMetrics } from "./test.ts"
 export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "./metrics.ts"
 export { withRequestTrace, withRequestTraceTo } from "./trace.ts"
+export {
+  init,
+  initForGateway,
+  initForMetadata,
+  initFromSource,
+  type LiveServices,
+  withSource,
+  withTraceWhenEnabled
+} from "./live.ts"

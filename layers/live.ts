@@ -10,7 +10,6 @@ import { Config, Effect, Layer } from "effect"
 import { type CacheServices, layerEmpty } from "../src/Cache.ts"
 import type { CacheReadiness } from "../src/CacheReadiness.ts"
 import type { CacheStore } from "../src/CacheStore.ts"
-import type { CacheWriter } from "../src/CacheWriter.ts"
 import type { KubernetesSourceError } from "../src/KubernetesSource.ts"
 import { KubernetesSource, layerKubernetesSource } from "../src/KubernetesSource.ts"
 import type { MetricRefresh } from "../src/MetricRefresh.ts"
@@ -80,4 +79,3 @@ export const initFromSource = <S, SE, SR>(
   Exclude<SR, CacheServices>
 > => withTraceWhenEnabled(withSource(source, layerEmpty))
 
-export type { CacheWriter }
