@@ -12,7 +12,7 @@ import {
   engineMetrics,
   type EngineSimpleMetric
 } from "./MetricCatalogue.ts"
-import { MetricValue } from "./MetricValue.ts"
+import { Histogram, MetricValue } from "./MetricValue.ts"
 import { type MetricFamily, type ParsedPage, parseSampleValue, type Sample } from "./PrometheusText.ts"
 
 /** The label that names a sample's model. */
@@ -86,6 +86,9 @@ interface HistogramParts {
   sum: number
   count: number | undefined
   readonly buckets: Map<number, number>
+  /** Pages list buckets by ascending bound: then they need no sorting. */
+  ascending: boolean
+  lastBound: number
 }
 
 /**
@@ -102,7 +105,7 @@ const addHistogram = (models: ModelValues, metric: EngineHistogramMetric, family
     if (model === undefined) continue
     let parts = byModel.get(model)
     if (parts === undefined) {
-      parts = { sum: 0, count: undefined, buckets: new Map() }
+      parts = { sum: 0, count: undefined, buckets: new Map(), ascending: true, lastBound: -Infinity }
       byModel.set(model, parts)
     }
     if (sample.name === bucketName) {
@@ -110,7 +113,14 @@ const addHistogram = (models: ModelValues, metric: EngineHistogramMetric, family
       if (le === undefined) continue
       const bound = parseSampleValue(le)
       if (bound === undefined || Number.isNaN(bound)) continue
-      parts.buckets.set(bound, (parts.buckets.get(bound) ?? 0) + sample.value)
+      const previous = parts.buckets.get(bound)
+      if (previous === undefined) {
+        if (bound < parts.lastBound) parts.ascending = false
+        parts.lastBound = bound
+        parts.buckets.set(bound, sample.value)
+      } else {
+        parts.buckets.set(bound, previous + sample.value)
+      }
     } else if (sample.name === sumName) {
       parts.sum += sample.value
     } else if (sample.name === countName) {
@@ -122,7 +132,9 @@ const addHistogram = (models: ModelValues, metric: EngineHistogramMetric, family
     const count = parts.count ?? parts.buckets.get(Infinity) ?? 0
     modelValues(models, model).set(
       metric.name,
-      MetricValue.histogram({ sum: parts.sum, count, buckets: parts.buckets })
+      parts.ascending
+        ? new Histogram(parts.sum, count, parts.buckets)
+        : MetricValue.histogram({ sum: parts.sum, count, buckets: parts.buckets })
     )
   }
 }

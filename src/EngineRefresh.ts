@@ -14,6 +14,7 @@ import type { HttpClient } from "effect/http"
 import { metricsOfPage } from "./EnginePage.ts"
 import { fetchPage, metricsUrl, parsePage, ScrapeError, type ScrapeFailure } from "./EngineScrape.ts"
 import type { FleetStore, PodEntry } from "./FleetStore.ts"
+import { type EngineMetric, engineMetrics, familiesOf, subscribedOf } from "./MetricCatalogue.ts"
 import type { ScrapeOptions } from "./MetricRefreshConfig.ts"
 import { isReady, metricPortOf } from "./Pod.ts"
 import type { ParsedPage } from "./PrometheusText.ts"
@@ -41,6 +42,17 @@ class PodScrape {
   }
 }
 
+/** The engine metrics a cycle refreshes, and the families to parse for them. */
+interface Selection {
+  readonly metrics: ReadonlyArray<EngineMetric>
+  readonly families: ReadonlySet<string>
+}
+
+const selectionOf = (subscribed: ReadonlySet<string>): Selection => {
+  const metrics = subscribedOf(engineMetrics, subscribed)
+  return { metrics, families: familiesOf(metrics) }
+}
+
 export interface EngineRefresh {
   /** One cycle: every ready pod scraped once. Never fails. */
   readonly cycle: Effect.Effect<void>
@@ -60,6 +72,8 @@ export const makeEngineRefresh = (
   let ready: ReadonlyArray<PodScrape> = []
   let notReady: ReadonlyArray<PodScrape> = []
   let targetsVersion = -1
+  let selection = selectionOf(store.subscribedMetrics)
+  let subscriptions = store.subscribedMetrics.size
   let cycles = 0
   let pagesMissingFamilies = 0
   const totals = zeroOutcomes()
@@ -82,6 +96,13 @@ export const makeEngineRefresh = (
     notReady = all.filter((state) => !state.ready)
   }
 
+  /** Subscriptions only grow: a new size means a new selection. */
+  const refreshSelection = (): void => {
+    if (store.subscribedMetrics.size === subscriptions) return
+    subscriptions = store.subscribedMetrics.size
+    selection = selectionOf(store.subscribedMetrics)
+  }
+
   const count = (state: PodScrape, outcome: keyof OutcomeCounts): void => {
     state.outcomes[outcome]++
     totals[outcome]++
@@ -93,8 +114,8 @@ export const makeEngineRefresh = (
     else if (state.missed >= options.staleAfterCycles) store.markEngineMetricsStale(state.entry)
   }
 
-  const succeeded = (state: PodScrape, page: ParsedPage): Effect.Effect<void> => {
-    const { metrics, missingFamilies } = metricsOfPage(page)
+  const succeeded = (state: PodScrape, page: ParsedPage, wanted: Selection): Effect.Effect<void> => {
+    const { metrics, missingFamilies } = metricsOfPage(page, wanted.metrics)
     store.replaceEngineMetrics(state.entry, metrics)
     state.missed = 0
     count(state, "ok")
@@ -124,20 +145,22 @@ export const makeEngineRefresh = (
     )
   }
 
-  const scrape = (state: PodScrape): Effect.Effect<void> =>
+  const scrape = (state: PodScrape, wanted: Selection): Effect.Effect<void> =>
     fetchPage(client, state.url, options).pipe(
-      Effect.flatMap((text) => parsePage(state.url, text)),
+      Effect.flatMap((text) => parsePage(state.url, text, wanted.families)),
       Effect.exit,
-      Effect.flatMap((exit) => Exit.isSuccess(exit) ? succeeded(state, exit.value) : failed(state, exit.cause))
+      Effect.flatMap((exit) => Exit.isSuccess(exit) ? succeeded(state, exit.value, wanted) : failed(state, exit.cause))
     )
 
   const cycle: Effect.Effect<void> = Clock.clockWith((clock) => {
     const started = nowMs(clock)
     refreshTargets()
+    refreshSelection()
+    const wanted = selection
     for (const state of notReady) {
       if (state.entry.engineMetrics !== undefined) missCycle(state)
     }
-    return Effect.forEach(ready, scrape, { concurrency: options.concurrency, discard: true }).pipe(
+    return Effect.forEach(ready, (state) => scrape(state, wanted), { concurrency: options.concurrency, discard: true }).pipe(
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("engine refresh cycle failed", cause)
       ),

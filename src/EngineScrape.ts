@@ -3,8 +3,7 @@
  * size limit, and parse the families the catalogue needs.
  */
 import { Effect, Schema, Stream } from "effect"
-import { HttpClient, type HttpClientError, type HttpClientResponse } from "effect/http"
-import { engineFamilies } from "./MetricCatalogue.ts"
+import type { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
 import { type ParsedPage, parse } from "./PrometheusText.ts"
 
 /** Why a scrape yielded no page. */
@@ -40,31 +39,22 @@ const transport = (url: string) => (error: HttpClientError.HttpClientError) =>
   new ScrapeError({ url, reason: "transport", detail: error.message })
 
 /**
- * The body as text, never reading past `limit` bytes: a declared length over
- * the limit fails before reading, an undeclared one as soon as it passes it
- * (the request is then aborted, closing the connection).
+ * Reads the body in chunks, failing (and so destroying the body) once it
+ * passes `allowed` bytes, which is the limit unless the body is known to be
+ * over it.
  */
-const readBody = (
+const readChunks = (
   url: string,
   response: HttpClientResponse.HttpClientResponse,
-  limit: number
-): Effect.Effect<string, ScrapeError> => {
-  const declared = response.headers["content-length"]
-  if (declared !== undefined && /^\d+$/.test(declared)) {
-    if (Number(declared) > limit) return Effect.fail(tooLarge(url, limit))
-    return response.arrayBuffer.pipe(
-      Effect.mapError(transport(url)),
-      Effect.flatMap((buffer) =>
-        buffer.byteLength > limit ? Effect.fail(tooLarge(url, limit)) : Effect.succeed(decoder.decode(buffer))
-      )
-    )
-  }
-  return Effect.suspend(() => {
+  limit: number,
+  allowed = limit
+): Effect.Effect<string, ScrapeError> =>
+  Effect.suspend(() => {
     const chunks: Array<Uint8Array> = []
     let size = 0
     return Stream.runForEach(response.stream, (chunk) => {
       size += chunk.byteLength
-      if (size > limit) return Effect.fail(tooLarge(url, limit))
+      if (size > allowed) return Effect.fail(tooLarge(url, limit))
       chunks.push(chunk)
       return Effect.void
     }).pipe(
@@ -72,6 +62,27 @@ const readBody = (
       Effect.map(() => decoder.decode(Buffer.concat(chunks, size)))
     )
   })
+
+/**
+ * The body as text, never reading past `limit` bytes. A body of a declared
+ * length within the limit is read whole; any other is read in chunks and
+ * dropped as soon as it passes the limit (a declared length over it at the
+ * first chunk), which aborts the request.
+ */
+const readBody = (
+  url: string,
+  response: HttpClientResponse.HttpClientResponse,
+  limit: number
+): Effect.Effect<string, ScrapeError> => {
+  const declared = response.headers["content-length"]
+  if (declared === undefined || !/^\d+$/.test(declared)) return readChunks(url, response, limit)
+  if (Number(declared) > limit) return readChunks(url, response, limit, 0)
+  return response.arrayBuffer.pipe(
+    Effect.mapError(transport(url)),
+    Effect.flatMap((buffer) =>
+      buffer.byteLength > limit ? Effect.fail(tooLarge(url, limit)) : Effect.succeed(decoder.decode(buffer))
+    )
+  )
 }
 
 /** The page's text, or why there is none. */
@@ -80,15 +91,15 @@ export const fetchPage = (
   url: string,
   limits: ScrapeLimits
 ): Effect.Effect<string, ScrapeError> =>
-  HttpClient.withScope(client).get(url).pipe(
+  client.get(url).pipe(
     Effect.mapError(transport(url)),
-    Effect.flatMap((response) =>
-      response.status === 200
-        ? readBody(url, response, limits.maxPageBytes)
-        : Effect.fail(new ScrapeError({ url, reason: "status", detail: `HTTP ${response.status}` }))
-    ),
-    // Closing the scope aborts whatever of the request is still open.
-    Effect.scoped,
+    Effect.flatMap((response) => {
+      const body = readBody(url, response, limits.maxPageBytes)
+      if (response.status === 200) return body
+      // The error page is read (and dropped) so the connection can serve the next scrape.
+      const failure = new ScrapeError({ url, reason: "status", detail: `HTTP ${response.status}` })
+      return body.pipe(Effect.ignore, Effect.andThen(Effect.fail(failure)))
+    }),
     Effect.timeoutOrElse({
       duration: limits.timeoutMs,
       orElse: () =>
@@ -96,9 +107,13 @@ export const fetchPage = (
     })
   )
 
-/** The catalogue's families of a page; a malformed line fails the whole page. */
-export const parsePage = (url: string, text: string): Effect.Effect<ParsedPage, ScrapeError> => {
-  const result = parse(text, { families: engineFamilies, malformed: "fail" })
+/** The given families of a page; a malformed line fails the whole page. */
+export const parsePage = (
+  url: string,
+  text: string,
+  families: ReadonlySet<string>
+): Effect.Effect<ParsedPage, ScrapeError> => {
+  const result = parse(text, { families, malformed: "fail" })
   return result._tag === "Success"
     ? Effect.succeed(result.success)
     : Effect.fail(

@@ -158,8 +158,22 @@ export const gatewayMetrics: ReadonlyArray<GatewayMetric> = [
 /** The whole catalogue, engine metrics first. */
 export const catalogue: ReadonlyArray<CatalogueMetric> = [...engineMetrics, ...promQLMetrics, ...gatewayMetrics]
 
+/** The families these engine metrics are read from. */
+export const familiesOf = (metrics: ReadonlyArray<EngineMetric>): ReadonlySet<string> =>
+  new Set(metrics.map((metric) => metric.family))
+
 /** The engine families the scrape needs; the parser skips every other one. */
-export const engineFamilies: ReadonlySet<string> = new Set(engineMetrics.map((metric) => metric.family))
+export const engineFamilies: ReadonlySet<string> = familiesOf(engineMetrics)
+
+/**
+ * The metrics worth refreshing: every one while nobody subscribed, else only
+ * those some subscriber named (`addSubscriber`), so a gateway whose routers
+ * read a few metrics does not parse and query the rest.
+ */
+export const subscribedOf = <M extends CatalogueMetric>(
+  metrics: ReadonlyArray<M>,
+  subscribed: ReadonlySet<string>
+): ReadonlyArray<M> => subscribed.size === 0 ? metrics : metrics.filter((metric) => subscribed.has(metric.name))
 
 /** The catalogue entry of a stored metric name. */
 export const metricByName: ReadonlyMap<string, CatalogueMetric> = new Map(

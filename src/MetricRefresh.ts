@@ -19,9 +19,9 @@ export class MetricRefresh extends Context.Service<MetricRefresh, {
 }>()("aibrix-cache/MetricRefresh") {}
 
 /**
- * Engine metrics are always scraped for every catalogue family, whoever
- * subscribed: a router may read any metric without subscribing first, and the
- * parser already skips every family outside the catalogue.
+ * The refresh over the store of `CacheStore`. While nobody subscribed, every
+ * metric of the catalogue is refreshed; once someone did (`addSubscriber`),
+ * only the metrics subscribers named, engine and PromQL alike.
  */
 export const layer = (
   options: MetricRefreshOptions

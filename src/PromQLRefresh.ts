@@ -6,7 +6,7 @@
  */
 import { Cause, Clock, Effect, Exit } from "effect"
 import type { FleetStore, PodEntry } from "./FleetStore.ts"
-import { type PromQLMetric, promQLMetrics } from "./MetricCatalogue.ts"
+import { type PromQLMetric, promQLMetrics, subscribedOf } from "./MetricCatalogue.ts"
 import type { PromQLOptions } from "./MetricRefreshConfig.ts"
 import { MetricValue } from "./MetricValue.ts"
 import { isReady } from "./Pod.ts"
@@ -74,7 +74,8 @@ export const makePromQLRefresh = (
 
   const cycle: Effect.Effect<void> = Clock.clockWith((clock) => {
     const started = clock.currentTimeMillisUnsafe()
-    return Effect.forEach(queriesOf(store, metrics), runQuery, { concurrency: options.concurrency, discard: true })
+    const wanted = subscribedOf(metrics, store.subscribedMetrics)
+    return Effect.forEach(queriesOf(store, wanted), runQuery, { concurrency: options.concurrency, discard: true })
       .pipe(
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("PromQL cycle failed", cause)

@@ -7,8 +7,19 @@ export { CacheStore } from "./CacheStore.ts"
 export { CacheWriter } from "./CacheWriter.ts"
 export { DiscoveryEvent } from "./DiscoveryEvent.ts"
 export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./Errors.ts"
-export { FleetStore, PodEntry, REALTIME_RUNNING_METRIC, type Rejection, type TokenCounts, type TraceRecorder } from "./FleetStore.ts"
+export {
+  type EngineMetrics,
+  FleetStore,
+  PodEntry,
+  REALTIME_RUNNING_METRIC,
+  type Rejection,
+  type TokenCounts,
+  type TraceRecorder
+} from "./FleetStore.ts"
 export { MetricCache, type MetricSubscriber } from "./MetricCache.ts"
+export * as MetricCatalogue from "./MetricCatalogue.ts"
+export { MetricRefresh } from "./MetricRefresh.ts"
+export { type MetricRefreshOptions, type PromQLOptions, type ScrapeOptions } from "./MetricRefreshConfig.ts"
 export {
   Histogram,
   type HistogramBuckets,
@@ -23,6 +34,7 @@ export { type ModelAdapter } from "./ModelAdapter.ts"
 export * as Pod from "./Pod.ts"
 export { PodCache } from "./PodCache.ts"
 export { PodList } from "./PodList.ts"
+export { PrometheusQueryError } from "./PrometheusApi.ts"
 export { PromQLResult } from "./PromQLResult.ts"
 export {
   connectRedis,
@@ -35,6 +47,12 @@ export {
   RedisWriteError
 } from "./Redis.ts"
 export { RequestTrace } from "./RequestTrace.ts"
+export {
+  type EngineRefreshStatistics,
+  type PodScrapeStatistics,
+  type PromQLRefreshStatistics,
+  type RefreshStatistics
+} from "./RefreshStatistics.ts"
 export { type MaybeRoutingContext, RequestTracker } from "./RequestTracker.ts"
 export { RoutingContext } from "./RoutingContext.ts"
 export { bucketIndex } from "./TraceBucket.ts"

@@ -69,6 +69,21 @@ vllm:gpu_cache_usage_perc{engine="1",model_name="m1"} 0.75
     assert.deepStrictEqual([...metrics.models.keys()].sort(), ["m1", "m2"])
   })
 
+  it("buckets listed out of order are sorted by bound", () => {
+    const { metrics } = pageOf(`# TYPE vllm:request_queue_time_seconds histogram
+vllm:request_queue_time_seconds_bucket{le="+Inf",model_name="m1"} 4
+vllm:request_queue_time_seconds_bucket{le="1.0",model_name="m1"} 3
+vllm:request_queue_time_seconds_bucket{le="0.5",model_name="m1"} 1
+vllm:request_queue_time_seconds_count{model_name="m1"} 4
+vllm:request_queue_time_seconds_sum{model_name="m1"} 2
+`)
+    const queue = metrics.models.get("m1")?.get("request_queue_time_seconds")
+    assert.isTrue(queue !== undefined && MetricValue.isHistogram(queue))
+    if (queue !== undefined && MetricValue.isHistogram(queue)) {
+      assert.deepStrictEqual([...queue.buckets], [[0.5, 1], [1, 3], [Infinity, 4]])
+    }
+  })
+
   it("the lora labels of the latest lora_requests_info series, as pod labels", () => {
     const { metrics } = pageOf(`# HELP vllm:lora_requests_info Running stats on lora requests.
 # TYPE vllm:lora_requests_info gauge

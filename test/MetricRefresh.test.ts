@@ -345,6 +345,27 @@ describe("engine refresh", () => {
       () => ok(enginePage(4, "base") + enginePage(2, "lora-a").split("\n").filter((line) => line.includes("num_requests_running{")).join("\n") + "\n")
     ))))
 
+  it.effect("once someone subscribed, only the subscribed engine metrics are kept", () =>
+    Effect.gen(function*() {
+      const metrics = yield* MetricCache
+      const waiting = metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_waiting")
+      yield* cyclesDone(1)
+      assert.deepStrictEqual(yield* waiting, MetricValue.simple(1), "nobody subscribed: everything")
+      yield* metrics.addSubscriber({ subscribedMetrics: ["num_requests_running", "max_lora", "p95_ttft_5m"] })
+      yield* TestClock.adjust(50)
+      yield* cyclesDone(2)
+      assert.strictEqual((yield* Effect.flip(waiting))._tag, "MetricNotFound")
+      assert.deepStrictEqual(
+        yield* metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running"),
+        MetricValue.simple(6)
+      )
+      assert.deepStrictEqual(yield* metrics.getMetricValueByPod("p1", "default", "max_lora"), MetricValue.label("4"))
+      assert.strictEqual(
+        (yield* Effect.flip(metrics.getMetricValueByPod("p1", "default", "running_lora_adapters")))._tag,
+        "MetricNotFound"
+      )
+    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], () => ok(enginePage(6))))))
+
   it.effect("follows the fleet: new pods are scraped, removed and unready ones are not", () => {
     const { record, requests } = recorder()
     return Effect.gen(function*() {
@@ -451,6 +472,26 @@ describe("PromQL refresh", () => {
       {},
       promqlOptions
     )))
+  })
+
+  it.effect("once someone subscribed, only the subscribed PromQL metrics are queried", () => {
+    const queries: Array<string> = []
+    const handler: MockHandler = (url, request) => {
+      if (url.pathname === "/metrics") return ok(enginePage(1))
+      queries.push(queryOf(request))
+      return ok(JSON.stringify({ status: "success", data: { resultType: "scalar", result: [1, "1"] } }))
+    }
+    return Effect.gen(function*() {
+      const metrics = yield* MetricCache
+      yield* metrics.addSubscriber({ subscribedMetrics: ["p95_ttft_5m", "avg_e2e_latency_pod", "gpu_cache_usage_perc"] })
+      yield* eventually((s) => (s.promql?.cycles ?? 0) >= 1)
+      queries.length = 0
+      yield* TestClock.adjust(5000)
+      yield* eventually((s) => (s.promql?.cycles ?? 0) >= 2)
+      assert.strictEqual(queries.length, 2)
+      assert.isTrue(queries.some((query) => query.startsWith("histogram_quantile(0.95")))
+      assert.isTrue(queries.some((query) => query.startsWith("increase(vllm:e2e_request_latency_seconds_sum")))
+    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], handler, {}, promqlOptions)))
   })
 
   it.effect("a query that hangs times out; the cycle goes on", () => {
