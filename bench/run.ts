@@ -4,6 +4,7 @@
  */
 import * as lifecycle from "./lifecycle.ts"
 import * as service from "./service.ts"
+import * as trace from "./trace.ts"
 
 interface Benchmark {
   readonly run: () => void | Promise<void>
@@ -11,7 +12,8 @@ interface Benchmark {
 
 const benchmarks: Record<string, Benchmark> = {
   lifecycle,
-  service
+  service,
+  trace
 }
 
 const selected = process.argv.slice(2)

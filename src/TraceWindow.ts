@@ -42,19 +42,16 @@ export const traceKey = (model: string, ts: number): string => `aibrix:${model}_
 /**
  * The window as the Go reference writes it: a `map[string]int` through
  * `encoding/json`, compact with keys in byte order. A bucket is present only
- * with a count (the reader rejects a zero).
+ * with a count (the reader rejects a zero). Bucket names start with a digit, so
+ * they all come before the meta keys, which are in byte order as written.
  */
 export const windowJson = (window: TraceWindow, pendingRequests: number): string => {
-  const entries: Array<readonly [string, number]> = []
-  for (const [name, count] of window.bucketCounts()) if (count > 0) entries.push([name, count])
-  entries.push(
-    ["meta_interval_sec", TRACE_INTERVAL_SECONDS],
-    ["meta_pending_reqs", pendingRequests],
-    ["meta_precision", TRACE_PRECISION],
-    ["meta_total_reqs", window.total],
-    ["meta_v", TRACE_VERSION]
-  )
-  // Keys are ASCII, so comparing UTF-16 code units is comparing bytes.
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([key, count]) => `${JSON.stringify(key)}:${count}`).join(",")}}`
+  const buckets: Array<readonly [string, number]> = []
+  for (const [bucket, count] of window.buckets) if (count > 0) buckets.push([bucketName(bucket), count])
+  // Names are ASCII, so comparing UTF-16 code units is comparing bytes.
+  buckets.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  let json = "{"
+  for (const [name, count] of buckets) json += `"${name}":${count},`
+  return json + `"meta_interval_sec":${TRACE_INTERVAL_SECONDS},"meta_pending_reqs":${pendingRequests},` +
+    `"meta_precision":${TRACE_PRECISION},"meta_total_reqs":${window.total},"meta_v":${TRACE_VERSION}}`
 }

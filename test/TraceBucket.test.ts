@@ -35,4 +35,12 @@ describe("bucketOf / bucketName", () => {
     assert.strictEqual(bucketName(bucketOf(1, 1)), "0:0")
     assert.strictEqual(bucketName(bucketOf(Number.POSITIVE_INFINITY, 2)), "630:10")
   })
+
+  it("agrees with bucketIndex for every count, looked up (below 2^15) or computed", () => {
+    for (let tokens = 0; tokens < 70_000; tokens++) {
+      const index = bucketIndex(tokens)
+      if (bucketName(bucketOf(tokens, 1)) !== `${index}:0`) assert.fail(`${tokens} tokens`)
+    }
+    assert.strictEqual(bucketName(bucketOf(2 ** 0.1, 20.5)), `1:${bucketIndex(20.5)}`)
+  })
 })

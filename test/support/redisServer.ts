@@ -1,10 +1,14 @@
 /**
  * A real `redis-server` on a free loopback port, for integration tests and
  * benchmarks: started, stopped, and started again on the same port to play an
- * outage. No persistence: each start begins empty.
+ * outage. No persistence of its own: a restart begins empty unless the data
+ * was saved on the way down (`stop({ save: true })`).
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createConnection, createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 
 export interface RedisServer {
@@ -14,8 +18,13 @@ export interface RedisServer {
   readonly running: boolean
   /** Starts the server again on the same port (after `stop`) and waits until it answers. */
   start(): Promise<void>
-  /** Stops the server and waits until its process exited. */
-  stop(): Promise<void>
+  /**
+   * Stops the server and waits until its process exited. With `save`, the data
+   * is saved first and the next `start` loads it: a restart, not a wipe.
+   */
+  stop(options?: { readonly save?: boolean }): Promise<void>
+  /** Stops the server for good and removes its files. */
+  dispose(): Promise<void>
 }
 
 const HOST = "127.0.0.1"
@@ -32,23 +41,30 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-/** Whether a server on the port answers PING (with PONG, or asking for the password). */
-const answersPing = (port: number): Promise<boolean> =>
+/** Sends inline commands on a fresh connection; resolves with the last reply line (undefined if none came). */
+const command = (port: number, lines: ReadonlyArray<string>, timeoutMs = 1_000): Promise<string | undefined> =>
   new Promise((resolve) => {
     const socket = createConnection({ host: HOST, port })
     let reply = ""
-    const done = (answer: boolean) => {
+    const done = (answer: string | undefined) => {
       socket.destroy()
       resolve(answer)
     }
-    socket.setTimeout(1_000, () => done(false))
-    socket.once("error", () => done(false))
-    socket.once("connect", () => socket.write("PING\r\n"))
+    socket.setTimeout(timeoutMs, () => done(undefined))
+    socket.once("error", () => done(undefined))
+    socket.once("connect", () => socket.write(lines.map((line) => `${line}\r\n`).join("")))
     socket.on("data", (chunk) => {
       reply += chunk.toString()
-      if (reply.includes("\r\n")) done(reply.startsWith("+PONG") || reply.startsWith("-NOAUTH"))
+      const replies = reply.split("\r\n").slice(0, -1)
+      if (replies.length >= lines.length) done(replies[lines.length - 1])
     })
   })
+
+/** Whether a server on the port answers PING (with PONG, or asking for the password). */
+const answersPing = async (port: number): Promise<boolean> => {
+  const reply = await command(port, ["PING"])
+  return reply !== undefined && (reply.startsWith("+PONG") || reply.startsWith("-NOAUTH"))
+}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -61,6 +77,7 @@ class RedisProcess implements RedisServer {
   readonly host = HOST
   readonly port: number
   readonly #password: string | undefined
+  readonly #dir = mkdtempSync(join(tmpdir(), "aibrix-cache-redis-"))
   #process: ChildProcess | undefined
   #output = ""
 
@@ -76,7 +93,7 @@ class RedisProcess implements RedisServer {
   async start(): Promise<void> {
     if (this.#process !== undefined) return
     this.#output = ""
-    const args = ["--port", String(this.port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", "/tmp"]
+    const args = ["--port", String(this.port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", this.#dir]
     if (this.#password !== undefined) args.push("--requirepass", this.#password)
     const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] })
     const keep = (chunk: Buffer) => {
@@ -100,9 +117,14 @@ class RedisProcess implements RedisServer {
     }
   }
 
-  async stop(): Promise<void> {
+  async stop(options: { readonly save?: boolean } = {}): Promise<void> {
     const child = this.#process
     if (child === undefined) return
+    if (options.save === true) {
+      const auth = this.#password === undefined ? [] : [`AUTH ${this.#password}`]
+      const reply = await command(this.port, [...auth, "SAVE"], 10_000)
+      if (reply !== "+OK") throw new Error(`redis-server on port ${this.port} did not save: ${reply}`)
+    }
     this.#process = undefined
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
@@ -112,6 +134,11 @@ class RedisProcess implements RedisServer {
       child.kill("SIGKILL")
       await exited
     }
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop()
+    rmSync(this.#dir, { recursive: true, force: true })
   }
 }
 
@@ -125,6 +152,7 @@ export const startRedisServer = async (options: RedisServerOptions = {}): Promis
       return server
     } catch (error) {
       lastError = error
+      await server.dispose()
     }
   }
   throw lastError
@@ -134,5 +162,5 @@ export const startRedisServer = async (options: RedisServerOptions = {}): Promis
 export const redisServer = (options: RedisServerOptions = {}): Effect.Effect<RedisServer, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(() => startRedisServer(options)),
-    (server) => Effect.promise(() => server.stop())
+    (server) => Effect.promise(() => server.dispose())
   )

@@ -1,0 +1,184 @@
+/**
+ * The request trace: its cost on the request hot path (`addRequestCount` +
+ * `doneRequestTrace` through the services, tracing on vs off), and one flush of
+ * 1,000 models' windows to a real redis-server (duration and round trips).
+ */
+import type { V1Pod } from "@kubernetes/client-node"
+import { Context, Effect, Layer } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { initForTest, withRequestTraceTo } from "../layers/index.ts"
+import {
+  type CacheServices,
+  CacheWriter,
+  connectRedis,
+  DiscoveryEvent,
+  FleetStore,
+  Redis,
+  redisService,
+  RequestTrace,
+  RequestTracker,
+  RoutingContext,
+  TraceFlusher
+} from "../src/index.ts"
+import { startRedisServer } from "../test/support/redisServer.ts"
+import { opsPerSecond, printComparison, printFigure } from "./report.ts"
+
+const POD_COUNT = 100
+const MODEL_COUNT = 10
+const BATCH = 100_000
+const FLUSH_MODELS = 1_000
+const HOT_PATH_ROUNDS = 8
+const FLUSH_ROUNDS = 5
+
+const makePods = (): ReadonlyArray<V1Pod> =>
+  Array.from({ length: POD_COUNT }, (_, i) => ({
+    metadata: {
+      name: `pod-${i}`,
+      namespace: "default",
+      uid: `uid-${i}`,
+      labels: { "model.aibrix.ai/name": `model-${i % MODEL_COUNT}` }
+    },
+    status: { podIP: `10.0.${i >> 8}.${i & 255}`, conditions: [{ type: "Ready", status: "True" }] }
+  }))
+
+const makeContexts = (pods: ReadonlyArray<V1Pod>): ReadonlyArray<RoutingContext> =>
+  Array.from({ length: 1024 }, (_, i) => {
+    const pod = pods[i % POD_COUNT]!
+    const model = pod.metadata!.labels!["model.aibrix.ai/name"]!
+    return RoutingContext.make({ model, requestId: `request-${i}` }).setTargetPod(pod)
+  })
+
+/** Token sizes spread over a few hundred buckets. */
+const tokens = Array.from({ length: 1024 }, (_, i) => [1 + ((i * 7919) % 8_000), 1 + ((i * 104_729) % 2_000)] as const)
+
+/** A Redis that takes every write and keeps nothing: the hot path is measured, not the flush. */
+const discardingRedis = Layer.succeed(Redis, { setWithExpiry: () => Effect.void })
+
+/** The lifecycles through the services of a built cache, as one synchronous batch. */
+const lifecyclesOf = Effect.fnUntraced(function*(
+  cache: Layer.Layer<CacheServices>,
+  pods: ReadonlyArray<V1Pod>,
+  contexts: ReadonlyArray<RoutingContext>
+) {
+  const services = yield* Layer.build(cache)
+  yield* CacheWriter.use((writer) => writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))).pipe(
+    Effect.provideContext(services)
+  )
+  const tracker = Context.get(services, RequestTracker)
+  const lifecycles = Effect.gen(function*() {
+    for (let i = 0; i < BATCH; i++) {
+      const ctx = contexts[i & 1023]!
+      const [input, output] = tokens[i & 1023]!
+      const term = yield* tracker.addRequestCount(ctx, ctx.requestId, ctx.model)
+      yield* tracker.doneRequestTrace(ctx, ctx.requestId, ctx.model, input, output, term)
+    }
+  })
+  const traced = (yield* tracker.addRequestCount(undefined, "probe", "model-0")) !== 0
+  yield* tracker.doneRequestCount(undefined, "probe", "model-0", 0)
+  return { traced, run: () => Effect.runSync(lifecycles) }
+})
+
+/** Tracing off and on, measured in alternate rounds so a change of load on the machine hits both alike. */
+const hotPath = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const off = yield* lifecyclesOf(initForTest, pods, contexts)
+    const on = yield* lifecyclesOf(withRequestTraceTo(discardingRedis)(initForTest), pods, contexts)
+    if (off.traced || !on.traced) throw new Error("the trace is not on in exactly one of the two caches")
+    let best = { off: 0, on: 0 }
+    for (let round = 0; round < HOT_PATH_ROUNDS; round++) {
+      best = {
+        off: Math.max(best.off, opsPerSecond(off.run, BATCH, 1)),
+        on: Math.max(best.on, opsPerSecond(on.run, BATCH, 1))
+      }
+    }
+    return best
+  })))
+
+/** Counts the writes to the client's socket: a pipeline is one, each lone command one more. */
+const countRoundTrips = (client: IORedis): { count: number } => {
+  const counter = { count: 0 }
+  const stream = client.stream
+  const write = stream.write.bind(stream) as (...args: Array<unknown>) => boolean
+  stream.write = ((...args: Array<unknown>) => {
+    counter.count++
+    return write(...args)
+  }) as typeof stream.write
+  return counter
+}
+
+/** Opens 1,000 windows, each with 10 requests over a few buckets. */
+const fillWindows = (store: FleetStore, round: number): void => {
+  for (let m = 0; m < FLUSH_MODELS; m++) {
+    for (let r = 0; r < 10; r++) {
+      const id = `flush-${round}-${m}-${r}`
+      const term = store.addRequest(undefined, id, `model-${m}`)
+      const [input, output] = tokens[(m * 10 + r) & 1023]!
+      store.doneRequest(id, term, { input, output })
+    }
+  }
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+const flush = async (): Promise<void> => {
+  const server = await startRedisServer()
+  try {
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const redis = redisService(client)
+      const store = new FleetStore()
+      const flusher = new TraceFlusher(store, new RequestTrace(1), redis)
+      store.setTraceRecorder(flusher.trace)
+      const roundTrips = countRoundTrips(client)
+      const durations: Array<number> = []
+      const tripsPerFlush: Array<number> = []
+      for (let round = 0; round < FLUSH_ROUNDS; round++) {
+        fillWindows(store, round)
+        const before = roundTrips.count
+        const start = performance.now()
+        yield* flusher.flush(1_735_689_600 + round * 10)
+        durations.push(performance.now() - start)
+        tripsPerFlush.push(roundTrips.count - before)
+      }
+      if (flusher.stats.written !== FLUSH_MODELS * FLUSH_ROUNDS) throw new Error(`wrote ${flusher.stats.written}`)
+      // The baseline: the same 1,000 SETs, each awaited before the next.
+      const keys = Array.from({ length: FLUSH_MODELS }, (_, m) => `aibrix:model-${m}_request_trace_1735689600`)
+      const values = yield* Effect.promise(() => client.mget(keys))
+      const start = performance.now()
+      for (let m = 0; m < FLUSH_MODELS; m++) {
+        yield* Effect.promise(() => client.set(keys[m]!, values[m] ?? "{}", "EX", 600))
+      }
+      const oneByOne = performance.now() - start
+      const best = Math.min(...durations)
+      printFigure(
+        `flush of ${FLUSH_MODELS.toLocaleString("en-US")} models in one tick (best of ${FLUSH_ROUNDS}, median ${
+          median(durations).toFixed(1)
+        } ms)`,
+        best,
+        "ms",
+        "well under 100 ms"
+      )
+      printFigure("round trips per flush", Math.max(...tripsPerFlush), "round trips", "1 pipeline")
+      printComparison(
+        `${FLUSH_MODELS.toLocaleString("en-US")} SETs`,
+        { label: "one pipeline", value: best },
+        { label: "one by one", value: oneByOne },
+        "ms"
+      )
+    })))
+  } finally {
+    await server.dispose()
+  }
+}
+
+export const run = async (): Promise<void> => {
+  const pods = makePods()
+  const contexts = makeContexts(pods)
+  const { off, on } = await hotPath(pods, contexts)
+  printComparison("trace hot path", { label: "tracing on", value: on }, { label: "off", value: off }, "lifecycles/s")
+  printFigure("cost of tracing (off / on)", off / on, "x", "<= 1.5x")
+  await flush()
+}
