@@ -200,7 +200,7 @@ export class FakeKubernetes {
   // ---- the cluster's state -----------------------------------------------------
 
   /** Creates or replaces an object; watchers see ADDED or MODIFIED (or DELETED if it left their selection). */
-  put(resource: ResourceName, object: KubernetesObject): KubernetesObject {
+  put<A extends KubernetesObject>(resource: ResourceName, object: A): A {
     const state = this.#state(resource)
     const resourceVersion = ++this.#resourceVersion
     const stored = withResourceVersion(structuredClone(object), resourceVersion)
@@ -414,6 +414,8 @@ export class FakeKubernetes {
       return
     }
     response.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" })
+    // A watch with nothing to replay must still answer at once: the client waits for the headers.
+    response.flushHeaders()
     if (since === undefined) {
       for (const object of state.objects.values()) {
         if (selector(labelsOf(object))) response.write(line("ADDED", object))
