@@ -2,6 +2,7 @@
  * `npm run bench [name...]`: runs the benchmarks (all, or the named ones) one
  * after another in this process.
  */
+import * as exposition from "./exposition.ts"
 import * as lifecycle from "./lifecycle.ts"
 import * as service from "./service.ts"
 import * as trace from "./trace.ts"
@@ -11,6 +12,7 @@ interface Benchmark {
 }
 
 const benchmarks: Record<string, Benchmark> = {
+  exposition,
   lifecycle,
   service,
   trace
