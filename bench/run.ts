@@ -2,6 +2,7 @@
  * `npm run bench [name...]`: runs the benchmarks (all, or the named ones) one
  * after another in this process.
  */
+import * as discovery from "./discovery.ts"
 import * as exposition from "./exposition.ts"
 import * as lifecycle from "./lifecycle.ts"
 import * as service from "./service.ts"
@@ -12,6 +13,7 @@ interface Benchmark {
 }
 
 const benchmarks: Record<string, Benchmark> = {
+  discovery,
   exposition,
   lifecycle,
   service,

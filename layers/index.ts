@@ -1,5 +1,6 @@
 /** Ready-made layers of aibrix-cache. */
 export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type PodMetrics } from "./test.ts"
+export { kubernetesDiscovery, kubernetesDiscoveryWith, staticDiscovery } from "./discovery.ts"
 export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "./metrics.ts"
 export { withRequestTrace, withRequestTraceTo } from "./trace.ts"
 export {

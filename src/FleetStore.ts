@@ -26,6 +26,7 @@ import {
   keyOf,
   namespaceOf,
   podIpOf,
+  podKey,
   type PodKey,
   uidOf,
   type ValidPod
@@ -177,9 +178,11 @@ export class FleetStore {
         return this.#withValidPod(event, event.pod, (pod) => this.#upsertPod(pod))
       case "PodUpdated":
         return this.#withValidPod(event, event.newPod, (newPod) => {
-          // A malformed old object only costs us the rename case: its key is unknown.
-          if (isValidPod(event.oldPod)) {
-            const oldKey = keyOf(event.oldPod)
+          // Of the old object only the key matters (the rename case): validating all
+          // of it would double the cost of every update.
+          const oldName = event.oldPod.metadata?.name
+          if (typeof oldName === "string" && oldName !== "") {
+            const oldKey = podKey(namespaceOf(event.oldPod), oldName)
             if (oldKey !== keyOf(newPod)) this.#removePod(oldKey)
           }
           this.#upsertPod(newPod)

@@ -10,6 +10,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { KubeConfigInvalid, KubeConfigNotFound } from "./DiscoveryErrors.ts"
+import { describeError } from "./ErrorDescription.ts"
 
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -19,7 +20,8 @@ const Environment = Config.all({
   serviceHost: Config.option(Config.String("KUBERNETES_SERVICE_HOST"))
 })
 
-const fromFiles = (files: ReadonlyArray<string>): Effect.Effect<KubeConfig, KubeConfigInvalid> =>
+/** Loads and merges the files; `source` names them in errors. */
+const fromFiles = (files: ReadonlyArray<string>, source: string): Effect.Effect<KubeConfig, KubeConfigInvalid> =>
   Effect.try({
     try: () => {
       const config = new KubeConfig()
@@ -31,7 +33,7 @@ const fromFiles = (files: ReadonlyArray<string>): Effect.Effect<KubeConfig, Kube
       }
       return config
     },
-    catch: (error) => new KubeConfigInvalid({ source: files.join(path.delimiter), reason: describe(error) })
+    catch: (error) => new KubeConfigInvalid({ source, reason: describeError(error) })
   })
 
 const inCluster: Effect.Effect<KubeConfig, KubeConfigInvalid> = Effect.try({
@@ -40,7 +42,7 @@ const inCluster: Effect.Effect<KubeConfig, KubeConfigInvalid> = Effect.try({
     config.loadFromCluster()
     return config
   },
-  catch: (error) => new KubeConfigInvalid({ source: "in-cluster", reason: describe(error) })
+  catch: (error) => new KubeConfigInvalid({ source: "in-cluster", reason: describeError(error) })
 })
 
 /** Loads the kubeconfig from the environment (read with `Config`), or says where it looked. */
@@ -50,11 +52,12 @@ export const loadKubeConfig: Effect.Effect<KubeConfig, KubeConfigNotFound | Kube
       Environment,
       (error) => new KubeConfigInvalid({ source: "environment", reason: error.message })
     )
-    const files = Option.getOrElse(env.kubeconfig, () => "").split(path.delimiter).filter((file) => file !== "")
-    if (files.length > 0) return yield* fromFiles(files)
+    const kubeconfig = Option.getOrElse(env.kubeconfig, () => "")
+    const files = kubeconfig.split(path.delimiter).filter((file) => file !== "")
+    if (files.length > 0) return yield* fromFiles(files, `KUBECONFIG=${kubeconfig}`)
     const searched = ["KUBECONFIG (unset)"]
     const defaultFile = path.join(Option.getOrElse(env.home, () => os.homedir()), ".kube", "config")
-    if (fs.existsSync(defaultFile)) return yield* fromFiles([defaultFile])
+    if (fs.existsSync(defaultFile)) return yield* fromFiles([defaultFile], defaultFile)
     searched.push(`${defaultFile} (absent)`)
     if (Option.isSome(env.serviceHost) && fs.existsSync(SERVICE_ACCOUNT_TOKEN)) return yield* inCluster
     searched.push(
@@ -78,17 +81,6 @@ export const checkKubeConfig = (config: KubeConfig): Effect.Effect<void, KubeCon
     if (cluster === null) return yield* new KubeConfigInvalid({ source, reason: "no current cluster" })
     yield* Effect.tryPromise({
       try: () => config.applySecurityAuthentication(new RequestContext(cluster.server, HttpMethod.GET)),
-      catch: (error) => new KubeConfigInvalid({ source, reason: describe(error) })
+      catch: (error) => new KubeConfigInvalid({ source, reason: describeError(error) })
     })
   })
-
-/** An error's message with its causes, e.g. `fetch failed: connect ECONNREFUSED 127.0.0.1:1`. */
-export const describe = (error: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    parts.push(current instanceof Error ? current.message : String(current))
-    current = current instanceof Error ? current.cause : undefined
-  }
-  return parts.filter((part) => part !== "").join(": ")
-}

@@ -14,7 +14,7 @@
 import { type KubeConfig, type KubernetesObject, ListWatch } from "@kubernetes/client-node"
 import { Clock, Deferred, Duration, Effect, Exit, Pull, Queue, Schedule, type Scope } from "effect"
 import { ClosableWatch, closableDelay } from "./ClosableWatch.ts"
-import { describe } from "./KubeConfigLoader.ts"
+import { describeError } from "./ErrorDescription.ts"
 import { listObjects } from "./KubernetesList.ts"
 
 /** What to watch. */
@@ -132,7 +132,7 @@ export const superviseInformer = <T extends KubernetesObject>(
       let step = yield* Schedule.toStep(schedule)
       while (true) {
         const error = yield* Queue.take(failures)
-        lastError = describe(error)
+        lastError = describeError(error)
         if (active) step = yield* Schedule.toStep(schedule)
         active = false
         const now = yield* Clock.currentTimeMillis

@@ -3,9 +3,11 @@
  * Ready-made layers are in `aibrix-cache/layers`.
  */
 export { Cache, type CacheService, type CacheServices } from "./Cache.ts"
+export { CacheReadiness } from "./CacheReadiness.ts"
 export { CacheStore } from "./CacheStore.ts"
 export { CacheWriter } from "./CacheWriter.ts"
 export { DiscoveryEvent } from "./DiscoveryEvent.ts"
+export { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound, StaticFleetInvalid } from "./DiscoveryErrors.ts"
 export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./Errors.ts"
 export {
   type EngineMetrics,
@@ -16,6 +18,14 @@ export {
   type TokenCounts,
   type TraceRecorder
 } from "./FleetStore.ts"
+export { loadKubeConfig } from "./KubeConfigLoader.ts"
+export {
+  type InformerRestarts,
+  KubernetesSource,
+  type KubernetesSourceError,
+  type KubernetesSourceOptions,
+  makeKubernetesSource
+} from "./KubernetesSource.ts"
 export { MetricCache, type MetricSubscriber } from "./MetricCache.ts"
 export * as MetricCatalogue from "./MetricCatalogue.ts"
 export { MetricRefresh } from "./MetricRefresh.ts"
@@ -55,6 +65,9 @@ export {
 } from "./RefreshStatistics.ts"
 export { type MaybeRoutingContext, RequestTracker } from "./RequestTracker.ts"
 export { RoutingContext } from "./RoutingContext.ts"
+export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./StaticFleet.ts"
+export { makeStaticSource, type StaticSourceOptions } from "./StaticSource.ts"
+export { type RestartBackoff } from "./SupervisedInformer.ts"
 export { bucketIndex } from "./TraceBucket.ts"
 export { traceEnabled } from "./TraceConfig.ts"
 export { TRACE_TTL_SECONDS, traceFlushLayer, TraceFlusher, type TraceFlushStats } from "./TraceFlush.ts"

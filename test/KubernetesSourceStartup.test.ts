@@ -62,13 +62,14 @@ describe("kubeconfig", () => {
       assert.include(error.message, "KUBERNETES_SERVICE_HOST unset")
     }))
 
-  it.effect("a KUBECONFIG file that does not exist is invalid, with its path", () =>
+  it.effect("a KUBECONFIG file that does not exist is invalid, naming the variable and its value", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const missing = path.join(dir, "nope")
       const error = yield* Effect.flip(loadKubeConfig.pipe(withEnv({ KUBECONFIG: missing })))
       assert.instanceOf(error, KubeConfigInvalid)
-      assert.strictEqual(error.source, missing)
+      assert.strictEqual(error.source, `KUBECONFIG=${missing}`)
+      assert.include(error.message, "no such file")
     }))
 
   it.effect("plain HTTP without insecure-skip-tls-verify is refused before any request", () =>

@@ -4,7 +4,8 @@ import { layerEmpty } from "../../src/Cache.ts"
 import { CacheReadiness } from "../../src/CacheReadiness.ts"
 import { CacheStore } from "../../src/CacheStore.ts"
 import type { FleetStore } from "../../src/FleetStore.ts"
-import { KubernetesSource, type KubernetesSourceOptions, layerKubernetesSource } from "../../src/KubernetesSource.ts"
+import { kubernetesDiscoveryWith } from "../../layers/index.ts"
+import { KubernetesSource, type KubernetesSourceOptions } from "../../src/KubernetesSource.ts"
 import type { RestartBackoff } from "../../src/SupervisedInformer.ts"
 import { FakeKubernetes, type FakeKubernetesOptions } from "./FakeKubernetes.ts"
 
@@ -19,7 +20,7 @@ export const fastBackoff: RestartBackoff = { base: "20 millis", cap: "200 millis
 
 /** The layer of a store fed by Kubernetes discovery from the fake. */
 export const discoveryLayer = (fake: FakeKubernetes, options: KubernetesSourceOptions = {}) =>
-  layerKubernetesSource({ kubeConfig: fake.kubeConfig(), backoff: fastBackoff, ...options }).pipe(
+  kubernetesDiscoveryWith({ kubeConfig: fake.kubeConfig(), backoff: fastBackoff, ...options }).pipe(
     Layer.provideMerge(layerEmpty)
   )
 
