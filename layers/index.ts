@@ -8,6 +8,7 @@ export {
   initForGateway,
   initForMetadata,
   initFromSource,
+  initStatic,
   type LiveServices,
   withSource,
   withTraceWhenEnabled

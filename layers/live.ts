@@ -10,11 +10,12 @@ import { Config, Effect, Layer } from "effect"
 import { type CacheServices, layerEmpty } from "../src/Cache.ts"
 import type { CacheReadiness } from "../src/CacheReadiness.ts"
 import type { CacheStore } from "../src/CacheStore.ts"
-import type { KubernetesSourceError } from "../src/KubernetesSource.ts"
-import { KubernetesSource, layerKubernetesSource } from "../src/KubernetesSource.ts"
+import type { StaticFleetInvalid } from "../src/DiscoveryErrors.ts"
+import type { KubernetesSource, KubernetesSourceError } from "../src/KubernetesSource.ts"
 import type { MetricRefresh } from "../src/MetricRefresh.ts"
 import { Redis, type RedisConnectionError } from "../src/Redis.ts"
 import { traceEnabled } from "../src/TraceConfig.ts"
+import { kubernetesDiscovery, staticDiscovery } from "./discovery.ts"
 import { withMetricRefresh } from "./metrics.ts"
 import { withRequestTrace } from "./trace.ts"
 
@@ -48,7 +49,7 @@ const kubernetesCache: Layer.Layer<
   LiveServices | KubernetesSource,
   KubernetesSourceError | Config.ConfigError,
   never
-> = withSource(layerKubernetesSource(), layerEmpty)
+> = withSource(kubernetesDiscovery, layerEmpty)
 
 /** `Init`: Kubernetes discovery and the metric refresh; no trace. */
 export const init: Layer.Layer<LiveServices | KubernetesSource, KubernetesSourceError | Config.ConfigError> =
@@ -79,3 +80,13 @@ export const initFromSource = <S, SE, SR>(
   Exclude<SR, CacheServices>
 > => withTraceWhenEnabled(withSource(source, layerEmpty))
 
+
+/**
+ * The fleet of a static YAML or JSON file (followed as it changes), with the
+ * metric refresh and, when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true, the
+ * trace flushed to the Redis of `REDIS_*`.
+ */
+export const initStatic = (
+  path: string
+): Layer.Layer<LiveServices, StaticFleetInvalid | RedisConnectionError | Config.ConfigError> =>
+  initFromSource(staticDiscovery(path))
