@@ -5,9 +5,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Schema } from "effect"
 import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parse } from "../src/PrometheusText.ts"
 import { ModelList, ModelPods, PodDetail } from "../src/ServiceApi.ts"
+import { makeAdapter, makePod } from "./fixtures.ts"
+import { eventually, fakeKubernetes } from "./support/discovery.ts"
 import { freePort } from "./support/redisServer.ts"
 import { get, poll, serviceProcess } from "./support/serviceProcess.ts"
 
@@ -89,6 +93,40 @@ describe("the service", () => {
       assert.include(output, "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG")
       assert.include(output, "perhaps")
     }).pipe(Effect.scoped), 60_000)
+
+  it.live("with a cluster: /readyz says 503 until the informers have listed, then 200; restarts show in /metrics", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeKubernetes()
+      fake.put("pods", makePod({ name: "engine-0", model: "llama", ip: "127.0.0.1" }))
+      fake.put("modeladapters", makeAdapter("llama-sql", ["engine-0"]))
+      fake.setListDelay("pods", 5_000)
+      fake.failNextLists("modeladapters", 1)
+      const kubeConfig = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const dir = mkdtempSync(join(tmpdir(), "aibrix-kube-"))
+          writeFileSync(join(dir, "config"), fake.kubeConfigYaml())
+          return dir
+        }),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const service = yield* serviceProcess(yield* Effect.promise(freePort), [], {
+        KUBECONFIG: join(kubeConfig, "config")
+      })
+      assert.include(yield* service.waitForLine((line) => line.length > 0), "Kubernetes")
+      const early = yield* poll("/readyz to answer", get(`${service.url}/readyz`))
+      assert.strictEqual(early.status, 503)
+      assert.strictEqual((yield* get(`${service.url}/healthz`))?.status, 200)
+      yield* poll("/readyz 200", Effect.map(get(`${service.url}/readyz`), (r) => r?.status === 200 ? true : undefined))
+      const models = decode(ModelList, (yield* get(`${service.url}/v1/models`))!.text)
+      assert.deepStrictEqual(models.data.map((model) => model.id).sort(), ["llama", "llama-sql"])
+      assert.isTrue(service.lines.some((line) => line.includes("message=synced") && line.includes("pods=1")))
+      const page = Result.getOrThrow(parse((yield* get(`${service.url}/metrics`))!.text))
+      const restarts = page.families.get("aibrix_cache_informer_restarts_total")?.samples
+      assert.strictEqual(restarts?.find((s) => s.labels["informer"] === "modeladapters")?.value, 1)
+      const { code } = yield* service.stop("SIGTERM")
+      assert.strictEqual(code, 0, service.stderr())
+      yield* eventually(() => assert.strictEqual(fake.openWatches(), 0), 5_000)
+    }).pipe(Effect.scoped), 90_000)
 
   it("the aibrix-cache command prints its help", () => {
     const help = execFileSync(join("node_modules", ".bin", "node"), [join("bin", "aibrix-cache.js"), "--help"], {
