@@ -218,6 +218,9 @@ class FamilyBuilder {
   }
 }
 
+/** Encodes into a buffer the size of the page: it fills exactly when the page is all ASCII. */
+const ASCII_ENCODER = new TextEncoder()
+
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
 
 
@@ -261,9 +264,41 @@ class PageParser {
   readonly labelNameStarts: Array<number> = []
   skippedLines = 0
 
+  /**
+   * The page's bytes when it is all ASCII, so that the byte at an index is the
+   * character there: names are then compared four characters at a time.
+   */
+  readonly ascii: DataView | undefined
+
   constructor(text: string, wanted: ReadonlySet<string> | undefined) {
     this.text = text
     this.wanted = wanted
+    const bytes = new Uint8Array(text.length)
+    const { read, written } = ASCII_ENCODER.encodeInto(text, bytes)
+    this.ascii = read === text.length && written === text.length ? new DataView(bytes.buffer) : undefined
+  }
+
+  /** Whether the `length` characters at `a` and at `b` are the same; compared from the end, where names differ. */
+  sameText(a: number, b: number, length: number): boolean {
+    const ascii = this.ascii
+    let i = length
+    if (ascii !== undefined) {
+      while (i >= 4) {
+        i -= 4
+        if (ascii.getUint32(a + i) !== ascii.getUint32(b + i)) return false
+      }
+      while (i > 0) {
+        i--
+        if (ascii.getUint8(a + i) !== ascii.getUint8(b + i)) return false
+      }
+      return true
+    }
+    const text = this.text
+    while (i > 0) {
+      i--
+      if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false
+    }
+    return true
   }
 
   /** Parses the page; the first malformed line ends it unless `skip`, which counts it in `skippedLines`. */
@@ -462,15 +497,8 @@ class PageParser {
     const lastLength = this.lastName.length
     let repeated = lastLength > 0 && start + lastLength <= end
     if (repeated) {
-      const lastStart = this.lastStart
-      for (let i = lastLength - 1; i >= 0; i--) {
-        if (text.charCodeAt(start + i) !== text.charCodeAt(lastStart + i)) {
-          repeated = false
-          break
-        }
-      }
       cursor = start + lastLength
-      if (repeated && isClass(text.charCodeAt(cursor), NAME_PART)) repeated = false
+      repeated = this.sameText(start, this.lastStart, lastLength) && !isClass(text.charCodeAt(cursor), NAME_PART)
     }
     if (!repeated) {
       cursor = this.metricNameEnd(start)
@@ -509,12 +537,13 @@ class PageParser {
         const nameStart = cursor
         let name = names[index]
         if (name !== undefined) {
-          const length = name.length
-          const knownStart = starts[index]!
-          let i = 0
-          while (i < length && text.charCodeAt(knownStart + i) === text.charCodeAt(nameStart + i)) i++
-          cursor = nameStart + length
-          if (i < length || isClass(text.charCodeAt(cursor), LABEL_PART)) name = undefined
+          cursor = nameStart + name.length
+          if (
+            cursor > end || !this.sameText(nameStart, starts[index]!, name.length) ||
+            isClass(text.charCodeAt(cursor), LABEL_PART)
+          ) {
+            name = undefined
+          }
         }
         if (name === undefined) {
           if (!isClass(code, LABEL_START)) return "invalid label name"
