@@ -273,9 +273,11 @@ class PageParser {
   constructor(text: string, wanted: ReadonlySet<string> | undefined) {
     this.text = text
     this.wanted = wanted
-    const bytes = new Uint8Array(text.length)
+    const bytes = Buffer.allocUnsafe(text.length)
     const { read, written } = ASCII_ENCODER.encodeInto(text, bytes)
-    this.ascii = read === text.length && written === text.length ? new DataView(bytes.buffer) : undefined
+    this.ascii = read === text.length && written === text.length
+      ? new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+      : undefined
   }
 
   /** Whether the `length` characters at `a` and at `b` are the same; compared from the end, where names differ. */
