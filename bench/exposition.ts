@@ -53,7 +53,7 @@ const splitAndLastIndexOf = (text: string): number => {
   return total
 }
 
-const ROUNDS = 7
+const ROUNDS = 10
 
 const megabytesPerSecond = (body: () => void, bytes: number): number => (opsPerSecond(body, 1, 1, 200) * bytes) / 1e6
 

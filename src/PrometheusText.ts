@@ -169,14 +169,13 @@ const slowNumberAt = (text: string, start: number, end: number): number | undefi
   }
   if (end - start === 3 && isWord(text, start, "NaN")) return NaN
   const token = text.slice(start, end)
-  const special = SPECIAL_VALUES.get(token.toLowerCase())
-  if (special !== undefined) return special
   for (let i = 0; i < token.length; i++) {
     const code = token.charCodeAt(i)
     if (!(isDigit(code) || code === DOT || code === PLUS || code === MINUS || code === LOWER_E || code === UPPER_E)) {
-      return undefined
+      return SPECIAL_VALUES.get(token.toLowerCase())
     }
   }
+  // Only a decimal is left, which Number reads as ParseFloat does; NaN means malformed.
   const value = Number(token)
   return Number.isNaN(value) ? undefined : value
 }
@@ -313,8 +312,15 @@ class PageParser {
       line++
       let next = text.indexOf("\n", start)
       if (next === -1) next = length
-      this.end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
-      const reason = this.line(start)
+      const end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
+      this.end = end
+      let cursor = start
+      while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
+      const reason = cursor === end
+        ? undefined
+        : text.charCodeAt(cursor) === HASH
+        ? this.comment(cursor + 1)
+        : this.sample(cursor)
       if (reason !== undefined) {
         if (reason === END_OF_PAGE) return undefined
         if (!skip) return new ExpositionParseError({ line, reason })
@@ -323,15 +329,6 @@ class PageParser {
       start = next + 1
     }
     return undefined
-  }
-
-  line(start: number): string | typeof END_OF_PAGE | undefined {
-    const text = this.text
-    const end = this.end
-    let cursor = start
-    while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
-    if (cursor === end) return undefined
-    return text.charCodeAt(cursor) === HASH ? this.comment(cursor + 1) : this.sample(cursor)
   }
 
   backslashFrom(cursor: number): number {
