@@ -217,11 +217,10 @@ class FamilyBuilder {
   }
 }
 
-/** Encodes into a buffer the size of the page: it fills exactly when the page is all ASCII. */
+/** Encodes a page into a buffer of its length: it fills exactly when the page is all ASCII. */
 const ASCII_ENCODER = new TextEncoder()
 
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
-
 
 /** The length of the `_bucket`, `_sum` or `_count` that ends `name`, or 0. */
 const suffixLength = (name: string): number =>
@@ -252,15 +251,14 @@ class PageParser {
   lastStart = 0
   lastFamily: FamilyBuilder | undefined = undefined
   lastRole: Role = Role.Plain
-  /** Out-parameters of `escapedLabelValue`. */
-  reason = ""
-  labelsEnd = 0
-  /** The label names read at each place of a label set, see `sample`. */
+  /** The label names read at each place of a label set, see `sample`, and where in the text. */
   readonly labelNames: Array<string> = []
+  readonly labelNameStarts: Array<number> = []
+  /** Out-parameters of `escapedLabelValue`: why it failed, or where its value ends. */
+  reason = ""
+  escapedEnd = 0
   /** Families without TYPE named like a histogram's or summary's samples: a later TYPE line must check them. */
   untypedWithSuffix = 0
-  /** Where in the text each of `labelNames` was read. */
-  readonly labelNameStarts: Array<number> = []
   skippedLines = 0
 
   /**
@@ -576,7 +574,7 @@ class PageParser {
           const unescaped = this.escapedLabelValue(valueStart)
           if (unescaped === undefined) return this.reason
           value = unescaped
-          cursor = this.labelsEnd
+          cursor = this.escapedEnd
         }
         for (let i = 0; i < index; i++) {
           if (names[i] === name) return `duplicate label ${name}`
@@ -679,7 +677,7 @@ class PageParser {
     return negative ? -value : value
   }
 
-  /** A label value with escapes, from after its opening quote; `labelsEnd` is set past its closing quote. */
+  /** A label value with escapes, from after its opening quote; `escapedEnd` is set past its closing quote. */
   escapedLabelValue(cursor: number): string | undefined {
     const text = this.text
     const end = this.end
@@ -688,7 +686,7 @@ class PageParser {
     for (let i = cursor; i < end; i++) {
       const code = text.charCodeAt(i)
       if (code === QUOTE) {
-        this.labelsEnd = i + 1
+        this.escapedEnd = i + 1
         return out + text.slice(runStart, i)
       }
       if (code === BACKSLASH) {
