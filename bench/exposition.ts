@@ -53,7 +53,9 @@ const splitAndLastIndexOf = (text: string): number => {
   return total
 }
 
-const megabytesPerSecond = (body: () => void, bytes: number): number => (opsPerSecond(body, 1) * bytes) / 1e6
+const ROUNDS = 10
+
+const megabytesPerSecond = (body: () => void, bytes: number): number => (opsPerSecond(body, 1, 1, 200) * bytes) / 1e6
 
 export const run = (): void => {
   // As a scrape delivers it: one flat string decoded from the bytes.
@@ -67,23 +69,34 @@ export const run = (): void => {
     `page: ${MODELS.length} models, ${bytes} bytes, ${page.split("\n").length} lines, ${full.success.families.size} families, ${samples} samples; the filter keeps ${filtered.success.families.size} families`
   )
   let sink = 0
-  const theirs = megabytesPerSecond(() => {
-    sink += parsePrometheusTextFormat(page).length
-  }, bytes)
-  const bare = megabytesPerSecond(() => {
-    sink += splitAndParseFloat(page)
-  }, bytes)
-  const barest = megabytesPerSecond(() => {
-    sink += splitAndLastIndexOf(page)
-  }, bytes)
-  const ours = megabytesPerSecond(() => {
-    const result = parse(page)
-    if (Result.isSuccess(result)) sink += result.success.families.size
-  }, bytes)
-  const oursFiltered = megabytesPerSecond(() => {
-    const result = parse(page, { families: SPEC_FAMILIES })
-    if (Result.isSuccess(result)) sink += result.success.families.size
-  }, bytes)
+  const contenders = {
+    theirs: () => {
+      sink += parsePrometheusTextFormat(page).length
+    },
+    bare: () => {
+      sink += splitAndParseFloat(page)
+    },
+    barest: () => {
+      sink += splitAndLastIndexOf(page)
+    },
+    ours: () => {
+      const result = parse(page)
+      if (Result.isSuccess(result)) sink += result.success.families.size
+    },
+    oursFiltered: () => {
+      const result = parse(page, { families: SPEC_FAMILIES })
+      if (Result.isSuccess(result)) sink += result.success.families.size
+    }
+  }
+  // Rounds go through every contender in turn, and each keeps its best round,
+  // so that a spell of load on the machine does not fall on one of them alone.
+  const best = { theirs: 0, bare: 0, barest: 0, ours: 0, oursFiltered: 0 }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of Object.keys(contenders) as Array<keyof typeof contenders>) {
+      best[name] = Math.max(best[name], megabytesPerSecond(contenders[name], bytes))
+    }
+  }
+  const { bare, barest, ours, oursFiltered, theirs } = best
   const whole = { label: "ours", value: ours }
   const spec = { label: "ours, spec families only", value: oursFiltered }
   const package_ = { label: "parse-prometheus-text-format", value: theirs }

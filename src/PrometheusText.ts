@@ -169,14 +169,13 @@ const slowNumberAt = (text: string, start: number, end: number): number | undefi
   }
   if (end - start === 3 && isWord(text, start, "NaN")) return NaN
   const token = text.slice(start, end)
-  const special = SPECIAL_VALUES.get(token.toLowerCase())
-  if (special !== undefined) return special
   for (let i = 0; i < token.length; i++) {
     const code = token.charCodeAt(i)
     if (!(isDigit(code) || code === DOT || code === PLUS || code === MINUS || code === LOWER_E || code === UPPER_E)) {
-      return undefined
+      return SPECIAL_VALUES.get(token.toLowerCase())
     }
   }
+  // Only a decimal is left, which Number reads as ParseFloat does; NaN means malformed.
   const value = Number(token)
   return Number.isNaN(value) ? undefined : value
 }
@@ -218,8 +217,10 @@ class FamilyBuilder {
   }
 }
 
-const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
+/** Encodes a page into a buffer of its length: it fills exactly when the page is all ASCII. */
+const ASCII_ENCODER = new TextEncoder()
 
+const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
 
 /** The length of the `_bucket`, `_sum` or `_count` that ends `name`, or 0. */
 const suffixLength = (name: string): number =>
@@ -250,20 +251,53 @@ class PageParser {
   lastStart = 0
   lastFamily: FamilyBuilder | undefined = undefined
   lastRole: Role = Role.Plain
-  /** Out-parameters of `escapedLabelValue`. */
-  reason = ""
-  labelsEnd = 0
-  /** The label names read at each place of a label set, see `sample`. */
+  /** The label names read at each place of a label set, see `sample`, and where in the text. */
   readonly labelNames: Array<string> = []
+  readonly labelNameStarts: Array<number> = []
+  /** Out-parameters of `escapedLabelValue`: why it failed, or where its value ends. */
+  reason = ""
+  escapedEnd = 0
   /** Families without TYPE named like a histogram's or summary's samples: a later TYPE line must check them. */
   untypedWithSuffix = 0
-  /** Where in the text each of `labelNames` was read. */
-  readonly labelNameStarts: Array<number> = []
   skippedLines = 0
+
+  /**
+   * The page's bytes when it is all ASCII, so that the byte at an index is the
+   * character there: names are then compared four characters at a time.
+   */
+  readonly ascii: DataView | undefined
 
   constructor(text: string, wanted: ReadonlySet<string> | undefined) {
     this.text = text
     this.wanted = wanted
+    const bytes = Buffer.allocUnsafe(text.length)
+    const { read, written } = ASCII_ENCODER.encodeInto(text, bytes)
+    this.ascii = read === text.length && written === text.length
+      ? new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+      : undefined
+  }
+
+  /** Whether the `length` characters at `a` and at `b` are the same; compared from the end, where names differ. */
+  sameText(a: number, b: number, length: number): boolean {
+    const ascii = this.ascii
+    let i = length
+    if (ascii !== undefined) {
+      while (i >= 4) {
+        i -= 4
+        if (ascii.getUint32(a + i) !== ascii.getUint32(b + i)) return false
+      }
+      while (i > 0) {
+        i--
+        if (ascii.getUint8(a + i) !== ascii.getUint8(b + i)) return false
+      }
+      return true
+    }
+    const text = this.text
+    while (i > 0) {
+      i--
+      if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false
+    }
+    return true
   }
 
   /** Parses the page; the first malformed line ends it unless `skip`, which counts it in `skippedLines`. */
@@ -276,8 +310,15 @@ class PageParser {
       line++
       let next = text.indexOf("\n", start)
       if (next === -1) next = length
-      this.end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
-      const reason = this.line(start)
+      const end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
+      this.end = end
+      let cursor = start
+      while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
+      const reason = cursor === end
+        ? undefined
+        : text.charCodeAt(cursor) === HASH
+        ? this.comment(cursor + 1)
+        : this.sample(cursor)
       if (reason !== undefined) {
         if (reason === END_OF_PAGE) return undefined
         if (!skip) return new ExpositionParseError({ line, reason })
@@ -286,15 +327,6 @@ class PageParser {
       start = next + 1
     }
     return undefined
-  }
-
-  line(start: number): string | typeof END_OF_PAGE | undefined {
-    const text = this.text
-    const end = this.end
-    let cursor = start
-    while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
-    if (cursor === end) return undefined
-    return text.charCodeAt(cursor) === HASH ? this.comment(cursor + 1) : this.sample(cursor)
   }
 
   backslashFrom(cursor: number): number {
@@ -462,15 +494,8 @@ class PageParser {
     const lastLength = this.lastName.length
     let repeated = lastLength > 0 && start + lastLength <= end
     if (repeated) {
-      const lastStart = this.lastStart
-      for (let i = lastLength - 1; i >= 0; i--) {
-        if (text.charCodeAt(start + i) !== text.charCodeAt(lastStart + i)) {
-          repeated = false
-          break
-        }
-      }
       cursor = start + lastLength
-      if (repeated && isClass(text.charCodeAt(cursor), NAME_PART)) repeated = false
+      repeated = this.sameText(start, this.lastStart, lastLength) && !isClass(text.charCodeAt(cursor), NAME_PART)
     }
     if (!repeated) {
       cursor = this.metricNameEnd(start)
@@ -509,12 +534,13 @@ class PageParser {
         const nameStart = cursor
         let name = names[index]
         if (name !== undefined) {
-          const length = name.length
-          const knownStart = starts[index]!
-          let i = 0
-          while (i < length && text.charCodeAt(knownStart + i) === text.charCodeAt(nameStart + i)) i++
-          cursor = nameStart + length
-          if (i < length || isClass(text.charCodeAt(cursor), LABEL_PART)) name = undefined
+          cursor = nameStart + name.length
+          if (
+            cursor > end || !this.sameText(nameStart, starts[index]!, name.length) ||
+            isClass(text.charCodeAt(cursor), LABEL_PART)
+          ) {
+            name = undefined
+          }
         }
         if (name === undefined) {
           if (!isClass(code, LABEL_START)) return "invalid label name"
@@ -548,7 +574,7 @@ class PageParser {
           const unescaped = this.escapedLabelValue(valueStart)
           if (unescaped === undefined) return this.reason
           value = unescaped
-          cursor = this.labelsEnd
+          cursor = this.escapedEnd
         }
         for (let i = 0; i < index; i++) {
           if (names[i] === name) return `duplicate label ${name}`
@@ -651,7 +677,7 @@ class PageParser {
     return negative ? -value : value
   }
 
-  /** A label value with escapes, from after its opening quote; `labelsEnd` is set past its closing quote. */
+  /** A label value with escapes, from after its opening quote; `escapedEnd` is set past its closing quote. */
   escapedLabelValue(cursor: number): string | undefined {
     const text = this.text
     const end = this.end
@@ -660,7 +686,7 @@ class PageParser {
     for (let i = cursor; i < end; i++) {
       const code = text.charCodeAt(i)
       if (code === QUOTE) {
-        this.labelsEnd = i + 1
+        this.escapedEnd = i + 1
         return out + text.slice(runStart, i)
       }
       if (code === BACKSLASH) {

@@ -296,6 +296,18 @@ describe("PrometheusText.parse on malformed lines", () => {
     assert.strictEqual(error.reason, "TYPE line for h after samples of h_bucket")
   })
 
+  it("fails on a page cut inside a label name that the line before had", () => {
+    // The page is all ASCII, or not: names are compared as bytes, or as characters.
+    for (const tail of ["", "é"]) {
+      const page = `a{model_name="x${tail}"} 1\na{model_na`
+      const error = failure(page)
+      assert.strictEqual(error.line, 2)
+      assert.strictEqual(error.reason, "expected \"=\" after label name model_na")
+      const cutName = failure(`vllm:requests_total{a="x${tail}"} 1\nvllm:requests_to`)
+      assert.strictEqual(cutName.reason, "missing sample value")
+    }
+  })
+
   it("fails on a label value broken by a raw newline", () => {
     const error = failure("ok 1\nfoo{a=\"one\ntwo\"} 1\n")
     assert.strictEqual(error.line, 2)
