@@ -163,6 +163,11 @@ const numberAt = (text: string, start: number, end: number): number | undefined 
 }
 
 const slowNumberAt = (text: string, start: number, end: number): number | undefined => {
+  const first = text.charCodeAt(start)
+  if (end - start === 4 && (first === PLUS || first === MINUS) && isWord(text, start + 1, "Inf")) {
+    return first === PLUS ? Infinity : -Infinity
+  }
+  if (end - start === 3 && isWord(text, start, "NaN")) return NaN
   const token = text.slice(start, end)
   const special = SPECIAL_VALUES.get(token.toLowerCase())
   if (special !== undefined) return special
@@ -215,6 +220,19 @@ class FamilyBuilder {
 
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
 
+
+/** The length of the `_bucket`, `_sum` or `_count` that ends `name`, or 0. */
+const suffixLength = (name: string): number =>
+  name.endsWith("_bucket") ? 7 : name.endsWith("_count") ? 6 : name.endsWith("_sum") ? 4 : 0
+
+/** Whether `text` has the ASCII `word` at `start`. */
+const isWord = (text: string, start: number, word: string): boolean => {
+  for (let i = 0; i < word.length; i++) {
+    if (text.charCodeAt(start + i) !== word.charCodeAt(i)) return false
+  }
+  return true
+}
+
 /** Returned by a line parser at `# EOF`: the page ends there. */
 const END_OF_PAGE = 0
 
@@ -227,13 +245,20 @@ class PageParser {
   end = 0
   /** Position of the next backslash at or after the cursor, or the page length. */
   backslash = -1
-  /** The sample name of the last sample line and what it resolved to, reused by the lines that repeat it. */
+  /** The sample name of the last sample line, where it was, and what it resolved to; reused by the lines that repeat it. */
   lastName = ""
+  lastStart = 0
   lastFamily: FamilyBuilder | undefined = undefined
   lastRole: Role = Role.Plain
-  /** Out-parameters of `labelValue`, to avoid an allocation per label. */
-  valueText = ""
-  valueEnd = 0
+  /** Out-parameters of `escapedLabelValue`. */
+  reason = ""
+  labelsEnd = 0
+  /** The label names read at each place of a label set, see `sample`. */
+  readonly labelNames: Array<string> = []
+  /** Families without TYPE named like a histogram's or summary's samples: a later TYPE line must check them. */
+  untypedWithSuffix = 0
+  /** Where in the text each of `labelNames` was read. */
+  readonly labelNameStarts: Array<number> = []
   skippedLines = 0
 
   constructor(text: string, wanted: ReadonlySet<string> | undefined) {
@@ -304,9 +329,9 @@ class PageParser {
     let wordEnd = cursor
     while (wordEnd < end && !isBlank(text.charCodeAt(wordEnd))) wordEnd++
     const length = wordEnd - cursor
-    if (length === 4 && text.startsWith("HELP", cursor)) return this.help(wordEnd)
-    if (length === 4 && text.startsWith("TYPE", cursor)) return this.type(wordEnd)
-    if (length === 3 && text.startsWith("EOF", cursor) && this.skipBlanks(wordEnd) === end) return END_OF_PAGE
+    if (length === 4 && isWord(text, cursor, "HELP")) return this.help(wordEnd)
+    if (length === 4 && isWord(text, cursor, "TYPE")) return this.type(wordEnd)
+    if (length === 3 && isWord(text, cursor, "EOF") && this.skipBlanks(wordEnd) === end) return END_OF_PAGE
     return undefined
   }
 
@@ -368,14 +393,14 @@ class PageParser {
     let typeEnd = typeStart
     while (typeEnd < end && !isBlank(text.charCodeAt(typeEnd))) typeEnd++
     const typeWord = text.slice(typeStart, typeEnd)
-    const type = TYPES.get(typeWord.toLowerCase())
+    const type = TYPES.get(typeWord) ?? TYPES.get(typeWord.toLowerCase())
     if (type === undefined) return `unknown metric type "${typeWord}"`
     if (this.skipBlanks(typeEnd) !== end) return "unexpected text after the metric type"
     const name = text.slice(nameStart, nameEnd)
     let family = this.families.get(name)
     if (family !== undefined && family.typed) return `second TYPE line for ${name}`
     if (family !== undefined && family.samples.length > 0) return `TYPE line for ${name} after its samples`
-    if (type === "histogram" || type === "summary") {
+    if ((type === "histogram" || type === "summary") && this.untypedWithSuffix > 0) {
       const suffixes = type === "histogram" ? ["_bucket", "_sum", "_count"] : ["_sum", "_count"]
       for (const suffix of suffixes) {
         const samples = this.families.get(name + suffix)?.samples.length ?? 0
@@ -396,13 +421,11 @@ class PageParser {
   resolve(name: string): void {
     let base: FamilyBuilder | undefined
     let role: Role = Role.Plain
-    if (name.endsWith("_bucket")) {
-      base = this.families.get(name.slice(0, -7))
-      if (base !== undefined && base.type === "histogram") role = Role.Bucket
-      else base = undefined
-    } else if (name.endsWith("_sum") || name.endsWith("_count")) {
-      base = this.families.get(name.slice(0, name.endsWith("_sum") ? -4 : -6))
-      if (base !== undefined && (base.type === "histogram" || base.type === "summary")) role = Role.SumOrCount
+    const suffix = suffixLength(name)
+    if (suffix > 0) {
+      base = this.families.get(name.slice(0, -suffix))
+      if (base !== undefined && base.type === "histogram") role = suffix === 7 ? Role.Bucket : Role.SumOrCount
+      else if (base !== undefined && base.type === "summary" && suffix !== 7) role = Role.SumOrCount
       else base = undefined
     }
     if (base === undefined) {
@@ -410,6 +433,7 @@ class PageParser {
       if (base === undefined && (this.wanted === undefined || this.wanted.has(name))) {
         base = new FamilyBuilder(name, true)
         this.families.set(name, base)
+        if (suffix > 0) this.untypedWithSuffix++
       }
       if (base !== undefined) {
         role = base.type === "histogram" ? Role.BareHistogram : base.type === "summary" ? Role.Quantile : Role.Plain
@@ -420,50 +444,191 @@ class PageParser {
     this.lastRole = role
   }
 
+  /**
+   * A sample line, in one method because it runs for nearly every line of a
+   * page: the common case (the name of the line before, labels without blanks
+   * or escapes, a plain decimal value) runs straight through without a call.
+   *
+   * A name like the line before's is found by comparing the text with it, from
+   * its end, where names differ; that comparison also stands for checking its
+   * characters. Label names are likewise compared with the names read at the
+   * same places of the line before (`labelNames`).
+   */
   sample(start: number): string | undefined {
     const text = this.text
     const end = this.end
-    const nameEnd = this.metricNameEnd(start)
-    if (nameEnd === start) return "invalid metric name"
-    const last = this.lastName
-    const repeated = last.length === nameEnd - start && text.startsWith(last, start)
-    if (!repeated) this.resolve(text.slice(start, nameEnd))
+    let cursor = start
+    let code: number
+    const lastLength = this.lastName.length
+    let repeated = lastLength > 0 && start + lastLength <= end
+    if (repeated) {
+      const lastStart = this.lastStart
+      for (let i = lastLength - 1; i >= 0; i--) {
+        if (text.charCodeAt(start + i) !== text.charCodeAt(lastStart + i)) {
+          repeated = false
+          break
+        }
+      }
+      cursor = start + lastLength
+      if (repeated && isClass(text.charCodeAt(cursor), NAME_PART)) repeated = false
+    }
+    if (!repeated) {
+      cursor = this.metricNameEnd(start)
+      if (cursor === start) return "invalid metric name"
+      this.resolve(text.slice(start, cursor))
+      this.lastStart = start
+    }
     const family = this.lastFamily
     if (family === undefined) return undefined
     const role = this.lastRole
-    if (role === Role.BareHistogram) return `sample ${this.lastName} of histogram ${family.name} lacks a _bucket, _sum or _count suffix`
-    let cursor = this.skipBlanks(nameEnd)
+    if (role === Role.BareHistogram) {
+      return `sample ${this.lastName} of histogram ${family.name} lacks a _bucket, _sum or _count suffix`
+    }
+    const nameEnd = cursor
+    code = text.charCodeAt(cursor)
+    if (isBlank(code)) {
+      cursor = this.skipBlanks(cursor)
+      code = text.charCodeAt(cursor)
+    }
+    const required = role === Role.Bucket ? "le" : role === Role.Quantile ? "quantile" : undefined
+    let sawRequired = false
     let labels = EMPTY_LABELS
-    if (cursor < end && text.charCodeAt(cursor) === OPEN_BRACE) {
-      const parsed = this.labels(cursor + 1)
-      if (typeof parsed === "string") return parsed
-      labels = parsed
-      cursor = this.skipBlanks(this.valueEnd)
+    if (code === OPEN_BRACE && cursor < end) {
+      const names = this.labelNames
+      const starts = this.labelNameStarts
+      const set: Record<string, string> = {}
+      cursor++
+      for (let index = 0;; index++) {
+        code = text.charCodeAt(cursor)
+        if (isBlank(code)) {
+          cursor = this.skipBlanks(cursor)
+          code = text.charCodeAt(cursor)
+        }
+        if (cursor >= end) return "unterminated label set"
+        if (code === CLOSE_BRACE) break
+        const nameStart = cursor
+        let name = names[index]
+        if (name !== undefined) {
+          const length = name.length
+          const knownStart = starts[index]!
+          let i = 0
+          while (i < length && text.charCodeAt(knownStart + i) === text.charCodeAt(nameStart + i)) i++
+          cursor = nameStart + length
+          if (i < length || isClass(text.charCodeAt(cursor), LABEL_PART)) name = undefined
+        }
+        if (name === undefined) {
+          if (!isClass(code, LABEL_START)) return "invalid label name"
+          cursor = nameStart + 1
+          while (cursor < end && isClass(text.charCodeAt(cursor), LABEL_PART)) cursor++
+          name = text.slice(nameStart, cursor)
+          names[index] = name
+          starts[index] = nameStart
+        }
+        code = text.charCodeAt(cursor)
+        if (isBlank(code)) {
+          cursor = this.skipBlanks(cursor)
+          code = text.charCodeAt(cursor)
+        }
+        if (code !== EQUALS || cursor >= end) return `expected "=" after label name ${name}`
+        code = text.charCodeAt(++cursor)
+        if (isBlank(code)) {
+          cursor = this.skipBlanks(cursor)
+          code = text.charCodeAt(cursor)
+        }
+        if (code !== QUOTE || cursor >= end) return `expected a quoted value for label ${name}`
+        const valueStart = cursor + 1
+        const quote = text.indexOf("\"", valueStart)
+        if (quote === -1 || quote >= end) return "unterminated label value"
+        let value: string
+        const plain = this.backslashFrom(valueStart) > quote
+        if (plain) {
+          value = text.slice(valueStart, quote)
+          cursor = quote + 1
+        } else {
+          const unescaped = this.escapedLabelValue(valueStart)
+          if (unescaped === undefined) return this.reason
+          value = unescaped
+          cursor = this.labelsEnd
+        }
+        for (let i = 0; i < index; i++) {
+          if (names[i] === name) return `duplicate label ${name}`
+        }
+        if (name === required) {
+          const bound = plain ? (quote > valueStart ? numberAt(text, valueStart, quote) : undefined) : parseSampleValue(value)
+          if (bound === undefined) return `invalid ${name} label value "${value}"`
+          sawRequired = true
+        } else if (name === "__name__") {
+          return "label name __name__ is reserved"
+        }
+        if (name === "__proto__") {
+          Object.defineProperty(set, name, { value, enumerable: true, writable: true, configurable: true })
+        } else {
+          set[name] = value
+        }
+        code = text.charCodeAt(cursor)
+        if (isBlank(code)) {
+          cursor = this.skipBlanks(cursor)
+          code = text.charCodeAt(cursor)
+        }
+        if (cursor >= end) return "unterminated label set"
+        if (code === COMMA) cursor++
+        else if (code !== CLOSE_BRACE) return `expected "," or "}" after the value of label ${name}`
+      }
+      labels = set
+      code = text.charCodeAt(++cursor)
+      if (isBlank(code)) {
+        cursor = this.skipBlanks(cursor)
+        code = text.charCodeAt(cursor)
+      }
     } else if (cursor === nameEnd && cursor < end) {
       return "invalid character in metric name"
     }
     if (cursor >= end) return "missing sample value"
-    let valueEnd = cursor
-    while (valueEnd < end && !isBlank(text.charCodeAt(valueEnd))) valueEnd++
-    const value = numberAt(text, cursor, valueEnd)
-    if (value === undefined) return `invalid sample value "${text.slice(cursor, valueEnd)}"`
-    let timestamp: number | undefined = undefined
-    cursor = this.skipBlanks(valueEnd)
-    if (cursor < end) {
-      let timestampEnd = cursor
-      while (timestampEnd < end && !isBlank(text.charCodeAt(timestampEnd))) timestampEnd++
-      timestamp = this.integerAt(cursor, timestampEnd)
-      if (timestamp === undefined) return `invalid timestamp "${text.slice(cursor, timestampEnd)}"`
-      if (this.skipBlanks(timestampEnd) !== end) return "unexpected text after the timestamp"
+    // The value: a plain decimal is read here in one pass; anything else by `numberAt`.
+    const valueStart = cursor
+    const negative = code === MINUS
+    if (negative || code === PLUS) code = text.charCodeAt(++cursor)
+    let mantissa = 0
+    let digits = 0
+    let exponent = 0
+    while (isDigit(code) && cursor < end) {
+      mantissa = mantissa * 10 + (code - ZERO)
+      digits++
+      code = text.charCodeAt(++cursor)
     }
-    if (role === Role.Bucket) {
-      const le = labels["le"]
-      if (le === undefined) return `histogram bucket ${this.lastName} lacks the le label`
-      if (parseSampleValue(le) === undefined) return `invalid le label value "${le}"`
-    } else if (role === Role.Quantile) {
-      const quantile = labels["quantile"]
-      if (quantile === undefined) return `summary sample ${this.lastName} lacks the quantile label`
-      if (parseSampleValue(quantile) === undefined) return `invalid quantile label value "${quantile}"`
+    if (code === DOT && cursor < end) {
+      code = text.charCodeAt(++cursor)
+      while (isDigit(code) && cursor < end) {
+        mantissa = mantissa * 10 + (code - ZERO)
+        digits++
+        exponent--
+        code = text.charCodeAt(++cursor)
+      }
+    }
+    let value: number | undefined
+    if (digits > 0 && digits <= MAX_FAST_DIGITS && exponent >= -22 && (cursor >= end || isBlank(code))) {
+      value = exponent === 0 ? mantissa : mantissa / POWERS_OF_TEN[-exponent]!
+      if (negative) value = -value
+    } else {
+      while (cursor < end && !isBlank(text.charCodeAt(cursor))) cursor++
+      value = numberAt(text, valueStart, cursor)
+      if (value === undefined) return `invalid sample value "${text.slice(valueStart, cursor)}"`
+    }
+    let timestamp: number | undefined = undefined
+    if (cursor < end) {
+      cursor = this.skipBlanks(cursor)
+      if (cursor < end) {
+        let timestampEnd = cursor
+        while (timestampEnd < end && !isBlank(text.charCodeAt(timestampEnd))) timestampEnd++
+        timestamp = this.integerAt(cursor, timestampEnd)
+        if (timestamp === undefined) return `invalid timestamp "${text.slice(cursor, timestampEnd)}"`
+        if (this.skipBlanks(timestampEnd) !== end) return "unexpected text after the timestamp"
+      }
+    }
+    if (required !== undefined && !sawRequired) {
+      return role === Role.Bucket
+        ? `histogram bucket ${this.lastName} lacks the le label`
+        : `summary sample ${this.lastName} lacks the quantile label`
     }
     family.samples.push({ name: this.lastName, labels, value, timestamp })
     return undefined
@@ -486,80 +651,31 @@ class PageParser {
     return negative ? -value : value
   }
 
-  /** The label set after `{`; sets `valueEnd` past the closing `}`. */
-  labels(cursor: number): Record<string, string> | string {
+  /** A label value with escapes, from after its opening quote; `labelsEnd` is set past its closing quote. */
+  escapedLabelValue(cursor: number): string | undefined {
     const text = this.text
     const end = this.end
-    const labels: Record<string, string> = {}
-    let count = 0
-    for (;;) {
-      cursor = this.skipBlanks(cursor)
-      if (cursor >= end) return "unterminated label set"
-      let code = text.charCodeAt(cursor)
-      if (code === CLOSE_BRACE) break
-      const nameStart = cursor
-      if (!isClass(code, LABEL_START)) return "invalid label name"
-      cursor++
-      while (cursor < end && isClass(text.charCodeAt(cursor), LABEL_PART)) cursor++
-      const name = text.slice(nameStart, cursor)
-      cursor = this.skipBlanks(cursor)
-      if (cursor >= end || text.charCodeAt(cursor) !== EQUALS) return `expected "=" after label name ${name}`
-      cursor = this.skipBlanks(cursor + 1)
-      if (cursor >= end || text.charCodeAt(cursor) !== QUOTE) return `expected a quoted value for label ${name}`
-      const reason = this.labelValue(cursor + 1)
-      if (reason !== undefined) return reason
-      if (count > 0 && Object.hasOwn(labels, name)) return `duplicate label ${name}`
-      if (name === "__name__") return "label name __name__ is reserved"
-      if (name === "__proto__") {
-        Object.defineProperty(labels, name, { value: this.valueText, enumerable: true, writable: true, configurable: true })
-      } else {
-        labels[name] = this.valueText
-      }
-      count++
-      cursor = this.skipBlanks(this.valueEnd)
-      if (cursor >= end) return "unterminated label set"
-      code = text.charCodeAt(cursor)
-      if (code === COMMA) {
-        cursor++
-      } else if (code !== CLOSE_BRACE) {
-        return `expected "," or "}" after the value of label ${name}`
-      }
-    }
-    this.valueEnd = cursor + 1
-    return labels
-  }
-
-  /** The label value after its opening quote into `valueText`, `valueEnd` past its closing quote. */
-  labelValue(cursor: number): string | undefined {
-    const text = this.text
-    const end = this.end
-    const quote = text.indexOf("\"", cursor)
-    if (quote === -1 || quote >= end) return "unterminated label value"
-    if (this.backslashFrom(cursor) > quote) {
-      this.valueText = text.slice(cursor, quote)
-      this.valueEnd = quote + 1
-      return undefined
-    }
     let out = ""
     let runStart = cursor
     for (let i = cursor; i < end; i++) {
       const code = text.charCodeAt(i)
       if (code === QUOTE) {
-        this.valueText = out + text.slice(runStart, i)
-        this.valueEnd = i + 1
-        return undefined
+        this.labelsEnd = i + 1
+        return out + text.slice(runStart, i)
       }
       if (code === BACKSLASH) {
         const escaped = i + 1 < end ? text.charCodeAt(i + 1) : -1
         if (escaped !== BACKSLASH && escaped !== QUOTE && escaped !== LOWER_N) {
-          return "invalid escape sequence in label value (only \\\\, \\\" and \\n are allowed)"
+          this.reason = ("invalid escape sequence in label value (only \\\\, \\\" and \\n are allowed)")
+          return undefined
         }
         out += text.slice(runStart, i) + (escaped === LOWER_N ? "\n" : escaped === QUOTE ? "\"" : "\\")
         i++
         runStart = i + 1
       }
     }
-    return "unterminated label value"
+    this.reason = "unterminated label value"
+    return undefined
   }
 }
 
