@@ -3,13 +3,15 @@
  * after another in this process.
  */
 import * as lifecycle from "./lifecycle.ts"
+import * as refresh from "./refresh.ts"
 
 interface Benchmark {
   readonly run: () => void | Promise<void>
 }
 
 const benchmarks: Record<string, Benchmark> = {
-  lifecycle
+  lifecycle,
+  refresh
 }
 
 const selected = process.argv.slice(2)
