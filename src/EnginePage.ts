@@ -26,7 +26,10 @@ export interface PageMetrics {
 
 type ModelValues = Map<string, Map<string, MetricValue>>
 
-export const metricsOfPage = (page: ParsedPage, catalogue: ReadonlyArray<EngineMetric> = engineMetrics): PageMetrics => {
+export const metricsOfPage = (
+  page: ParsedPage,
+  catalogue: ReadonlyArray<EngineMetric> = engineMetrics
+): PageMetrics => {
   const pod = new Map<string, MetricValue>()
   const models: ModelValues = new Map()
   const missingFamilies: Array<string> = []
