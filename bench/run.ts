@@ -5,6 +5,7 @@
 import * as discovery from "./discovery.ts"
 import * as exposition from "./exposition.ts"
 import * as lifecycle from "./lifecycle.ts"
+import * as refresh from "./refresh.ts"
 import * as service from "./service.ts"
 import * as trace from "./trace.ts"
 
@@ -16,6 +17,7 @@ const benchmarks: Record<string, Benchmark> = {
   discovery,
   exposition,
   lifecycle,
+  refresh,
   service,
   trace
 }

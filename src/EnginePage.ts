@@ -26,7 +26,10 @@ export interface PageMetrics {
 
 type ModelValues = Map<string, Map<string, MetricValue>>
 
-export const metricsOfPage = (page: ParsedPage, catalogue: ReadonlyArray<EngineMetric> = engineMetrics): PageMetrics => {
+export const metricsOfPage = (
+  page: ParsedPage,
+  catalogue: ReadonlyArray<EngineMetric> = engineMetrics
+): PageMetrics => {
   const pod = new Map<string, MetricValue>()
   const models: ModelValues = new Map()
   const missingFamilies: Array<string> = []
@@ -82,6 +85,10 @@ const addSimple = (models: ModelValues, metric: EngineSimpleMetric, family: Metr
   for (const [model, value] of merged) modelValues(models, model).set(metric.name, MetricValue.simple(value))
 }
 
+const BUCKET_SUFFIX = "_bucket".length
+const SUM_SUFFIX = "_sum".length
+const COUNT_SUFFIX = "_count".length
+
 interface HistogramParts {
   sum: number
   count: number | undefined
@@ -96,35 +103,44 @@ interface HistogramParts {
  * data-parallel deployment) add up: same bounds, summed counts.
  */
 const addHistogram = (models: ModelValues, metric: EngineHistogramMetric, family: MetricFamily): void => {
-  const bucketName = `${family.name}_bucket`
-  const sumName = `${family.name}_sum`
-  const countName = `${family.name}_count`
   const byModel = new Map<string, HistogramParts>()
+  // The parser files only `<family>_bucket`, `_sum` and `_count` samples under a
+  // histogram family, so the suffix's length tells which one a sample is.
+  const base = family.name.length
+  let lastModel: string | undefined
+  let parts: HistogramParts | undefined
   for (const sample of family.samples) {
     const model = sample.labels[MODEL_NAME_LABEL]
     if (model === undefined) continue
-    let parts = byModel.get(model)
-    if (parts === undefined) {
-      parts = { sum: 0, count: undefined, buckets: new Map(), ascending: true, lastBound: -Infinity }
-      byModel.set(model, parts)
-    }
-    if (sample.name === bucketName) {
-      const le = sample.labels.le
-      if (le === undefined) continue
-      const bound = parseSampleValue(le)
-      if (bound === undefined || Number.isNaN(bound)) continue
-      const previous = parts.buckets.get(bound)
-      if (previous === undefined) {
-        if (bound < parts.lastBound) parts.ascending = false
-        parts.lastBound = bound
-        parts.buckets.set(bound, sample.value)
-      } else {
-        parts.buckets.set(bound, previous + sample.value)
+    if (model !== lastModel || parts === undefined) {
+      lastModel = model
+      parts = byModel.get(model)
+      if (parts === undefined) {
+        parts = { sum: 0, count: undefined, buckets: new Map(), ascending: true, lastBound: -Infinity }
+        byModel.set(model, parts)
       }
-    } else if (sample.name === sumName) {
-      parts.sum += sample.value
-    } else if (sample.name === countName) {
-      parts.count = (parts.count ?? 0) + sample.value
+    }
+    switch (sample.name.length - base) {
+      case BUCKET_SUFFIX: {
+        const le = sample.labels.le
+        const bound = le === undefined ? undefined : parseSampleValue(le)
+        if (bound === undefined || Number.isNaN(bound)) break
+        const previous = parts.buckets.get(bound)
+        if (previous === undefined) {
+          if (bound < parts.lastBound) parts.ascending = false
+          parts.lastBound = bound
+          parts.buckets.set(bound, sample.value)
+        } else {
+          parts.buckets.set(bound, previous + sample.value)
+        }
+        break
+      }
+      case SUM_SUFFIX:
+        parts.sum += sample.value
+        break
+      case COUNT_SUFFIX:
+        parts.count = (parts.count ?? 0) + sample.value
+        break
     }
   }
   for (const [model, parts] of byModel) {

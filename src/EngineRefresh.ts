@@ -12,7 +12,7 @@
 import { Cause, Clock, Effect, Exit } from "effect"
 import type { HttpClient } from "effect/http"
 import { metricsOfPage } from "./EnginePage.ts"
-import { fetchPage, metricsUrl, parsePage, ScrapeError, type ScrapeFailure } from "./EngineScrape.ts"
+import { fetchPage, metricsUrl, parsePage, type ScrapeError, type ScrapeFailure } from "./EngineScrape.ts"
 import type { FleetStore, PodEntry } from "./FleetStore.ts"
 import { type EngineMetric, engineMetrics, familiesOf, subscribedOf } from "./MetricCatalogue.ts"
 import type { ScrapeOptions } from "./MetricRefreshConfig.ts"
@@ -160,9 +160,15 @@ export const makeEngineRefresh = (
     for (const state of notReady) {
       if (state.entry.engineMetrics !== undefined) missCycle(state)
     }
-    return Effect.forEach(ready, (state) => scrape(state, wanted), { concurrency: options.concurrency, discard: true }).pipe(
+    const scrapeAll = Effect.forEach(ready, (state) => scrape(state, wanted), {
+      concurrency: options.concurrency,
+      discard: true
+    })
+    return scrapeAll.pipe(
       Effect.catchCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("engine refresh cycle failed", cause)
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.logWarning("engine refresh cycle failed", cause)
       ),
       Effect.ensuring(Effect.sync(() => {
         cycles++

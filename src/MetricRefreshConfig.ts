@@ -70,7 +70,10 @@ const HttpUrlString = Schema.String.check(
 
 /** An optional string variable; unset and empty are the same. */
 const optionalString = (name: string): Config.Config<string | undefined> =>
-  Config.String(name).pipe(Config.option, Config.map((value) => Option.getOrUndefined(Option.filter(value, (s) => s !== ""))))
+  Config.String(name).pipe(
+    Config.option,
+    Config.map((value) => Option.getOrUndefined(Option.filter(value, (s) => s !== "")))
+  )
 
 const scrapeOptionsConfig: Config.Config<ScrapeOptions> = Config.all({
   intervalMs: positiveInt("AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS", defaultScrapeOptions.intervalMs),

@@ -18,20 +18,29 @@ import { type MockHandler, type MockResponse, mockHttpLayer } from "./support/mo
 
 const MODEL = "m1"
 
-const enginePage = (running: number, model = MODEL): string =>
-  `# HELP vllm:num_requests_running Number of requests currently running on GPU.
+/** A page of the engine serving these models, with this many requests running on each. */
+const pageOf = (running: Readonly<Record<string, number>>): string => {
+  const models = Object.keys(running)
+  const perModel = (line: (model: string) => string) => models.map((model) => `${line(model)}\n`).join("")
+  return `# HELP vllm:num_requests_running Number of requests currently running on GPU.
 # TYPE vllm:num_requests_running gauge
-vllm:num_requests_running{model_name="${model}"} ${running}
+${perModel((model) => `vllm:num_requests_running{model_name="${model}"} ${running[model]}`)}\
 # TYPE vllm:num_requests_waiting gauge
-vllm:num_requests_waiting{model_name="${model}"} 1
+${perModel((model) => `vllm:num_requests_waiting{model_name="${model}"} 1`)}\
 # TYPE vllm:lora_requests_info gauge
 vllm:lora_requests_info{max_lora="4",running_lora_adapters="lora-a",waiting_lora_adapters=""} 1.7e9
 # TYPE vllm:e2e_request_latency_seconds histogram
-vllm:e2e_request_latency_seconds_bucket{le="1.0",model_name="${model}"} 3
+${
+    perModel((model) =>
+      `vllm:e2e_request_latency_seconds_bucket{le="1.0",model_name="${model}"} 3
 vllm:e2e_request_latency_seconds_bucket{le="+Inf",model_name="${model}"} 4
 vllm:e2e_request_latency_seconds_sum{model_name="${model}"} 5.5
-vllm:e2e_request_latency_seconds_count{model_name="${model}"} 4
-`
+vllm:e2e_request_latency_seconds_count{model_name="${model}"} 4`
+    )
+  }`
+}
+
+const enginePage = (running: number, model = MODEL): string => pageOf({ [model]: running })
 
 const ok = (body: string): Effect.Effect<MockResponse> => Effect.succeed({ body })
 
@@ -342,7 +351,7 @@ describe("engine refresh", () => {
       assert.strictEqual(podScope._tag, "MetricNotFound", "pod-model metrics are not pod metrics")
     }).pipe(Effect.provide(refreshing(
       [pod("p1", "10.0.0.1")],
-      () => ok(enginePage(4, "base") + enginePage(2, "lora-a").split("\n").filter((line) => line.includes("num_requests_running{")).join("\n") + "\n")
+      () => ok(pageOf({ base: 4, "lora-a": 2 }))
     ))))
 
   it.effect("once someone subscribed, only the subscribed engine metrics are kept", () =>
