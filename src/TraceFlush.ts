@@ -154,7 +154,9 @@ export class TraceFlusher {
   readonly finalFlush: Effect.Effect<void> = Effect.gen({ self: this }, function*() {
     const now = yield* Clock.currentTimeMillis
     yield* this.flush(tsOf(Math.max(now, this.#nextTickAt ?? firstTickAt(now))))
-  }).pipe(Effect.catchDefect((defect) => Effect.logError(`request trace: last flush failed: ${String(defect)}`)))
+  }).pipe(
+    Effect.catchDefect((defect) => Effect.logError(`request trace: last flush failed: ${Cause.pretty(Cause.die(defect))}`))
+  )
 }
 
 /**
