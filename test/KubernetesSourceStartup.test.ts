@@ -3,7 +3,7 @@
  * fail on our backoff's clock (TestClock), and the sync timeout.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Context, type Duration, Effect, Fiber, Layer } from "effect"
+import { Clock, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -13,6 +13,7 @@ import { CacheStore } from "../src/CacheStore.ts"
 import { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound } from "../src/DiscoveryErrors.ts"
 import { checkKubeConfig, loadKubeConfig } from "../src/KubeConfigLoader.ts"
 import { layerKubernetesSource } from "../src/KubernetesSource.ts"
+import { backoffSchedule } from "../src/SupervisedInformer.ts"
 import { makeAdapter, makePod } from "./fixtures.ts"
 import { eventually, fakeKubernetes, podKeysOf, realSleep, startDiscovery } from "./support/discovery.ts"
 
@@ -101,6 +102,17 @@ const advanceUntil = (done: () => boolean, step: Duration.Input = "100 millis", 
   })
 
 describe("restart backoff on the test clock", () => {
+  it.effect("the backoff doubles from its base up to its cap, each delay jittered by at most 20%", () =>
+    Effect.gen(function*() {
+      const step = yield* Schedule.toStep(backoffSchedule({ base: "1 second", cap: "30 seconds" }))
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const [, delay] = yield* step(0, new Error("stopped"))
+        const expected = Math.min(1000 * 2 ** attempt, 30_000)
+        assert.isAtLeast(Duration.toMillis(delay), expected * 0.8)
+        assert.isAtMost(Duration.toMillis(delay), expected * 1.2)
+      }
+    }))
+
   it.effect("initial lists failing with 500 are retried after growing delays, and only when the clock says so", () =>
     Effect.gen(function*() {
       const fake = yield* fakeKubernetes()
