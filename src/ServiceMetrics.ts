@@ -1,7 +1,8 @@
 /**
  * The service's own metrics, as the `/metrics` page shows them: what the cache
  * tracks, and the counts the live pieces keep (the metric refresh, the
- * Kubernetes informers, the trace flush) when they run in this process.
+ * Kubernetes informers, the trace flush) when they run in this process: a
+ * piece's families are on the page only when the piece runs.
  */
 import { Context, Effect, Option } from "effect"
 import { ExpositionWriter, type HistogramSample } from "./ExpositionWriter.ts"
@@ -10,6 +11,7 @@ import { KubernetesSource } from "./KubernetesSource.ts"
 import { MetricRefresh } from "./MetricRefresh.ts"
 import { isReady } from "./Pod.ts"
 import type { EngineRefreshStatistics } from "./RefreshStatistics.ts"
+import { TraceFlushStatistics } from "./TraceFlush.ts"
 
 const PREFIX = "aibrix_cache_"
 
@@ -114,6 +116,26 @@ export const renderServiceMetrics = (
         { labels: { informer: "pods" }, value: restarts.pods },
         { labels: { informer: "modeladapters" }, value: restarts.modelAdapters }
       ])
+    }
+
+    const trace = Context.getOption(live.value, TraceFlushStatistics)
+    if (Option.isSome(trace)) {
+      const stats = yield* trace.value.stats
+      page
+        .counter(`${PREFIX}trace_flushes_total`, "Trace flushes that wrote, or tried to write, windows to Redis.", [{
+          value: stats.ticks
+        }])
+        .counter(`${PREFIX}trace_flush_failures_total`, "Trace flushes whose write to Redis failed.", [{
+          value: stats.failed
+        }])
+        .counter(`${PREFIX}trace_flushes_skipped_total`, "Trace flushes with nothing to write.", [{ value: stats.skipped }])
+        .counter(`${PREFIX}trace_windows_written_total`, "Trace windows written to Redis.", [{ value: stats.written }])
+        .gauge(`${PREFIX}trace_backlog_windows`, "Trace windows waiting for the next flush after a failed one.", [{
+          value: stats.backlog
+        }])
+        .counter(`${PREFIX}trace_windows_dropped_total`, "Trace windows pushed out of the backlog unwritten.", [{
+          value: stats.dropped
+        }])
     }
     return page.toString()
   })

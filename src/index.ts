@@ -70,5 +70,11 @@ export { makeStaticSource, type StaticSourceOptions } from "./StaticSource.ts"
 export { type RestartBackoff } from "./SupervisedInformer.ts"
 export { bucketIndex } from "./TraceBucket.ts"
 export { traceEnabled } from "./TraceConfig.ts"
-export { TRACE_TTL_SECONDS, traceFlushLayer, TraceFlusher, type TraceFlushStats } from "./TraceFlush.ts"
+export {
+  TRACE_TTL_SECONDS,
+  traceFlushLayer,
+  TraceFlusher,
+  TraceFlushStatistics,
+  type TraceFlushStats
+} from "./TraceFlush.ts"
 export { traceKey, TraceWindow, windowJson } from "./TraceWindow.ts"

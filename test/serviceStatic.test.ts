@@ -4,7 +4,7 @@
  * with the request trace on against a real redis-server.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Layer } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Result } from "effect"
 import { HttpServer } from "effect/http"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +13,7 @@ import { initStatic } from "../layers/index.ts"
 import { EngineSimulator } from "../src/EngineSimulator.ts"
 import { LiveCache } from "../src/LiveCache.ts"
 import { PodCache } from "../src/PodCache.ts"
+import { parse } from "../src/PrometheusText.ts"
 import { RequestTracker } from "../src/RequestTracker.ts"
 import { RoutingContext } from "../src/RoutingContext.ts"
 import { ModelList, ModelPods } from "../src/ServiceApi.ts"
@@ -135,5 +136,13 @@ describe("the service over a static fleet file", () => {
       const window = JSON.parse(written.value) as Record<string, number>
       assert.strictEqual(window["meta_total_reqs"], 1)
       assert.strictEqual(window["42:100"], 1)
+      // The API's /metrics reports the flush.
+      const flushes = yield* poll("the flush in /metrics", Effect.map(get(`${url}/metrics`), (r) => {
+        const families = r === undefined ? undefined : Result.getOrUndefined(parse(r.text))?.families
+        const written = families?.get("aibrix_cache_trace_windows_written_total")?.samples[0]?.value ?? 0
+        return written >= 1 ? families : undefined
+      }))
+      assert.strictEqual(flushes.get("aibrix_cache_trace_flush_failures_total")?.samples[0]?.value, 0)
+      assert.strictEqual(flushes.get("aibrix_cache_trace_backlog_windows")?.samples[0]?.value, 0)
     }).pipe(Effect.scoped), 90_000)
 })
