@@ -146,6 +146,7 @@ export const modelPod = (entry: PodEntry, values: ReadonlyArray<MetricValue | un
   ip: podIpOf(entry.pod),
   ready: isReady(entry.pod),
   base_model: entry.baseModel,
+  stale: entry.engineMetricsStale,
   metrics: keyMetrics(values)
 })
 
@@ -165,6 +166,8 @@ interface CachedModelPods {
   readonly entries: ReadonlyArray<PodEntry>
   /** Four values per entry, as `keyValues` gave them when the body was built. */
   readonly values: Array<MetricValue | undefined>
+  /** Each entry's stale mark when the body was built. */
+  readonly stale: Array<boolean>
   readonly body: Uint8Array
 }
 
@@ -172,8 +175,9 @@ interface CachedModelPods {
  * The encoded body of a model's pods, kept until something it shows changes.
  * Metric values are immutable and replaced on every change, so comparing the
  * values behind a body with the current ones (four map reads per pod) tells
- * whether the body still holds, for far less than building it anew; pod
- * objects, readiness and the model's pods change only with the store's version.
+ * whether the body still holds, for far less than building it anew (with the
+ * stale marks); pod objects, readiness and the model's pods change only with
+ * the store's version.
  */
 export class ModelPodsCache {
   readonly #store: FleetStore
@@ -202,9 +206,10 @@ export class ModelPodsCache {
   }
 
   #unchanged(cached: CachedModelPods, model: string): boolean {
-    const { entries, values } = cached
+    const { entries, stale, values } = cached
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
+      if (entry.engineMetricsStale !== stale[i]) return false
       const metrics = entry.modelMetrics.get(model) ?? entry.modelMetrics.get(entry.baseModel)
       const at = i * 4
       if (
@@ -220,15 +225,17 @@ export class ModelPodsCache {
   #build(model: string, readyOnly: boolean, version: number): CachedModelPods {
     const entries: Array<PodEntry> = []
     const values: Array<MetricValue | undefined> = []
+    const stale: Array<boolean> = []
     const pods: Array<ModelPod> = []
     for (const entry of modelEntries(this.#store, model)) {
       if (readyOnly && !isReady(entry.pod)) continue
       const entryValues = keyValues(entry, model)
       entries.push(entry)
       values.push(...entryValues)
+      stale.push(entry.engineMetricsStale)
       pods.push(modelPod(entry, entryValues))
     }
-    return { version, entries, values, body: this.#encode({ model, pods }) }
+    return { version, entries, values, stale, body: this.#encode({ model, pods }) }
   }
 
   #dropGoneModels(): void {
@@ -258,6 +265,7 @@ export const podDetail = (entry: PodEntry): PodDetail => {
     base_model: entry.baseModel,
     models: entry.modelNames(),
     running_requests: entry.running,
+    stale: entry.engineMetricsStale,
     metrics,
     model_metrics: modelMetrics
   }

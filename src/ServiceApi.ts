@@ -106,6 +106,8 @@ export const ModelPod = Schema.Struct({
   ip: Schema.String,
   ready: Schema.Boolean,
   base_model: Schema.String,
+  /** The engine's last scrapes failed: its figures are old. */
+  stale: Schema.Boolean,
   metrics: KeyMetrics
 })
 export type ModelPod = typeof ModelPod.Type
@@ -126,6 +128,8 @@ export const PodDetail = Schema.Struct({
   models: Schema.Array(Schema.String),
   /** Requests the gateway routed to the pod and has not seen finish. */
   running_requests: Schema.Number,
+  /** The engine's last scrapes failed: its figures are old. */
+  stale: Schema.Boolean,
   /** Pod-scope metrics by name. */
   metrics: Schema.Record(Schema.String, MetricJson),
   /** Pod-model-scope metrics: model name -> metric name -> value. */

@@ -111,6 +111,7 @@ describe("the service's API", () => {
           ip: "10.0.0.1",
           ready: true,
           base_model: "llama",
+          stale: false,
           metrics: {
             num_requests_running: 3,
             num_requests_waiting: 1,
@@ -140,6 +141,10 @@ describe("the service's API", () => {
         store.addRequest(RoutingContext.make({ model: "llama", requestId: "r1" }).setTargetPod(pod), "r1", "llama")
         const third = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
         assert.strictEqual(running(third)?.realtime_num_requests_running, 1)
+        store.replaceEngineMetrics(store.podEntry("default", "a")!, { pod: new Map(), models: new Map() })
+        store.markEngineMetricsStale(store.podEntry("default", "a")!)
+        const stale = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.isTrue(stale.pods.find((pod) => pod.name === "a")!.stale)
         const writer = yield* CacheWriter
         yield* writer.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "d", model: "llama", ip: "10.0.0.4" }) }))
         const fourth = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
