@@ -42,7 +42,11 @@ export const runService = <E>(options: ServiceOptions<E>) =>
     const live = yield* Layer.buildWithScope(options.live(Layer.succeedContext(store)), liveScope)
     const fleet = Context.get(live, CacheStore)
     yield* Ref.set(built, Option.some(live as Context.Context<never>))
-    yield* Effect.logInfo("synced").pipe(Effect.annotateLogs({ pods: fleet.podCount, models: fleet.modelCount }))
+    yield* Effect.logInfo("synced").pipe(Effect.annotateLogs({
+      pods: fleet.podCount,
+      models: fleet.modelCount,
+      adapters: fleet.listAdapters().length
+    }))
     return yield* Effect.never
   }).pipe(
     Effect.onInterrupt(() => Effect.logInfo("stopping")),
