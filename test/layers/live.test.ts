@@ -9,9 +9,10 @@ import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { init, initForGateway, initForMetadata } from "../../layers/index.ts"
+import { init, initForGateway, initForMetadata, initStatic } from "../../layers/index.ts"
 import { CacheReadiness } from "../../src/CacheReadiness.ts"
 import { CacheStore } from "../../src/CacheStore.ts"
+import { EngineSimulator } from "../../src/EngineSimulator.ts"
 import { MetricRefresh } from "../../src/MetricRefresh.ts"
 import { RequestTracker } from "../../src/RequestTracker.ts"
 import { makeAdapter, makePod } from "../fixtures.ts"
@@ -64,7 +65,7 @@ const withKubeConfig = (fake: FakeKubernetes) =>
   )
 
 describe("the live layers", () => {
-  it.live("init, initForMetadata and initForGateway: built and disposed twice each, nothing left open", () =>
+  it.live("init, initForMetadata, initForGateway and initStatic: built and disposed twice each, nothing left open", () =>
     Effect.gen(function*() {
       const fake = yield* fakeKubernetes()
       seedFleet(fake)
@@ -119,5 +120,25 @@ describe("the live layers", () => {
       // The gateway layer's last flush at dispose wrote the requests it counted.
       const keys = [...(yield* readAll(reader)).keys()].filter((key) => key.startsWith("aibrix:llama_request_trace_"))
       assert.isAbove(keys.length, 0)
+      // The static source over a simulated engine: scraped over kept-alive connections.
+      const engine = yield* EngineSimulator.scoped({ models: ["mistral"] })
+      const { dir } = yield* withKubeConfig(fake)
+      const fleet = join(dir, "fleet.yaml")
+      writeFileSync(fleet, `models:\n  - name: mistral\n    endpoints: ["${engine.host}:${engine.port}"]\n`)
+      const before2 = activeResources()
+      for (let round = 0; round < 2; round++) {
+        const runtime = ManagedRuntime.make(initStatic(fleet).pipe(Layer.provide(config)))
+        const scraped = yield* Effect.promise(() =>
+          runtime.runPromise(Effect.gen(function*() {
+            const store = yield* CacheStore
+            const refresh = yield* MetricRefresh
+            while ((yield* refresh.statistics).engine.outcomes.ok < 3) yield* Effect.sleep("20 millis")
+            return [...store.listModels()]
+          }))
+        )
+        assert.deepStrictEqual(scraped, ["mistral"])
+        yield* Effect.promise(() => runtime.dispose())
+      }
+      assert.deepStrictEqual(yield* settledResources(before2), {}, "initStatic: handles left open")
     }).pipe(Effect.scoped), 120_000)
 })
