@@ -387,6 +387,39 @@ describe("PrometheusText values", () => {
     assert.strictEqual(parseSampleValue("Infinity"), Infinity)
   })
 
+  it("histogramSeries groups by the labels but le, whatever their order and wherever the samples are", () => {
+    const sample = (name: string, labels: Record<string, string>, value: number) => ({
+      name,
+      labels,
+      value,
+      timestamp: undefined
+    })
+    const series = histogramSeries({
+      name: "h",
+      type: "histogram",
+      help: undefined,
+      samples: [
+        sample("h_bucket", { a: "1", b: "2", le: "1" }, 1),
+        sample("h_bucket", { le: "0.5", b: "3", a: "1" }, 4),
+        sample("h_bucket", { le: "0.5", b: "2", a: "1" }, 0),
+        sample("h_bucket", { b: "2", le: "+Inf", a: "1" }, 2),
+        sample("h_bucket", { b: "2", le: "bad", a: "1" }, 9),
+        sample("h_count", { b: "3", a: "1" }, 5),
+        sample("h_sum", { a: "1", b: "2" }, 1.5),
+        sample("h_created", { a: "1", b: "2" }, 1)
+      ]
+    })
+    assert.strictEqual(series.length, 2)
+    assert.deepStrictEqual(series[0]!.labels, { a: "1", b: "2" })
+    assert.deepStrictEqual([...series[0]!.buckets], [[0.5, 0], [1, 1], [Infinity, 2]])
+    assert.strictEqual(series[0]!.sum, 1.5)
+    assert.strictEqual(series[0]!.count, 2)
+    assert.deepStrictEqual(series[1]!.labels, { b: "3", a: "1" })
+    assert.deepStrictEqual([...series[1]!.buckets], [[0.5, 4]])
+    assert.isTrue(Number.isNaN(series[1]!.sum))
+    assert.strictEqual(series[1]!.count, 5)
+  })
+
   it("render writes families that parse back", () => {
     const families: ReadonlyArray<MetricFamily> = [
       {
