@@ -121,6 +121,26 @@ describe("PrometheusText.parse", () => {
     assert.strictEqual(family(page, "g_sum").type, "untyped")
   })
 
+  it("resolves names that begin like the family of the line before by the same rules", () => {
+    const page = parsed([
+      "# TYPE rpc summary",
+      "# HELP rpc_sum Not the summary's own family.",
+      "rpc_sum 5",
+      "# HELP foo Untyped.",
+      "foo_bucket{le=\"1\"} 1",
+      "foo 2",
+      "# TYPE h histogram",
+      "h_bucketx 3",
+      "h_sum 4",
+      "h_count 1",
+      "h_countdown 7"
+    ].join("\n"))
+    assert.deepStrictEqual([...page.families.keys()], ["rpc", "foo", "foo_bucket", "h", "h_bucketx", "h_countdown"])
+    assert.deepStrictEqual(family(page, "rpc").samples.map((sample) => sample.name), ["rpc_sum"])
+    assert.deepStrictEqual(values(family(page, "h")), [4, 1])
+    assert.strictEqual(family(page, "foo").help, "Untyped.")
+  })
+
   it("unescapes label values and HELP text", () => {
     const page = parsed([
       "# HELP files Paths like C:\\\\DIR\\\\ and\\nnewlines.",
