@@ -179,7 +179,8 @@ describe("PrometheusText properties", () => {
           const buckets = family.samples.filter((sample) => sample.name.endsWith("_bucket"))
           assert.deepStrictEqual(
             [...series!.buckets],
-            buckets.map((sample) => [parseSampleValue(sample.labels["le"]!)!, sample.value])
+            // A Map keeps -0 as 0.
+            buckets.map((sample) => [parseSampleValue(sample.labels["le"]!)! + 0, sample.value])
           )
           const { le: _, ...labels } = buckets[0]!.labels
           assert.deepStrictEqual(series!.labels, labels)
