@@ -821,7 +821,7 @@ class SeriesBuilder {
   readonly bounds: Array<number> = []
   readonly counts: Array<number> = []
   sum = NaN
-  count = NaN
+  count: number | undefined = undefined
 
   constructor(labels: Readonly<Record<string, string>>) {
     this.last = labels
@@ -837,7 +837,7 @@ class SeriesBuilder {
     if (!ascending) order.sort((a, b) => bounds[a]! - bounds[b]!)
     const buckets = new Map<number, number>()
     for (const i of order) buckets.set(bounds[i]!, this.counts[i]!)
-    const count = Number.isNaN(this.count) ? (buckets.get(Infinity) ?? NaN) : this.count
+    const count = this.count ?? buckets.get(Infinity) ?? NaN
     return { labels: withoutLe(this.last), buckets, sum: this.sum, count }
   }
 }
