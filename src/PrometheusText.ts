@@ -73,6 +73,7 @@ const NINE = 57
 const LOWER_E = 101
 const UPPER_E = 69
 const LOWER_N = 110
+const UNDERSCORE = 95
 
 const NAME_START = 1
 const NAME_PART = 2
@@ -206,6 +207,8 @@ const Role = {
 class FamilyBuilder {
   readonly name: string
   readonly wanted: boolean
+  /** Whether the name does not end like a histogram's or summary's sample. */
+  readonly plainName: boolean
   type: MetricType = "untyped"
   typed = false
   help: string | undefined = undefined
@@ -214,6 +217,7 @@ class FamilyBuilder {
   constructor(name: string, wanted: boolean) {
     this.name = name
     this.wanted = wanted
+    this.plainName = suffixLength(name) === 0
   }
 }
 
@@ -225,6 +229,17 @@ const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
 /** The length of the `_bucket`, `_sum` or `_count` that ends `name`, or 0. */
 const suffixLength = (name: string): number =>
   name.endsWith("_bucket") ? 7 : name.endsWith("_count") ? 6 : name.endsWith("_sum") ? 4 : 0
+
+/**
+ * The length of `_bucket`, `_sum` or `_count` when `text` has one of them
+ * (after the `_` at `start - 1`) ending a name before `end`, else 0.
+ */
+const suffixAt = (text: string, start: number, end: number): number => {
+  const word = text.charCodeAt(start) === 98 ? "bucket" : text.charCodeAt(start) === 115 ? "sum" : "count"
+  const after = start + word.length
+  if (after > end || !isWord(text, start, word)) return 0
+  return after === end || !isClass(text.charCodeAt(after), NAME_PART) ? word.length + 1 : 0
+}
 
 /** Whether `text` has the ASCII `word` at `start`. */
 const isWord = (text: string, start: number, word: string): boolean => {
@@ -251,6 +266,12 @@ class PageParser {
   lastStart = 0
   lastFamily: FamilyBuilder | undefined = undefined
   lastRole: Role = Role.Plain
+  /**
+   * The family of the last HELP or TYPE line, and where its name was: the
+   * lines that follow mostly name it again, which a comparison then tells.
+   */
+  descriptor: FamilyBuilder | undefined = undefined
+  descriptorStart = 0
   /** The label names read at each place of a label set, see `sample`, and where in the text. */
   readonly labelNames: Array<string> = []
   readonly labelNameStarts: Array<number> = []
@@ -371,13 +392,21 @@ class PageParser {
     const text = this.text
     const end = this.end
     const nameStart = this.skipBlanks(cursor)
-    const nameEnd = this.metricNameEnd(nameStart)
-    if (nameEnd === nameStart || (nameEnd < end && !isBlank(text.charCodeAt(nameEnd)))) {
-      return "HELP line without a valid metric name"
+    let nameEnd = this.descriptorNameEnd(nameStart)
+    let family: FamilyBuilder | undefined
+    let name: string
+    if (nameEnd !== -1 && (nameEnd === end || isBlank(text.charCodeAt(nameEnd)))) {
+      family = this.descriptor!
+      name = family.name
+    } else {
+      nameEnd = this.metricNameEnd(nameStart)
+      if (nameEnd === nameStart || (nameEnd < end && !isBlank(text.charCodeAt(nameEnd)))) {
+        return "HELP line without a valid metric name"
+      }
+      name = text.slice(nameStart, nameEnd)
+      family = this.families.get(name)
     }
-    const name = text.slice(nameStart, nameEnd)
-    const wanted = this.wanted === undefined || this.wanted.has(name)
-    let family = this.families.get(name)
+    const wanted = family !== undefined ? family.wanted : this.wanted === undefined || this.wanted.has(name)
     if (!wanted && family === undefined) return undefined
     const textStart = this.skipBlanks(nameEnd)
     let help: string
@@ -394,6 +423,8 @@ class PageParser {
     }
     if (family.help !== undefined) return `second HELP line for ${name}`
     family.help = help
+    this.descriptor = family
+    this.descriptorStart = nameStart
     return undefined
   }
 
@@ -417,7 +448,9 @@ class PageParser {
     const text = this.text
     const end = this.end
     const nameStart = this.skipBlanks(cursor)
-    const nameEnd = this.metricNameEnd(nameStart)
+    let nameEnd = this.descriptorNameEnd(nameStart)
+    const described = nameEnd !== -1 && nameEnd < end && isBlank(text.charCodeAt(nameEnd))
+    if (!described) nameEnd = this.metricNameEnd(nameStart)
     if (nameEnd === nameStart || nameEnd === end || !isBlank(text.charCodeAt(nameEnd))) {
       return "TYPE line without a valid metric name and type"
     }
@@ -428,8 +461,8 @@ class PageParser {
     const type = TYPES.get(typeWord) ?? TYPES.get(typeWord.toLowerCase())
     if (type === undefined) return `unknown metric type "${typeWord}"`
     if (this.skipBlanks(typeEnd) !== end) return "unexpected text after the metric type"
-    const name = text.slice(nameStart, nameEnd)
-    let family = this.families.get(name)
+    const name = described ? this.descriptor!.name : text.slice(nameStart, nameEnd)
+    let family = described ? this.descriptor : this.families.get(name)
     if (family !== undefined && family.typed) return `second TYPE line for ${name}`
     if (family !== undefined && family.samples.length > 0) return `TYPE line for ${name} after its samples`
     if ((type === "histogram" || type === "summary") && this.untypedWithSuffix > 0) {
@@ -446,7 +479,48 @@ class PageParser {
     family.type = type
     family.typed = true
     this.lastName = ""
+    this.descriptor = family
+    this.descriptorStart = nameStart
     return undefined
+  }
+
+  /** The end of the last HELP or TYPE line's family name when the text at `start` repeats it, else -1. */
+  descriptorNameEnd(start: number): number {
+    const family = this.descriptor
+    if (family === undefined) return -1
+    const length = family.name.length
+    if (start + length > this.end || !this.sameText(start, this.descriptorStart, length)) return -1
+    return start + length
+  }
+
+  /**
+   * Resolves a sample name that begins with the last HELP or TYPE line's
+   * family name, ending at `baseEnd`, when that settles it: the name itself,
+   * or a histogram's or summary's sample of it. Returns the end of the sample
+   * name, or -1 to leave it to `resolve`.
+   */
+  resolveDescribed(start: number, baseEnd: number): number {
+    const family = this.descriptor!
+    const text = this.text
+    const end = this.end
+    let role: Role
+    let nameEnd = baseEnd
+    if (baseEnd === end || !isClass(text.charCodeAt(baseEnd), NAME_PART)) {
+      if (!family.plainName) return -1
+      role = family.type === "histogram" ? Role.BareHistogram : family.type === "summary" ? Role.Quantile : Role.Plain
+    } else {
+      const suffix = text.charCodeAt(baseEnd) === UNDERSCORE ? suffixAt(text, baseEnd + 1, end) : 0
+      if (suffix === 0) return -1
+      if (family.type === "histogram") role = suffix === 7 ? Role.Bucket : Role.SumOrCount
+      else if (family.type === "summary" && suffix !== 7) role = Role.SumOrCount
+      else return -1
+      nameEnd = baseEnd + suffix
+    }
+    this.lastName = text.slice(start, nameEnd)
+    this.lastStart = start
+    this.lastFamily = family.wanted ? family : undefined
+    this.lastRole = role
+    return nameEnd
   }
 
   /** The family of a sample name: the base family for a typed histogram or summary suffix, else its own. */
@@ -498,10 +572,14 @@ class PageParser {
       repeated = this.sameText(start, this.lastStart, lastLength) && !isClass(text.charCodeAt(cursor), NAME_PART)
     }
     if (!repeated) {
-      cursor = this.metricNameEnd(start)
-      if (cursor === start) return "invalid metric name"
-      this.resolve(text.slice(start, cursor))
-      this.lastStart = start
+      const baseEnd = this.descriptorNameEnd(start)
+      cursor = baseEnd === -1 ? -1 : this.resolveDescribed(start, baseEnd)
+      if (cursor === -1) {
+        cursor = this.metricNameEnd(start)
+        if (cursor === start) return "invalid metric name"
+        this.resolve(text.slice(start, cursor))
+        this.lastStart = start
+      }
     }
     const family = this.lastFamily
     if (family === undefined) return undefined
@@ -738,36 +816,54 @@ export interface HistogramSeries {
 }
 
 class SeriesBuilder {
-  readonly labels: Readonly<Record<string, string>>
+  /** The labels of the series' last sample, `le` included: the next sample is likely of the same series. */
+  last: Readonly<Record<string, string>>
   readonly bounds: Array<number> = []
   readonly counts: Array<number> = []
   sum = NaN
-  count = NaN
+  count: number | undefined = undefined
 
   constructor(labels: Readonly<Record<string, string>>) {
-    this.labels = labels
+    this.last = labels
   }
 
   build(): HistogramSeries {
-    const order = this.bounds.map((_, i) => i)
-    order.sort((a, b) => this.bounds[a]! - this.bounds[b]!)
+    const bounds = this.bounds
+    let ascending = true
+    for (let i = 1; i < bounds.length; i++) {
+      if (!(bounds[i - 1]! < bounds[i]!)) ascending = false
+    }
+    const order = bounds.map((_, i) => i)
+    if (!ascending) order.sort((a, b) => bounds[a]! - bounds[b]!)
     const buckets = new Map<number, number>()
-    for (const i of order) buckets.set(this.bounds[i]!, this.counts[i]!)
-    const count = Number.isNaN(this.count) ? (buckets.get(Infinity) ?? NaN) : this.count
-    return { labels: this.labels, buckets, sum: this.sum, count }
+    for (const i of order) buckets.set(bounds[i]!, this.counts[i]!)
+    const count = this.count ?? buckets.get(Infinity) ?? NaN
+    return { labels: withoutLe(this.last), buckets, sum: this.sum, count }
   }
+}
+
+/**
+ * Whether two label sets are the same but for `le`. (Label sets are plain
+ * objects: `for in` sees their own names, and a name that `b` lacks reads as
+ * undefined or as an inherited non-string.)
+ */
+const sameSeries = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {
+  let names = 0
+  for (const name in a) {
+    if (name === "le") continue
+    if (a[name] !== b[name]) return false
+    names++
+  }
+  for (const name in b) {
+    if (name !== "le") names--
+  }
+  return names === 0
 }
 
 /** A key naming a label set without `le`; independent of the order labels were written in. */
 const seriesKey = (labels: Readonly<Record<string, string>>): string => {
-  let names = Object.keys(labels)
-  let sorted = true
-  for (let i = 1; i < names.length; i++) {
-    if (names[i - 1]! > names[i]!) sorted = false
-  }
-  if (!sorted) names = names.slice().sort()
   let key = ""
-  for (const name of names) {
+  for (const name of Object.keys(labels).sort()) {
     if (name === "le") continue
     const value = labels[name]!
     key += `${name}=${value.length}:${value}`
@@ -776,13 +872,16 @@ const seriesKey = (labels: Readonly<Record<string, string>>): string => {
 }
 
 const withoutLe = (labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> => {
-  if (labels["le"] === undefined) return labels
+  if (!Object.hasOwn(labels, "le")) return labels
   const rest: Record<string, string> = {}
   for (const name of Object.keys(labels)) {
     if (name !== "le") Object.defineProperty(rest, name, { value: labels[name], enumerable: true, writable: true })
   }
   return rest
 }
+
+type SampleKind = 0 | 1 | 2 | 3
+const SampleKind = { Other: 0, Bucket: 1, Sum: 2, Count: 3 } as const
 
 /**
  * The series of a histogram family, in order of first appearance: for each
@@ -793,27 +892,46 @@ export const histogramSeries = (family: MetricFamily): ReadonlyArray<HistogramSe
   const bucketName = `${family.name}_bucket`
   const sumName = `${family.name}_sum`
   const countName = `${family.name}_count`
-  const series = new Map<string, SeriesBuilder>()
+  const series: Array<SeriesBuilder> = []
+  const byKey = new Map<string, SeriesBuilder>()
+  let current: SeriesBuilder | undefined
+  // Samples in a row mostly share their name string: its kind is then known.
+  let lastName: string | undefined
+  let kind: SampleKind = SampleKind.Other
   for (const sample of family.samples) {
-    const key = seriesKey(sample.labels)
-    let builder = series.get(key)
-    if (builder === undefined) {
-      builder = new SeriesBuilder(withoutLe(sample.labels))
-      series.set(key, builder)
+    if (current === undefined || (current.last !== sample.labels && !sameSeries(current.last, sample.labels))) {
+      const key = seriesKey(sample.labels)
+      current = byKey.get(key)
+      if (current === undefined) {
+        current = new SeriesBuilder(sample.labels)
+        byKey.set(key, current)
+        series.push(current)
+      }
     }
-    if (sample.name === bucketName) {
+    current.last = sample.labels
+    if (sample.name !== lastName) {
+      lastName = sample.name
+      kind = lastName === bucketName
+        ? SampleKind.Bucket
+        : lastName === sumName
+        ? SampleKind.Sum
+        : lastName === countName
+        ? SampleKind.Count
+        : SampleKind.Other
+    }
+    if (kind === SampleKind.Bucket) {
       const le = sample.labels["le"]
       const bound = le === undefined ? undefined : parseSampleValue(le)
       if (bound === undefined) continue
-      builder.bounds.push(bound)
-      builder.counts.push(sample.value)
-    } else if (sample.name === sumName) {
-      builder.sum = sample.value
-    } else if (sample.name === countName) {
-      builder.count = sample.value
+      current.bounds.push(bound)
+      current.counts.push(sample.value)
+    } else if (kind === SampleKind.Sum) {
+      current.sum = sample.value
+    } else if (kind === SampleKind.Count) {
+      current.count = sample.value
     }
   }
-  return Array.from(series.values(), (builder) => builder.build())
+  return series.map((builder) => builder.build())
 }
 
 /** A sample value as the format writes it: `NaN`, `+Inf`, `-Inf`, `-0`, or the shortest decimal. */

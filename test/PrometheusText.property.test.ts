@@ -3,6 +3,7 @@ import { Result } from "effect"
 import * as fc from "fast-check"
 import {
   formatSampleValue,
+  histogramSeries,
   type MetricFamily,
   type MetricType,
   parse,
@@ -163,6 +164,29 @@ describe("PrometheusText properties", () => {
     fc.assert(
       fc.property(families, (page) => {
         assert.deepStrictEqual(parsedFamilies(render(page)), page)
+      }),
+      { numRuns: 200 }
+    )
+  })
+
+  it("histogramSeries gives back each histogram's buckets, sum and count", () => {
+    fc.assert(
+      fc.property(families, (page) => {
+        for (const family of parsedFamilies(render(page))) {
+          if (family.type !== "histogram") continue
+          const [series, ...others] = histogramSeries(family)
+          assert.strictEqual(others.length, 0)
+          const buckets = family.samples.filter((sample) => sample.name.endsWith("_bucket"))
+          assert.deepStrictEqual(
+            [...series!.buckets],
+            // A Map keeps -0 as 0.
+            buckets.map((sample) => [parseSampleValue(sample.labels["le"]!)! + 0, sample.value])
+          )
+          const { le: _, ...labels } = buckets[0]!.labels
+          assert.deepStrictEqual(series!.labels, labels)
+          assert.isTrue(Object.is(series!.sum, family.samples.at(-2)!.value))
+          assert.isTrue(Object.is(series!.count, family.samples.at(-1)!.value))
+        }
       }),
       { numRuns: 200 }
     )
