@@ -4,7 +4,7 @@
  * to an environment variable, read with `Config` (a bad value fails naming the
  * variable and the value), then to its default.
  */
-import { Config, Effect, Option, Schema } from "effect"
+import { Cause, Config, Data, Effect, Option, Result, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { envPort, envString, envValue } from "./EnvConfig.ts"
 import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
@@ -56,16 +56,46 @@ const logFormatConfig: Config.Config<LogFormat> = envValue(
 const orConfig = <A>(flag: Option.Option<A>, config: Config.Config<A>): Effect.Effect<A, Config.ConfigError> =>
   Option.match(flag, { onNone: (): Effect.Effect<A, Config.ConfigError> => config, onSome: Effect.succeed })
 
-export const command = Command.make("aibrix-cache", flags, (input) =>
+/** Why the service stopped, in one log line: the error's message, or the whole cause for a defect. */
+const describeFailure = (cause: Cause.Cause<unknown>): string => {
+  if (!Cause.hasFails(cause)) return Cause.pretty(cause)
+  const error = Cause.squash(cause)
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** The service stopped on a failure, already logged as its last line. */
+export class ServiceFailed extends Data.TaggedError("ServiceFailed")<{ readonly reason: string }> {
+  override readonly [Runtime.errorReported] = false
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** Serves until interrupted. A failure is logged here, in the chosen format, as the last line. */
+const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
   Effect.gen(function*() {
-    const logFormat = yield* orConfig(input.logFormat, logFormatConfig)
-    return yield* Effect.gen(function*() {
+    const format = yield* Effect.result(orConfig(input.logFormat, logFormatConfig))
+    const service = Effect.gen(function*() {
+      if (Result.isFailure(format)) return yield* Effect.fail(format.failure)
       const host = yield* orConfig(input.host, envString("AIBRIX_HOST", DEFAULT_HOST))
       const port = yield* orConfig(input.port, envPort("AIBRIX_PORT", DEFAULT_PORT))
       const source = yield* chooseSource(input)
-      yield* runService({ host, port, source: describeSource(source), live: liveCacheFor(source) })
-    }).pipe(Effect.provide(loggerLayer(logFormat)))
-  })).pipe(
+      return yield* runService({ host, port, source: describeSource(source), live: liveCacheFor(source) })
+    })
+    return yield* service.pipe(
+      Effect.catchCause((cause) => {
+        if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+        const reason = describeFailure(cause)
+        return Effect.logError("failed").pipe(
+          Effect.annotateLogs({ error: reason }),
+          Effect.andThen(Effect.fail(new ServiceFailed({ reason })))
+        )
+      }),
+      Effect.provide(loggerLayer(Result.isSuccess(format) ? format.success : "logfmt"))
+    )
+  })
+
+export const command = Command.make("aibrix-cache", flags, serve).pipe(
     Command.withDescription(
       "Serves a live view of an LLM serving fleet (pods, models, LoRA adapters, engine metrics) over HTTP: " +
         "GET /v1/models, /v1/models/{model}/pods, /v1/pods/{namespace}/{name}, /healthz, /readyz, /metrics. " +
