@@ -51,7 +51,8 @@ const withLabel = (labels: Labels, name: string, value: string): Labels => ({ ..
 const histogramSamples = (name: string): fc.Arbitrary<ReadonlyArray<Sample>> =>
   fc.tuple(
     labelSet,
-    fc.uniqueArray(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 0, maxLength: 5 })
+    // Bounds 0 and -0 are one bucket.
+    fc.uniqueArray(fc.double({ noNaN: true, noDefaultInfinity: true }), { maxLength: 5, comparator: "SameValueZero" })
   ).chain(([labels, bounds]) => {
     const les = [...bounds.sort((a, b) => a - b), Infinity].map(formatSampleValue)
     return fc.tuple(
