@@ -3,10 +3,13 @@
  * speed and a renderer.
  *
  * The parser walks the page once with `charCodeAt` and `indexOf`: no regular
- * expressions and no array of lines. A line of a family the caller did not ask
- * for costs the scan of its metric name and of its end. Malformed input yields
- * an `ExpositionParseError` with the line number, or is skipped and counted;
- * the parser never throws.
+ * expressions and no array of lines. Lines of a page repeat each other (the
+ * samples of a name in a row, the label names of a family), so a name is
+ * first compared with the one read before, four bytes at a time when the page
+ * is ASCII, and read afresh only when it differs. A line of a family the
+ * caller did not ask for costs the reading of its metric name and the search
+ * for its end. Malformed input yields an `ExpositionParseError` with the line
+ * number, or is skipped and counted; the parser never throws.
  */
 import { Result, Schema } from "effect"
 
