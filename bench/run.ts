@@ -3,7 +3,10 @@
  * after another in this process.
  */
 import * as discovery from "./discovery.ts"
+import * as exposition from "./exposition.ts"
 import * as lifecycle from "./lifecycle.ts"
+import * as refresh from "./refresh.ts"
+import * as service from "./service.ts"
 import * as trace from "./trace.ts"
 
 interface Benchmark {
@@ -11,9 +14,12 @@ interface Benchmark {
 }
 
 const benchmarks: Record<string, Benchmark> = {
+  discovery,
+  exposition,
   lifecycle,
-  trace,
-  discovery
+  refresh,
+  service,
+  trace
 }
 
 const selected = process.argv.slice(2)

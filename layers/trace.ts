@@ -6,15 +6,18 @@
 import { type Config, Layer } from "effect"
 import type { CacheStore } from "../src/CacheStore.ts"
 import { Redis, type RedisConnectionError } from "../src/Redis.ts"
-import { traceFlushLayer } from "../src/TraceFlush.ts"
+import { traceFlushLayer, type TraceFlushStatistics } from "../src/TraceFlush.ts"
 
 /**
  * `cacheLayer` (any layer providing the cache services, `CacheStore` among
  * them) with the trace on, flushed to the Redis of `redis`. Closing the scope
- * turns the trace off, flushes it once more, then releases Redis.
+ * turns the trace off, flushes it once more, then releases Redis. It also
+ * provides `TraceFlushStatistics`, the flush's counts.
  */
 export const withRequestTraceTo = <RE, RR>(redis: Layer.Layer<Redis, RE, RR>) =>
-<A, E, R>(cacheLayer: Layer.Layer<A, E, R>): Layer.Layer<A, E | RE, R | Exclude<RR | CacheStore, A>> =>
+<A, E, R>(
+  cacheLayer: Layer.Layer<A, E, R>
+): Layer.Layer<A | TraceFlushStatistics, E | RE, R | Exclude<RR | CacheStore, A>> =>
   traceFlushLayer.pipe(Layer.provide(redis), Layer.provideMerge(cacheLayer))
 
 /**
@@ -23,6 +26,10 @@ export const withRequestTraceTo = <RE, RR>(redis: Layer.Layer<Redis, RE, RR>) =>
  */
 export const withRequestTrace: <A, E, R>(
   cacheLayer: Layer.Layer<A, E, R>
-) => Layer.Layer<A, E | RedisConnectionError | Config.ConfigError, R | Exclude<CacheStore, A>> = withRequestTraceTo(
+) => Layer.Layer<
+  A | TraceFlushStatistics,
+  E | RedisConnectionError | Config.ConfigError,
+  R | Exclude<CacheStore, A>
+> = withRequestTraceTo(
   Redis.layer
 )

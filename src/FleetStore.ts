@@ -37,6 +37,15 @@ import type { RoutingContext } from "./RoutingContext.ts"
 /** The pod-scope metric that mirrors the gateway's running count of a pod. */
 export const REALTIME_RUNNING_METRIC = "realtime_num_requests_running"
 
+/**
+ * What one scrape of a pod's engine yields, whole: pod-scope values by metric
+ * name, and pod-model-scope values by model, then metric name.
+ */
+export interface EngineMetrics {
+  readonly pod: ReadonlyMap<string, MetricValue>
+  readonly models: ReadonlyMap<string, ReadonlyMap<string, MetricValue>>
+}
+
 /** One tracked pod: the latest object discovered, and everything the cache knows of it. */
 export class PodEntry {
   readonly key: PodKey
@@ -55,6 +64,10 @@ export class PodEntry {
   readonly modelMetrics = new Map<string, Map<string, MetricValue>>()
   /** Set once the pod leaves the store; in-flight requests may still hold the entry. */
   removed = false
+  /** The engine's metrics as last written, so the next scrape replaces exactly those. */
+  engineMetrics: EngineMetrics | undefined = undefined
+  /** Set while the engine's values are old: its last scrapes failed. */
+  engineMetricsStale = false
 
   constructor(key: PodKey, pod: ValidPod, baseModel: string) {
     this.key = key
@@ -394,13 +407,72 @@ export class FleetStore {
   setPodModelMetric(key: PodKey, model: string, metric: string, value: MetricValue): boolean {
     const entry = this.#pods.get(key)
     if (entry === undefined) return false
+    this.#modelMetrics(entry, model).set(metric, value)
+    return true
+  }
+
+  /**
+   * Sets a metric on this very entry (pod scope when `model` is undefined);
+   * false when the entry left the store meanwhile, so a value fetched for a pod
+   * never lands on a pod recreated under its name.
+   */
+  setEntryMetric(entry: PodEntry, model: string | undefined, metric: string, value: MetricValue): boolean {
+    if (entry.removed) return false
+    if (model === undefined) entry.podMetrics.set(metric, value)
+    else this.#modelMetrics(entry, model).set(metric, value)
+    return true
+  }
+
+  /**
+   * Replaces, in one step, the metrics the previous scrape of this entry's
+   * engine wrote with those of a new scrape; values from elsewhere (the
+   * gateway's running count, PromQL) stay. Clears the stale mark. False when
+   * the entry left the store meanwhile.
+   */
+  replaceEngineMetrics(entry: PodEntry, metrics: EngineMetrics): boolean {
+    if (entry.removed) return false
+    this.#clearEngineMetrics(entry)
+    for (const [metric, value] of metrics.pod) entry.podMetrics.set(metric, value)
+    for (const [model, values] of metrics.models) {
+      const stored = this.#modelMetrics(entry, model)
+      for (const [metric, value] of values) stored.set(metric, value)
+    }
+    entry.engineMetrics = metrics
+    entry.engineMetricsStale = false
+    return true
+  }
+
+  /** Marks the engine's values as old; they are still read. */
+  markEngineMetricsStale(entry: PodEntry): void {
+    if (entry.engineMetrics !== undefined) entry.engineMetricsStale = true
+  }
+
+  /** Removes the engine's values from reads; other values stay. */
+  dropEngineMetrics(entry: PodEntry): void {
+    this.#clearEngineMetrics(entry)
+    entry.engineMetrics = undefined
+    entry.engineMetricsStale = false
+  }
+
+  #clearEngineMetrics(entry: PodEntry): void {
+    const previous = entry.engineMetrics
+    if (previous === undefined) return
+    for (const metric of previous.pod.keys()) entry.podMetrics.delete(metric)
+    for (const [model, values] of previous.models) {
+      const stored = entry.modelMetrics.get(model)
+      if (stored === undefined) continue
+      for (const metric of values.keys()) stored.delete(metric)
+      if (stored.size === 0) entry.modelMetrics.delete(model)
+    }
+  }
+
+  #modelMetrics(entry: PodEntry, model: string): Map<string, MetricValue> {
     let metrics = entry.modelMetrics.get(model)
     if (metrics === undefined) {
       metrics = new Map()
       entry.modelMetrics.set(model, metrics)
     }
-    metrics.set(metric, value)
-    return true
+    return metrics
   }
 
   /** Records metric names that someone reads; the refresh may skip the others. */

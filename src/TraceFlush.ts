@@ -3,7 +3,7 @@
  * open trace windows and writes them to Redis in one pipelined round trip; and
  * one last flush when its scope closes. Time comes from Effect's `Clock`.
  */
-import { Cause, Clock, Effect, Layer } from "effect"
+import { Cause, Clock, Context, Effect, Layer } from "effect"
 import { CacheStore } from "./CacheStore.ts"
 import type { FleetStore } from "./FleetStore.ts"
 import { Redis, type RedisWriteError } from "./Redis.ts"
@@ -42,6 +42,11 @@ export interface TraceFlushStats {
   /** Windows pushed out of the backlog unwritten. */
   readonly dropped: number
 }
+
+/** The running flush, as the service that reports on it (for a service's `/metrics`). */
+export class TraceFlushStatistics extends Context.Service<TraceFlushStatistics, {
+  readonly stats: Effect.Effect<TraceFlushStats>
+}>()("aibrix-cache/TraceFlushStatistics") {}
 
 export class TraceFlusher {
   readonly trace: RequestTrace
@@ -164,7 +169,8 @@ export class TraceFlusher {
  * layer's scope. Closing the scope stops the flush fiber, turns the trace off,
  * then flushes once more; the Redis client is released after that.
  */
-export const traceFlushLayer: Layer.Layer<never, never, CacheStore | Redis> = Layer.effectDiscard(
+export const traceFlushLayer: Layer.Layer<TraceFlushStatistics, never, CacheStore | Redis> = Layer.effect(
+  TraceFlushStatistics,
   Effect.gen(function*() {
     const store = yield* CacheStore
     const redis = yield* Redis
@@ -176,5 +182,6 @@ export const traceFlushLayer: Layer.Layer<never, never, CacheStore | Redis> = La
       () => Effect.sync(() => store.setTraceRecorder(undefined)).pipe(Effect.andThen(flusher.finalFlush))
     )
     yield* Effect.forkScoped(flusher.run)
+    return TraceFlushStatistics.of({ stats: Effect.sync(() => flusher.stats) })
   })
 )

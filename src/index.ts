@@ -9,6 +9,15 @@ export { CacheWriter } from "./CacheWriter.ts"
 export { DiscoveryEvent } from "./DiscoveryEvent.ts"
 export { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound, StaticFleetInvalid } from "./DiscoveryErrors.ts"
 export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./Errors.ts"
+export {
+  type EngineMetrics,
+  FleetStore,
+  PodEntry,
+  REALTIME_RUNNING_METRIC,
+  type Rejection,
+  type TokenCounts,
+  type TraceRecorder
+} from "./FleetStore.ts"
 export { loadKubeConfig } from "./KubeConfigLoader.ts"
 export {
   type InformerRestarts,
@@ -17,8 +26,10 @@ export {
   type KubernetesSourceOptions,
   makeKubernetesSource
 } from "./KubernetesSource.ts"
-export { FleetStore, PodEntry, REALTIME_RUNNING_METRIC, type Rejection, type TokenCounts, type TraceRecorder } from "./FleetStore.ts"
 export { MetricCache, type MetricSubscriber } from "./MetricCache.ts"
+export * as MetricCatalogue from "./MetricCatalogue.ts"
+export { MetricRefresh } from "./MetricRefresh.ts"
+export { type MetricRefreshOptions, type PromQLOptions, type ScrapeOptions } from "./MetricRefreshConfig.ts"
 export {
   Histogram,
   type HistogramBuckets,
@@ -33,6 +44,7 @@ export { type ModelAdapter } from "./ModelAdapter.ts"
 export * as Pod from "./Pod.ts"
 export { PodCache } from "./PodCache.ts"
 export { PodList } from "./PodList.ts"
+export { PrometheusQueryError } from "./PrometheusApi.ts"
 export { PromQLResult } from "./PromQLResult.ts"
 export {
   connectRedis,
@@ -45,12 +57,24 @@ export {
   RedisWriteError
 } from "./Redis.ts"
 export { RequestTrace } from "./RequestTrace.ts"
+export {
+  type EngineRefreshStatistics,
+  type PodScrapeStatistics,
+  type PromQLRefreshStatistics,
+  type RefreshStatistics
+} from "./RefreshStatistics.ts"
 export { type MaybeRoutingContext, RequestTracker } from "./RequestTracker.ts"
 export { RoutingContext } from "./RoutingContext.ts"
-export { bucketIndex } from "./TraceBucket.ts"
-export { traceEnabled } from "./TraceConfig.ts"
-export { TRACE_TTL_SECONDS, traceFlushLayer, TraceFlusher, type TraceFlushStats } from "./TraceFlush.ts"
-export { traceKey, TraceWindow, windowJson } from "./TraceWindow.ts"
 export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./StaticFleet.ts"
 export { makeStaticSource, type StaticSourceOptions } from "./StaticSource.ts"
 export { type RestartBackoff } from "./SupervisedInformer.ts"
+export { bucketIndex } from "./TraceBucket.ts"
+export { traceEnabled } from "./TraceConfig.ts"
+export {
+  TRACE_TTL_SECONDS,
+  traceFlushLayer,
+  TraceFlusher,
+  TraceFlushStatistics,
+  type TraceFlushStats
+} from "./TraceFlush.ts"
+export { traceKey, TraceWindow, windowJson } from "./TraceWindow.ts"

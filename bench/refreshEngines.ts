@@ -1,0 +1,42 @@
+/**
+ * The engines of the refresh benchmark, run as a child process so their CPU
+ * is not the cache's: `node bench/refreshEngines.ts N` starts N simulated
+ * engines serving two models each, prints their ports as one JSON line, and
+ * keeps requests finishing on each engine once a second (staggered) until its
+ * stdin closes.
+ */
+import { EngineSimulator } from "../src/EngineSimulator.ts"
+
+export const BENCH_MODELS = ["llama-3-8b", "lora-a"] as const
+
+const count = Number(process.argv[2] ?? "1")
+const engines = await Promise.all(
+  Array.from({ length: count }, () => EngineSimulator.start({ models: BENCH_MODELS }))
+)
+for (const engine of engines) {
+  engine.metrics.setLora({ maxLora: 4, running: ["lora-a"], waiting: [] })
+  engine.metrics.completeRequests("llama-3-8b", 20)
+  engine.metrics.completeRequests("lora-a", 5)
+}
+process.stdout.write(`${JSON.stringify(engines.map((engine) => engine.port))}\n`)
+
+let next = 0
+const TICK_MS = 50
+const perTick = Math.max(1, Math.ceil(count / (1000 / TICK_MS)))
+const traffic = setInterval(() => {
+  for (let i = 0; i < perTick; i++) {
+    const engine = engines[next++ % count]!
+    engine.metrics.completeRequests("llama-3-8b", 2)
+    engine.metrics.setGauge("llama-3-8b", "num_requests_running", next % 7)
+    engine.metrics.setGauge("llama-3-8b", "gpu_cache_usage_perc", (next % 10) / 10)
+  }
+}, TICK_MS)
+
+const stop = (): void => {
+  clearInterval(traffic)
+  void Promise.all(engines.map((engine) => engine.stop())).then(() => process.exit(0))
+}
+process.stdin.on("end", stop)
+process.stdin.on("close", stop)
+process.stdin.resume()
+process.on("SIGTERM", stop)

@@ -1,0 +1,141 @@
+/**
+ * The service as a child process, as a user runs it: `node src/main.ts` with
+ * the test's arguments and environment, its log lines collected, stopped with a
+ * signal.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, type Scope } from "effect"
+
+const NODE = join(process.cwd(), "node_modules", ".bin", "node")
+const MAIN = join(process.cwd(), "src", "main.ts")
+
+/** Variables that would point the service at a real fleet or Redis; the tests set what they need. */
+const SOURCE_VARIABLES = [
+  "KUBECONFIG",
+  "KUBERNETES_SERVICE_HOST",
+  "KUBERNETES_SERVICE_PORT",
+  "AIBRIX_STATIC_CONFIG",
+  "AIBRIX_HOST",
+  "AIBRIX_PORT",
+  "AIBRIX_LOG_FORMAT",
+  "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG",
+  "REDIS_HOST",
+  "REDIS_PORT",
+  "REDIS_PASSWORD",
+  "PROMETHEUS_ENDPOINT"
+]
+
+export interface ServiceProcess {
+  readonly url: string
+  /** Every stdout line so far. */
+  readonly lines: ReadonlyArray<string>
+  /** Everything the process wrote to stderr so far. */
+  readonly stderr: () => string
+  /** Waits until a stdout line matches; fails with the output so far after `timeoutMs`. */
+  readonly waitForLine: (match: (line: string) => boolean, timeoutMs?: number) => Effect.Effect<string>
+  /** Waits until the process exits by itself; its exit code. */
+  readonly exited: Effect.Effect<number | null>
+  /** Sends the signal and waits for the exit: the code (or signal) and how long it took. */
+  readonly stop: (signal: NodeJS.Signals) => Effect.Effect<{ readonly code: number | null; readonly ms: number }>
+}
+
+const exited = (child: ChildProcess): Promise<number | null> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((resolve) => child.once("exit", (code) => resolve(code)))
+
+/**
+ * Starts the service on `port` with `args`, HOME set to an empty directory and
+ * none of the source variables unless `env` sets them; killed at scope close if
+ * still running.
+ */
+export const serviceProcess = (
+  port: number,
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {}
+): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const home = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "aibrix-service-home-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
+    const childEnv: Record<string, string> = {}
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined && !SOURCE_VARIABLES.includes(name)) childEnv[name] = value
+    }
+    Object.assign(childEnv, { HOME: home }, env)
+    const lines: Array<string> = []
+    let stderr = ""
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(NODE, [MAIN, "--port", String(port), ...args], { env: childEnv })
+        let partial = ""
+        child.stdout.on("data", (chunk: Buffer) => {
+          const text = partial + chunk.toString()
+          const parts = text.split("\n")
+          partial = parts.pop() ?? ""
+          lines.push(...parts)
+        })
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+        return child
+      }),
+      (child) =>
+        Effect.promise(async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+          await exited(child)
+        })
+    )
+    const output = () => `stdout:\n${lines.join("\n")}\nstderr:\n${stderr}`
+    return {
+      url: `http://127.0.0.1:${port}`,
+      lines,
+      stderr: () => stderr,
+      waitForLine: (match, timeoutMs = 30_000) =>
+        Effect.promise(async () => {
+          const deadline = Date.now() + timeoutMs
+          while (Date.now() < deadline) {
+            const line = lines.find(match)
+            if (line !== undefined) return line
+            if (child.exitCode !== null) break
+            await new Promise((resolve) => setTimeout(resolve, 20))
+          }
+          throw new Error(`no such line within ${timeoutMs} ms (exit ${child.exitCode})\n${output()}`)
+        }).pipe(Effect.orDie),
+      exited: Effect.promise(() => exited(child)),
+      stop: (signal) =>
+        Effect.promise(async () => {
+          const start = Date.now()
+          child.kill(signal)
+          const code = await exited(child)
+          return { code, ms: Date.now() - start }
+        })
+    }
+  })
+
+/** GETs a path of the service; `undefined` while it does not answer. */
+export const get = (url: string): Effect.Effect<{ readonly status: number; readonly text: string } | undefined> =>
+  Effect.promise(() =>
+    fetch(url).then(
+      async (response) => ({ status: response.status, text: await response.text() }),
+      () => undefined
+    )
+  )
+
+/** Polls `attempt` (in real time) until it yields a value; dies with `what` after `timeoutMs`. */
+export const poll = <A>(
+  what: string,
+  attempt: Effect.Effect<A | undefined>,
+  timeoutMs = 30_000
+): Effect.Effect<A> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const value = yield* attempt
+      if (value !== undefined) return value
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+    }
+    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+  })
