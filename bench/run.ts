@@ -2,6 +2,7 @@
  * `npm run bench [name...]`: runs the benchmarks (all, or the named ones) one
  * after another in this process.
  */
+import * as exposition from "./exposition.ts"
 import * as lifecycle from "./lifecycle.ts"
 import * as refresh from "./refresh.ts"
 
@@ -10,6 +11,7 @@ interface Benchmark {
 }
 
 const benchmarks: Record<string, Benchmark> = {
+  exposition,
   lifecycle,
   refresh
 }

@@ -3,10 +3,13 @@
  * speed and a renderer.
  *
  * The parser walks the page once with `charCodeAt` and `indexOf`: no regular
- * expressions and no array of lines. A line of a family the caller did not ask
- * for costs the scan of its metric name and of its end. Malformed input yields
- * an `ExpositionParseError` with the line number, or is skipped and counted;
- * the parser never throws.
+ * expressions and no array of lines. Lines of a page repeat each other (the
+ * samples of a name in a row, the label names of a family), so a name is
+ * first compared with the one read before, four bytes at a time when the page
+ * is ASCII, and read afresh only when it differs. A line of a family the
+ * caller did not ask for costs the reading of its metric name and the search
+ * for its end. Malformed input yields an `ExpositionParseError` with the line
+ * number, or is skipped and counted; the parser never throws.
  */
 import { Result, Schema } from "effect"
 
@@ -73,6 +76,7 @@ const NINE = 57
 const LOWER_E = 101
 const UPPER_E = 69
 const LOWER_N = 110
+const UNDERSCORE = 95
 
 const NAME_START = 1
 const NAME_PART = 2
@@ -169,14 +173,13 @@ const slowNumberAt = (text: string, start: number, end: number): number | undefi
   }
   if (end - start === 3 && isWord(text, start, "NaN")) return NaN
   const token = text.slice(start, end)
-  const special = SPECIAL_VALUES.get(token.toLowerCase())
-  if (special !== undefined) return special
   for (let i = 0; i < token.length; i++) {
     const code = token.charCodeAt(i)
     if (!(isDigit(code) || code === DOT || code === PLUS || code === MINUS || code === LOWER_E || code === UPPER_E)) {
-      return undefined
+      return SPECIAL_VALUES.get(token.toLowerCase())
     }
   }
+  // Only a decimal is left, which Number reads as ParseFloat does; NaN means malformed.
   const value = Number(token)
   return Number.isNaN(value) ? undefined : value
 }
@@ -207,6 +210,8 @@ const Role = {
 class FamilyBuilder {
   readonly name: string
   readonly wanted: boolean
+  /** Whether the name does not end like a histogram's or summary's sample. */
+  readonly plainName: boolean
   type: MetricType = "untyped"
   typed = false
   help: string | undefined = undefined
@@ -215,15 +220,29 @@ class FamilyBuilder {
   constructor(name: string, wanted: boolean) {
     this.name = name
     this.wanted = wanted
+    this.plainName = suffixLength(name) === 0
   }
 }
 
-const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
+/** Encodes a page into a buffer of its length: it fills exactly when the page is all ASCII. */
+const ASCII_ENCODER = new TextEncoder()
 
+const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
 
 /** The length of the `_bucket`, `_sum` or `_count` that ends `name`, or 0. */
 const suffixLength = (name: string): number =>
   name.endsWith("_bucket") ? 7 : name.endsWith("_count") ? 6 : name.endsWith("_sum") ? 4 : 0
+
+/**
+ * The length of `_bucket`, `_sum` or `_count` when `text` has one of them
+ * (after the `_` at `start - 1`) ending a name before `end`, else 0.
+ */
+const suffixAt = (text: string, start: number, end: number): number => {
+  const word = text.charCodeAt(start) === 98 ? "bucket" : text.charCodeAt(start) === 115 ? "sum" : "count"
+  const after = start + word.length
+  if (after > end || !isWord(text, start, word)) return 0
+  return after === end || !isClass(text.charCodeAt(after), NAME_PART) ? word.length + 1 : 0
+}
 
 /** Whether `text` has the ASCII `word` at `start`. */
 const isWord = (text: string, start: number, word: string): boolean => {
@@ -250,20 +269,59 @@ class PageParser {
   lastStart = 0
   lastFamily: FamilyBuilder | undefined = undefined
   lastRole: Role = Role.Plain
-  /** Out-parameters of `escapedLabelValue`. */
-  reason = ""
-  labelsEnd = 0
-  /** The label names read at each place of a label set, see `sample`. */
+  /**
+   * The family of the last HELP or TYPE line, and where its name was: the
+   * lines that follow mostly name it again, which a comparison then tells.
+   */
+  descriptor: FamilyBuilder | undefined = undefined
+  descriptorStart = 0
+  /** The label names read at each place of a label set, see `sample`, and where in the text. */
   readonly labelNames: Array<string> = []
+  readonly labelNameStarts: Array<number> = []
+  /** Out-parameters of `escapedLabelValue`: why it failed, or where its value ends. */
+  reason = ""
+  escapedEnd = 0
   /** Families without TYPE named like a histogram's or summary's samples: a later TYPE line must check them. */
   untypedWithSuffix = 0
-  /** Where in the text each of `labelNames` was read. */
-  readonly labelNameStarts: Array<number> = []
   skippedLines = 0
+
+  /**
+   * The page's bytes when it is all ASCII, so that the byte at an index is the
+   * character there: names are then compared four characters at a time.
+   */
+  readonly ascii: DataView | undefined
 
   constructor(text: string, wanted: ReadonlySet<string> | undefined) {
     this.text = text
     this.wanted = wanted
+    const bytes = Buffer.allocUnsafe(text.length)
+    const { read, written } = ASCII_ENCODER.encodeInto(text, bytes)
+    this.ascii = read === text.length && written === text.length
+      ? new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+      : undefined
+  }
+
+  /** Whether the `length` characters at `a` and at `b` are the same; compared from the end, where names differ. */
+  sameText(a: number, b: number, length: number): boolean {
+    const ascii = this.ascii
+    let i = length
+    if (ascii !== undefined) {
+      while (i >= 4) {
+        i -= 4
+        if (ascii.getUint32(a + i) !== ascii.getUint32(b + i)) return false
+      }
+      while (i > 0) {
+        i--
+        if (ascii.getUint8(a + i) !== ascii.getUint8(b + i)) return false
+      }
+      return true
+    }
+    const text = this.text
+    while (i > 0) {
+      i--
+      if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false
+    }
+    return true
   }
 
   /** Parses the page; the first malformed line ends it unless `skip`, which counts it in `skippedLines`. */
@@ -276,8 +334,15 @@ class PageParser {
       line++
       let next = text.indexOf("\n", start)
       if (next === -1) next = length
-      this.end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
-      const reason = this.line(start)
+      const end = next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
+      this.end = end
+      let cursor = start
+      while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
+      const reason = cursor === end
+        ? undefined
+        : text.charCodeAt(cursor) === HASH
+        ? this.comment(cursor + 1)
+        : this.sample(cursor)
       if (reason !== undefined) {
         if (reason === END_OF_PAGE) return undefined
         if (!skip) return new ExpositionParseError({ line, reason })
@@ -286,15 +351,6 @@ class PageParser {
       start = next + 1
     }
     return undefined
-  }
-
-  line(start: number): string | typeof END_OF_PAGE | undefined {
-    const text = this.text
-    const end = this.end
-    let cursor = start
-    while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
-    if (cursor === end) return undefined
-    return text.charCodeAt(cursor) === HASH ? this.comment(cursor + 1) : this.sample(cursor)
   }
 
   backslashFrom(cursor: number): number {
@@ -339,13 +395,21 @@ class PageParser {
     const text = this.text
     const end = this.end
     const nameStart = this.skipBlanks(cursor)
-    const nameEnd = this.metricNameEnd(nameStart)
-    if (nameEnd === nameStart || (nameEnd < end && !isBlank(text.charCodeAt(nameEnd)))) {
-      return "HELP line without a valid metric name"
+    let nameEnd = this.descriptorNameEnd(nameStart)
+    let family: FamilyBuilder | undefined
+    let name: string
+    if (nameEnd !== -1 && (nameEnd === end || isBlank(text.charCodeAt(nameEnd)))) {
+      family = this.descriptor!
+      name = family.name
+    } else {
+      nameEnd = this.metricNameEnd(nameStart)
+      if (nameEnd === nameStart || (nameEnd < end && !isBlank(text.charCodeAt(nameEnd)))) {
+        return "HELP line without a valid metric name"
+      }
+      name = text.slice(nameStart, nameEnd)
+      family = this.families.get(name)
     }
-    const name = text.slice(nameStart, nameEnd)
-    const wanted = this.wanted === undefined || this.wanted.has(name)
-    let family = this.families.get(name)
+    const wanted = family !== undefined ? family.wanted : this.wanted === undefined || this.wanted.has(name)
     if (!wanted && family === undefined) return undefined
     const textStart = this.skipBlanks(nameEnd)
     let help: string
@@ -362,6 +426,8 @@ class PageParser {
     }
     if (family.help !== undefined) return `second HELP line for ${name}`
     family.help = help
+    this.descriptor = family
+    this.descriptorStart = nameStart
     return undefined
   }
 
@@ -385,7 +451,9 @@ class PageParser {
     const text = this.text
     const end = this.end
     const nameStart = this.skipBlanks(cursor)
-    const nameEnd = this.metricNameEnd(nameStart)
+    let nameEnd = this.descriptorNameEnd(nameStart)
+    const described = nameEnd !== -1 && nameEnd < end && isBlank(text.charCodeAt(nameEnd))
+    if (!described) nameEnd = this.metricNameEnd(nameStart)
     if (nameEnd === nameStart || nameEnd === end || !isBlank(text.charCodeAt(nameEnd))) {
       return "TYPE line without a valid metric name and type"
     }
@@ -396,8 +464,8 @@ class PageParser {
     const type = TYPES.get(typeWord) ?? TYPES.get(typeWord.toLowerCase())
     if (type === undefined) return `unknown metric type "${typeWord}"`
     if (this.skipBlanks(typeEnd) !== end) return "unexpected text after the metric type"
-    const name = text.slice(nameStart, nameEnd)
-    let family = this.families.get(name)
+    const name = described ? this.descriptor!.name : text.slice(nameStart, nameEnd)
+    let family = described ? this.descriptor : this.families.get(name)
     if (family !== undefined && family.typed) return `second TYPE line for ${name}`
     if (family !== undefined && family.samples.length > 0) return `TYPE line for ${name} after its samples`
     if ((type === "histogram" || type === "summary") && this.untypedWithSuffix > 0) {
@@ -414,7 +482,48 @@ class PageParser {
     family.type = type
     family.typed = true
     this.lastName = ""
+    this.descriptor = family
+    this.descriptorStart = nameStart
     return undefined
+  }
+
+  /** The end of the last HELP or TYPE line's family name when the text at `start` repeats it, else -1. */
+  descriptorNameEnd(start: number): number {
+    const family = this.descriptor
+    if (family === undefined) return -1
+    const length = family.name.length
+    if (start + length > this.end || !this.sameText(start, this.descriptorStart, length)) return -1
+    return start + length
+  }
+
+  /**
+   * Resolves a sample name that begins with the last HELP or TYPE line's
+   * family name, ending at `baseEnd`, when that settles it: the name itself,
+   * or a histogram's or summary's sample of it. Returns the end of the sample
+   * name, or -1 to leave it to `resolve`.
+   */
+  resolveDescribed(start: number, baseEnd: number): number {
+    const family = this.descriptor!
+    const text = this.text
+    const end = this.end
+    let role: Role
+    let nameEnd = baseEnd
+    if (baseEnd === end || !isClass(text.charCodeAt(baseEnd), NAME_PART)) {
+      if (!family.plainName) return -1
+      role = family.type === "histogram" ? Role.BareHistogram : family.type === "summary" ? Role.Quantile : Role.Plain
+    } else {
+      const suffix = text.charCodeAt(baseEnd) === UNDERSCORE ? suffixAt(text, baseEnd + 1, end) : 0
+      if (suffix === 0) return -1
+      if (family.type === "histogram") role = suffix === 7 ? Role.Bucket : Role.SumOrCount
+      else if (family.type === "summary" && suffix !== 7) role = Role.SumOrCount
+      else return -1
+      nameEnd = baseEnd + suffix
+    }
+    this.lastName = text.slice(start, nameEnd)
+    this.lastStart = start
+    this.lastFamily = family.wanted ? family : undefined
+    this.lastRole = role
+    return nameEnd
   }
 
   /** The family of a sample name: the base family for a typed histogram or summary suffix, else its own. */
@@ -462,21 +571,18 @@ class PageParser {
     const lastLength = this.lastName.length
     let repeated = lastLength > 0 && start + lastLength <= end
     if (repeated) {
-      const lastStart = this.lastStart
-      for (let i = lastLength - 1; i >= 0; i--) {
-        if (text.charCodeAt(start + i) !== text.charCodeAt(lastStart + i)) {
-          repeated = false
-          break
-        }
-      }
       cursor = start + lastLength
-      if (repeated && isClass(text.charCodeAt(cursor), NAME_PART)) repeated = false
+      repeated = this.sameText(start, this.lastStart, lastLength) && !isClass(text.charCodeAt(cursor), NAME_PART)
     }
     if (!repeated) {
-      cursor = this.metricNameEnd(start)
-      if (cursor === start) return "invalid metric name"
-      this.resolve(text.slice(start, cursor))
-      this.lastStart = start
+      const baseEnd = this.descriptorNameEnd(start)
+      cursor = baseEnd === -1 ? -1 : this.resolveDescribed(start, baseEnd)
+      if (cursor === -1) {
+        cursor = this.metricNameEnd(start)
+        if (cursor === start) return "invalid metric name"
+        this.resolve(text.slice(start, cursor))
+        this.lastStart = start
+      }
     }
     const family = this.lastFamily
     if (family === undefined) return undefined
@@ -509,12 +615,13 @@ class PageParser {
         const nameStart = cursor
         let name = names[index]
         if (name !== undefined) {
-          const length = name.length
-          const knownStart = starts[index]!
-          let i = 0
-          while (i < length && text.charCodeAt(knownStart + i) === text.charCodeAt(nameStart + i)) i++
-          cursor = nameStart + length
-          if (i < length || isClass(text.charCodeAt(cursor), LABEL_PART)) name = undefined
+          cursor = nameStart + name.length
+          if (
+            cursor > end || !this.sameText(nameStart, starts[index]!, name.length) ||
+            isClass(text.charCodeAt(cursor), LABEL_PART)
+          ) {
+            name = undefined
+          }
         }
         if (name === undefined) {
           if (!isClass(code, LABEL_START)) return "invalid label name"
@@ -548,7 +655,7 @@ class PageParser {
           const unescaped = this.escapedLabelValue(valueStart)
           if (unescaped === undefined) return this.reason
           value = unescaped
-          cursor = this.labelsEnd
+          cursor = this.escapedEnd
         }
         for (let i = 0; i < index; i++) {
           if (names[i] === name) return `duplicate label ${name}`
@@ -651,7 +758,7 @@ class PageParser {
     return negative ? -value : value
   }
 
-  /** A label value with escapes, from after its opening quote; `labelsEnd` is set past its closing quote. */
+  /** A label value with escapes, from after its opening quote; `escapedEnd` is set past its closing quote. */
   escapedLabelValue(cursor: number): string | undefined {
     const text = this.text
     const end = this.end
@@ -660,7 +767,7 @@ class PageParser {
     for (let i = cursor; i < end; i++) {
       const code = text.charCodeAt(i)
       if (code === QUOTE) {
-        this.labelsEnd = i + 1
+        this.escapedEnd = i + 1
         return out + text.slice(runStart, i)
       }
       if (code === BACKSLASH) {
@@ -712,36 +819,54 @@ export interface HistogramSeries {
 }
 
 class SeriesBuilder {
-  readonly labels: Readonly<Record<string, string>>
+  /** The labels of the series' last sample, `le` included: the next sample is likely of the same series. */
+  last: Readonly<Record<string, string>>
   readonly bounds: Array<number> = []
   readonly counts: Array<number> = []
   sum = NaN
-  count = NaN
+  count: number | undefined = undefined
 
   constructor(labels: Readonly<Record<string, string>>) {
-    this.labels = labels
+    this.last = labels
   }
 
   build(): HistogramSeries {
-    const order = this.bounds.map((_, i) => i)
-    order.sort((a, b) => this.bounds[a]! - this.bounds[b]!)
+    const bounds = this.bounds
+    let ascending = true
+    for (let i = 1; i < bounds.length; i++) {
+      if (!(bounds[i - 1]! < bounds[i]!)) ascending = false
+    }
+    const order = bounds.map((_, i) => i)
+    if (!ascending) order.sort((a, b) => bounds[a]! - bounds[b]!)
     const buckets = new Map<number, number>()
-    for (const i of order) buckets.set(this.bounds[i]!, this.counts[i]!)
-    const count = Number.isNaN(this.count) ? (buckets.get(Infinity) ?? NaN) : this.count
-    return { labels: this.labels, buckets, sum: this.sum, count }
+    for (const i of order) buckets.set(bounds[i]!, this.counts[i]!)
+    const count = this.count ?? buckets.get(Infinity) ?? NaN
+    return { labels: withoutLe(this.last), buckets, sum: this.sum, count }
   }
+}
+
+/**
+ * Whether two label sets are the same but for `le`. (Label sets are plain
+ * objects: `for in` sees their own names, and a name that `b` lacks reads as
+ * undefined or as an inherited non-string.)
+ */
+const sameSeries = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {
+  let names = 0
+  for (const name in a) {
+    if (name === "le") continue
+    if (a[name] !== b[name]) return false
+    names++
+  }
+  for (const name in b) {
+    if (name !== "le") names--
+  }
+  return names === 0
 }
 
 /** A key naming a label set without `le`; independent of the order labels were written in. */
 const seriesKey = (labels: Readonly<Record<string, string>>): string => {
-  let names = Object.keys(labels)
-  let sorted = true
-  for (let i = 1; i < names.length; i++) {
-    if (names[i - 1]! > names[i]!) sorted = false
-  }
-  if (!sorted) names = names.slice().sort()
   let key = ""
-  for (const name of names) {
+  for (const name of Object.keys(labels).sort()) {
     if (name === "le") continue
     const value = labels[name]!
     key += `${name}=${value.length}:${value}`
@@ -750,13 +875,16 @@ const seriesKey = (labels: Readonly<Record<string, string>>): string => {
 }
 
 const withoutLe = (labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> => {
-  if (labels["le"] === undefined) return labels
+  if (!Object.hasOwn(labels, "le")) return labels
   const rest: Record<string, string> = {}
   for (const name of Object.keys(labels)) {
     if (name !== "le") Object.defineProperty(rest, name, { value: labels[name], enumerable: true, writable: true })
   }
   return rest
 }
+
+type SampleKind = 0 | 1 | 2 | 3
+const SampleKind = { Other: 0, Bucket: 1, Sum: 2, Count: 3 } as const
 
 /**
  * The series of a histogram family, in order of first appearance: for each
@@ -767,27 +895,46 @@ export const histogramSeries = (family: MetricFamily): ReadonlyArray<HistogramSe
   const bucketName = `${family.name}_bucket`
   const sumName = `${family.name}_sum`
   const countName = `${family.name}_count`
-  const series = new Map<string, SeriesBuilder>()
+  const series: Array<SeriesBuilder> = []
+  const byKey = new Map<string, SeriesBuilder>()
+  let current: SeriesBuilder | undefined
+  // Samples in a row mostly share their name string: its kind is then known.
+  let lastName: string | undefined
+  let kind: SampleKind = SampleKind.Other
   for (const sample of family.samples) {
-    const key = seriesKey(sample.labels)
-    let builder = series.get(key)
-    if (builder === undefined) {
-      builder = new SeriesBuilder(withoutLe(sample.labels))
-      series.set(key, builder)
+    if (current === undefined || (current.last !== sample.labels && !sameSeries(current.last, sample.labels))) {
+      const key = seriesKey(sample.labels)
+      current = byKey.get(key)
+      if (current === undefined) {
+        current = new SeriesBuilder(sample.labels)
+        byKey.set(key, current)
+        series.push(current)
+      }
     }
-    if (sample.name === bucketName) {
+    current.last = sample.labels
+    if (sample.name !== lastName) {
+      lastName = sample.name
+      kind = lastName === bucketName
+        ? SampleKind.Bucket
+        : lastName === sumName
+        ? SampleKind.Sum
+        : lastName === countName
+        ? SampleKind.Count
+        : SampleKind.Other
+    }
+    if (kind === SampleKind.Bucket) {
       const le = sample.labels["le"]
       const bound = le === undefined ? undefined : parseSampleValue(le)
       if (bound === undefined) continue
-      builder.bounds.push(bound)
-      builder.counts.push(sample.value)
-    } else if (sample.name === sumName) {
-      builder.sum = sample.value
-    } else if (sample.name === countName) {
-      builder.count = sample.value
+      current.bounds.push(bound)
+      current.counts.push(sample.value)
+    } else if (kind === SampleKind.Sum) {
+      current.sum = sample.value
+    } else if (kind === SampleKind.Count) {
+      current.count = sample.value
     }
   }
-  return Array.from(series.values(), (builder) => builder.build())
+  return series.map((builder) => builder.build())
 }
 
 /** A sample value as the format writes it: `NaN`, `+Inf`, `-Inf`, `-0`, or the shortest decimal. */

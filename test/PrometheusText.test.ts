@@ -121,6 +121,26 @@ describe("PrometheusText.parse", () => {
     assert.strictEqual(family(page, "g_sum").type, "untyped")
   })
 
+  it("resolves names that begin like the family of the line before by the same rules", () => {
+    const page = parsed([
+      "# TYPE rpc summary",
+      "# HELP rpc_sum Not the summary's own family.",
+      "rpc_sum 5",
+      "# HELP foo Untyped.",
+      "foo_bucket{le=\"1\"} 1",
+      "foo 2",
+      "# TYPE h histogram",
+      "h_bucketx 3",
+      "h_sum 4",
+      "h_count 1",
+      "h_countdown 7"
+    ].join("\n"))
+    assert.deepStrictEqual([...page.families.keys()], ["rpc", "foo", "foo_bucket", "h", "h_bucketx", "h_countdown"])
+    assert.deepStrictEqual(family(page, "rpc").samples.map((sample) => sample.name), ["rpc_sum"])
+    assert.deepStrictEqual(values(family(page, "h")), [4, 1])
+    assert.strictEqual(family(page, "foo").help, "Untyped.")
+  })
+
   it("unescapes label values and HELP text", () => {
     const page = parsed([
       "# HELP files Paths like C:\\\\DIR\\\\ and\\nnewlines.",
@@ -296,6 +316,18 @@ describe("PrometheusText.parse on malformed lines", () => {
     assert.strictEqual(error.reason, "TYPE line for h after samples of h_bucket")
   })
 
+  it("fails on a page cut inside a label name that the line before had", () => {
+    // The page is all ASCII, or not: names are compared as bytes, or as characters.
+    for (const tail of ["", "é"]) {
+      const page = `a{model_name="x${tail}"} 1\na{model_na`
+      const error = failure(page)
+      assert.strictEqual(error.line, 2)
+      assert.strictEqual(error.reason, "expected \"=\" after label name model_na")
+      const cutName = failure(`vllm:requests_total{a="x${tail}"} 1\nvllm:requests_to`)
+      assert.strictEqual(cutName.reason, "missing sample value")
+    }
+  })
+
   it("fails on a label value broken by a raw newline", () => {
     const error = failure("ok 1\nfoo{a=\"one\ntwo\"} 1\n")
     assert.strictEqual(error.line, 2)
@@ -373,6 +405,39 @@ describe("PrometheusText values", () => {
     assert.strictEqual(parseSampleValue(""), undefined)
     assert.strictEqual(parseSampleValue("1e"), undefined)
     assert.strictEqual(parseSampleValue("Infinity"), Infinity)
+  })
+
+  it("histogramSeries groups by the labels but le, whatever their order and wherever the samples are", () => {
+    const sample = (name: string, labels: Record<string, string>, value: number) => ({
+      name,
+      labels,
+      value,
+      timestamp: undefined
+    })
+    const series = histogramSeries({
+      name: "h",
+      type: "histogram",
+      help: undefined,
+      samples: [
+        sample("h_bucket", { a: "1", b: "2", le: "1" }, 1),
+        sample("h_bucket", { le: "0.5", b: "3", a: "1" }, 4),
+        sample("h_bucket", { le: "0.5", b: "2", a: "1" }, 0),
+        sample("h_bucket", { b: "2", le: "+Inf", a: "1" }, 2),
+        sample("h_bucket", { b: "2", le: "bad", a: "1" }, 9),
+        sample("h_count", { b: "3", a: "1" }, 5),
+        sample("h_sum", { a: "1", b: "2" }, 1.5),
+        sample("h_created", { a: "1", b: "2" }, 1)
+      ]
+    })
+    assert.strictEqual(series.length, 2)
+    assert.deepStrictEqual(series[0]!.labels, { a: "1", b: "2" })
+    assert.deepStrictEqual([...series[0]!.buckets], [[0.5, 0], [1, 1], [Infinity, 2]])
+    assert.strictEqual(series[0]!.sum, 1.5)
+    assert.strictEqual(series[0]!.count, 2)
+    assert.deepStrictEqual(series[1]!.labels, { b: "3", a: "1" })
+    assert.deepStrictEqual([...series[1]!.buckets], [[0.5, 4]])
+    assert.isTrue(Number.isNaN(series[1]!.sum))
+    assert.strictEqual(series[1]!.count, 5)
   })
 
   it("render writes families that parse back", () => {
