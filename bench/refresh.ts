@@ -4,10 +4,12 @@
  * and 500: the cycle duration p50/p99 and the CPU this process used, with
  * every catalogue metric refreshed, with the four metrics a router typically
  * subscribes to, and, as the baseline, the same pages fetched by the same HTTP
- * client on the same schedule with no parsing and no store.
+ * client on the same schedule with no parsing and no store. The engines' own
+ * CPU is shown too: on a small machine they compete with the cache for it.
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { Clock, Effect, Layer, type Scope } from "effect"
 import { HttpClient } from "effect/http"
@@ -28,13 +30,34 @@ const ROUTER_METRICS = ["num_requests_running", "num_requests_waiting", "gpu_cac
 interface Figures {
   readonly p50: number
   readonly p99: number
+  /** CPU this process used. */
   readonly cores: number
+  /** CPU the engines' process used meanwhile, on the same machine. */
+  readonly engineCores: number
   readonly cycles: number
   readonly failedScrapes: number
 }
 
+interface Engines {
+  readonly ports: ReadonlyArray<number>
+  readonly pid: number
+}
+
+/** Linux reports process times in ticks of 1/100 s. */
+const CLOCK_TICKS = 100
+
+/** CPU seconds a process used so far, from /proc (0 where there is none). */
+const cpuSecondsOf = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return 0
+  }
+}
+
 /** The child process's engines, for as long as the scope. */
-const engines = (count: number): Effect.Effect<ReadonlyArray<number>, never, Scope.Scope> =>
+const engines = (count: number): Effect.Effect<Engines, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(() => {
       const child = spawn(process.execPath, [new URL("./refreshEngines.ts", import.meta.url).pathname, String(count)], {
@@ -51,7 +74,7 @@ const engines = (count: number): Effect.Effect<ReadonlyArray<number>, never, Sco
           child.stdin.end()
         })
       )
-  ).pipe(Effect.map(({ ports }) => ports))
+  ).pipe(Effect.map(({ child, ports }) => ({ ports, pid: child.pid ?? 0 })))
 
 const podsOf = (ports: ReadonlyArray<number>): ReadonlyArray<V1Pod> =>
   ports.map((port, i) => ({
@@ -64,24 +87,30 @@ const podsOf = (ports: ReadonlyArray<number>): ReadonlyArray<V1Pod> =>
     status: { podIP: "127.0.0.1", conditions: [{ type: "Ready", status: "True" }] }
   }))
 
-/** Runs `measured` for a while after a warm-up; returns the CPU this process used, in cores. */
-const cpuOver = <A, R>(measured: Effect.Effect<A, never, R>) =>
+/** Runs `measured` after a warm-up; returns the CPU this process and the engines used meanwhile, in cores. */
+const cpuOver = <A, R>(engines: Engines, measured: Effect.Effect<A, never, R>) =>
   Effect.gen(function*() {
     yield* Effect.sleep(WARMUP_MS)
     const cpu = process.cpuUsage()
+    const engineCpu = cpuSecondsOf(engines.pid)
     const started = performance.now()
     const result = yield* measured
     const used = process.cpuUsage(cpu)
-    return { result, cores: (used.user + used.system) / 1000 / (performance.now() - started) }
+    const seconds = (performance.now() - started) / 1000
+    return {
+      result,
+      cores: (used.user + used.system) / 1e6 / seconds,
+      engineCores: (cpuSecondsOf(engines.pid) - engineCpu) / seconds
+    }
   })
 
-const refresh = (ports: ReadonlyArray<number>, subscribed: ReadonlyArray<string> | undefined) =>
+const refresh = (engines: Engines, subscribed: ReadonlyArray<string> | undefined) =>
   Effect.gen(function*() {
     const writer = yield* CacheWriter
-    yield* writer.applyAll(podsOf(ports).map((pod) => DiscoveryEvent.PodAdded({ pod })))
+    yield* writer.applyAll(podsOf(engines.ports).map((pod) => DiscoveryEvent.PodAdded({ pod })))
     if (subscribed !== undefined) yield* MetricCache.use((metrics) => metrics.addSubscriber({ subscribedMetrics: subscribed }))
     const statistics = MetricRefresh.use((refresh) => refresh.statistics)
-    const { cores, result } = yield* cpuOver(Effect.gen(function*() {
+    const { cores, engineCores, result } = yield* cpuOver(engines, Effect.gen(function*() {
       const before = (yield* statistics).engine
       yield* Effect.sleep(MEASURE_MS)
       return { before, after: (yield* statistics).engine }
@@ -95,6 +124,7 @@ const refresh = (ports: ReadonlyArray<number>, subscribed: ReadonlyArray<string>
       p50: percentileOf(durations, 50),
       p99: percentileOf(durations, 99),
       cores,
+      engineCores,
       cycles,
       failedScrapes: failed(after.outcomes) - failed(before.outcomes)
     } satisfies Figures
@@ -103,10 +133,10 @@ const refresh = (ports: ReadonlyArray<number>, subscribed: ReadonlyArray<string>
   )
 
 /** The baseline: the same pages, client and schedule, bodies read as text and dropped. */
-const bareFetch = (ports: ReadonlyArray<number>) =>
+const bareFetch = (engines: Engines) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const urls = ports.map((port) => `http://127.0.0.1:${port}/metrics`)
+    const urls = engines.ports.map((port) => `http://127.0.0.1:${port}/metrics`)
     const durations = new DurationWindow()
     let cycles = 0
     let failedScrapes = 0
@@ -127,7 +157,7 @@ const bareFetch = (ports: ReadonlyArray<number>) =>
       })))
     })
     yield* Effect.forkScoped(repeatCycles(cycle, defaultScrapeOptions.intervalMs))
-    const { cores, result } = yield* cpuOver(Effect.gen(function*() {
+    const { cores, engineCores, result } = yield* cpuOver(engines, Effect.gen(function*() {
       const before = { cycles, failedScrapes }
       yield* Effect.sleep(MEASURE_MS)
       return before
@@ -138,6 +168,7 @@ const bareFetch = (ports: ReadonlyArray<number>) =>
       p50: percentileOf(recent, 50),
       p99: percentileOf(recent, 99),
       cores,
+      engineCores,
       cycles: measured,
       failedScrapes: failedScrapes - result.failedScrapes
     } satisfies Figures
@@ -145,16 +176,16 @@ const bareFetch = (ports: ReadonlyArray<number>) =>
 
 const describe = (figures: Figures): string =>
   `cycle p50 ${figures.p50.toFixed(1)} ms, p99 ${figures.p99.toFixed(1)} ms, CPU ${figures.cores.toFixed(2)} cores ` +
-  `(${figures.cycles} cycles, ${figures.failedScrapes} failed scrapes)`
+  `(engines ${figures.engineCores.toFixed(2)} cores; ${figures.cycles} cycles, ${figures.failedScrapes} failed scrapes)`
 
 const atScale = (count: number) =>
   Effect.scoped(Effect.gen(function*() {
-    const ports = yield* engines(count)
-    const all = yield* refresh(ports, undefined)
+    const fleet = yield* engines(count)
+    const all = yield* refresh(fleet, undefined)
     console.log(`refresh N=${count}, every catalogue metric: ${describe(all)}`)
-    const router = yield* refresh(ports, ROUTER_METRICS)
+    const router = yield* refresh(fleet, ROUTER_METRICS)
     console.log(`refresh N=${count}, ${ROUTER_METRICS.length} subscribed metrics: ${describe(router)}`)
-    const bare = yield* bareFetch(ports)
+    const bare = yield* bareFetch(fleet)
     console.log(`refresh N=${count}, baseline bare fetch (no parse, no store): ${describe(bare)}`)
     printComparison(
       `refresh N=${count} CPU`,
