@@ -7,30 +7,10 @@ import type { V1Pod } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { initForTest } from "../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, FleetStore, PodCache, RequestTracker, RoutingContext } from "../src/index.ts"
+import { makeContexts, makePods } from "./fleet.ts"
 import { opsPerSecond, printComparison, printFigure } from "./report.ts"
 
-const POD_COUNT = 100
-const MODEL_COUNT = 10
 const BATCH = 100_000
-
-const makePods = (): ReadonlyArray<V1Pod> =>
-  Array.from({ length: POD_COUNT }, (_, i) => ({
-    metadata: {
-      name: `pod-${i}`,
-      namespace: "default",
-      uid: `uid-${i}`,
-      labels: { "model.aibrix.ai/name": `model-${i % MODEL_COUNT}` }
-    },
-    status: { podIP: `10.0.${i >> 8}.${i & 255}`, conditions: [{ type: "Ready", status: "True" }] }
-  }))
-
-/** Contexts routed round-robin over the pods of their model. */
-const makeContexts = (pods: ReadonlyArray<V1Pod>): ReadonlyArray<RoutingContext> =>
-  Array.from({ length: 1024 }, (_, i) => {
-    const pod = pods[i % POD_COUNT]!
-    const model = pod.metadata!.labels!["model.aibrix.ai/name"]!
-    return RoutingContext.make({ model, requestId: `request-${i}` }).setTargetPod(pod)
-  })
 
 const throughServices = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): number =>
   Effect.runSync(Effect.gen(function*() {

@@ -5,7 +5,6 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
-import type { Redis as IORedis } from "ioredis"
 import { initForTest, withRequestTraceTo } from "../layers/index.ts"
 import {
   type CacheServices,
@@ -20,33 +19,15 @@ import {
   RoutingContext,
   TraceFlusher
 } from "../src/index.ts"
+import { countRoundTrips } from "../test/support/redisClient.ts"
 import { startRedisServer } from "../test/support/redisServer.ts"
+import { makeContexts, makePods } from "./fleet.ts"
 import { opsPerSecond, printComparison, printFigure } from "./report.ts"
 
-const POD_COUNT = 100
-const MODEL_COUNT = 10
 const BATCH = 100_000
 const FLUSH_MODELS = 1_000
 const HOT_PATH_ROUNDS = 8
 const FLUSH_ROUNDS = 5
-
-const makePods = (): ReadonlyArray<V1Pod> =>
-  Array.from({ length: POD_COUNT }, (_, i) => ({
-    metadata: {
-      name: `pod-${i}`,
-      namespace: "default",
-      uid: `uid-${i}`,
-      labels: { "model.aibrix.ai/name": `model-${i % MODEL_COUNT}` }
-    },
-    status: { podIP: `10.0.${i >> 8}.${i & 255}`, conditions: [{ type: "Ready", status: "True" }] }
-  }))
-
-const makeContexts = (pods: ReadonlyArray<V1Pod>): ReadonlyArray<RoutingContext> =>
-  Array.from({ length: 1024 }, (_, i) => {
-    const pod = pods[i % POD_COUNT]!
-    const model = pod.metadata!.labels!["model.aibrix.ai/name"]!
-    return RoutingContext.make({ model, requestId: `request-${i}` }).setTargetPod(pod)
-  })
 
 /** Token sizes spread over a few hundred buckets. */
 const tokens = Array.from({ length: 1024 }, (_, i) => [1 + ((i * 7919) % 8_000), 1 + ((i * 104_729) % 2_000)] as const)
@@ -93,18 +74,6 @@ const hotPath = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingCont
     }
     return best
   })))
-
-/** Counts the writes to the client's socket: a pipeline is one, each lone command one more. */
-const countRoundTrips = (client: IORedis): { count: number } => {
-  const counter = { count: 0 }
-  const stream = client.stream
-  const write = stream.write.bind(stream) as (...args: Array<unknown>) => boolean
-  stream.write = ((...args: Array<unknown>) => {
-    counter.count++
-    return write(...args)
-  }) as typeof stream.write
-  return counter
-}
 
 /** Opens 1,000 windows, each with 10 requests over a few buckets. */
 const fillWindows = (store: FleetStore, round: number): void => {

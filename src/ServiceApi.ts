@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { SamplePair } from "./PromQLResult.ts"
+import { PromQLResult } from "./PromQLResult.ts"
 
 // ---- errors -----------------------------------------------------------------
 
@@ -43,20 +43,9 @@ export const HistogramJson = Schema.Struct({
   /** Cumulative counts in ascending order of bound; `le` as Prometheus writes it (`+Inf`). */
   buckets: Schema.Array(Schema.Struct({ le: Schema.String, count: MetricNumber }))
 })
-const Labels = Schema.Record(Schema.String, Schema.String)
 export const PrometheusJson = Schema.Struct({
   type: Schema.Literal("prometheus"),
-  result: Schema.Union([
-    Schema.Struct({
-      resultType: Schema.Literal("vector"),
-      result: Schema.Array(Schema.Struct({ metric: Labels, value: SamplePair }))
-    }),
-    Schema.Struct({
-      resultType: Schema.Literal("matrix"),
-      result: Schema.Array(Schema.Struct({ metric: Labels, values: Schema.Array(SamplePair) }))
-    }),
-    Schema.Struct({ resultType: Schema.Literals(["scalar", "string"]), result: SamplePair })
-  ])
+  result: PromQLResult
 })
 export const LabelJson = Schema.Struct({ type: Schema.Literal("label"), value: Schema.String })
 

@@ -1,24 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
-import type { Redis as IORedis } from "ioredis"
 import { connectRedis, Redis, redisConfig, redisService } from "../src/index.ts"
-import { eventually, readerClient } from "./support/redisClient.ts"
+import { countRoundTrips, eventually, readerClient } from "./support/redisClient.ts"
 import { freePort, redisServer } from "./support/redisServer.ts"
 
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
-
-/** Counts the writes to the client's socket: one per round trip. */
-const countWrites = (client: IORedis): { count: number } => {
-  const counter = { count: 0 }
-  const stream = client.stream
-  const write = stream.write.bind(stream) as (...args: Array<unknown>) => boolean
-  stream.write = ((...args: Array<unknown>) => {
-    counter.count++
-    return write(...args)
-  }) as typeof stream.write
-  return counter
-}
 
 describe("redisConfig", () => {
   it.effect("defaults to localhost:6379 without a password", () =>
@@ -79,7 +66,7 @@ describe("Redis (real redis-server)", () => {
       const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
       const redis = redisService(client)
       const entries = Array.from({ length: 50 }, (_, i) => ({ key: `aibrix:m${i}_request_trace_10`, value: `{"meta_v":${i}}` }))
-      const writes = countWrites(client)
+      const writes = countRoundTrips(client)
       yield* redis.setWithExpiry(entries, 600)
       assert.strictEqual(writes.count, 1)
       for (const entry of entries) {

@@ -37,3 +37,15 @@ export const eventually = <E, R>(attempt: Effect.Effect<boolean, E, R>, timeoutM
     }
     return yield* attempt
   })
+
+/** Counts the writes to a client's socket: a pipeline is one, each lone command one more. */
+export const countRoundTrips = (client: IORedis): { count: number } => {
+  const counter = { count: 0 }
+  const stream = client.stream
+  const write = stream.write.bind(stream) as (...args: Array<unknown>) => boolean
+  stream.write = ((...args: Array<unknown>) => {
+    counter.count++
+    return write(...args)
+  }) as typeof stream.write
+  return counter
+}
