@@ -47,3 +47,10 @@ export const envPort = (name: string, fallback: number): Config.Config<number> =
 /** A non-empty string variable. */
 export const envString = (name: string, fallback: string): Config.Config<string> =>
   envValue(name, fallback, "expected a non-empty string", (value) => (value === "" ? undefined : value))
+
+/** A positive integer variable. */
+export const envPositiveInt = (name: string, fallback: number): Config.Config<number> =>
+  envValue(name, fallback, "expected a positive integer", (value) => {
+    const number = /^\d+$/.test(value) ? Number(value) : Number.NaN
+    return Number.isSafeInteger(number) && number > 0 ? number : undefined
+  })

@@ -3,6 +3,7 @@
  * environment with `Config`. A bad value fails with the variable and the value.
  */
 import { Config, Effect, Option, Redacted, Schema, SchemaIssue } from "effect"
+import { envPositiveInt } from "./EnvConfig.ts"
 import type { PrometheusApiOptions } from "./PrometheusApi.ts"
 
 /** How the engines are scraped. */
@@ -50,17 +51,6 @@ export const defaultPromQLIntervalMs = 5000
 export const defaultPromQLTimeoutMs = 2000
 export const defaultPromQLConcurrency = 8
 
-const PositiveIntString = Schema.String.check(
-  Schema.makeFilter((value: string) =>
-    (/^\d+$/.test(value) && Number.isSafeInteger(Number(value)) && Number(value) > 0) ||
-    `expected a positive integer, got ${JSON.stringify(value)}`
-  )
-)
-
-/** A positive integer variable; its default when unset. */
-export const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
-  Config.schema(PositiveIntString, name).pipe(Config.map(Number), Config.withDefault(defaultValue))
-
 const HttpUrlString = Schema.String.check(
   Schema.makeFilter((value: string) =>
     value === "" || (URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)) ||
@@ -76,12 +66,12 @@ const optionalString = (name: string): Config.Config<string | undefined> =>
   )
 
 const scrapeOptionsConfig: Config.Config<ScrapeOptions> = Config.all({
-  intervalMs: positiveInt("AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS", defaultScrapeOptions.intervalMs),
-  timeoutMs: positiveInt("AIBRIX_POD_METRIC_SCRAPE_TIMEOUT_MS", defaultScrapeOptions.timeoutMs),
-  maxPageBytes: positiveInt("AIBRIX_POD_METRIC_MAX_PAGE_BYTES", defaultScrapeOptions.maxPageBytes),
-  staleAfterCycles: positiveInt("AIBRIX_POD_METRIC_STALE_AFTER_CYCLES", defaultScrapeOptions.staleAfterCycles),
-  dropAfterCycles: positiveInt("AIBRIX_POD_METRIC_DROP_AFTER_CYCLES", defaultScrapeOptions.dropAfterCycles),
-  concurrency: positiveInt("AIBRIX_POD_METRIC_SCRAPE_CONCURRENCY", defaultScrapeOptions.concurrency)
+  intervalMs: envPositiveInt("AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS", defaultScrapeOptions.intervalMs),
+  timeoutMs: envPositiveInt("AIBRIX_POD_METRIC_SCRAPE_TIMEOUT_MS", defaultScrapeOptions.timeoutMs),
+  maxPageBytes: envPositiveInt("AIBRIX_POD_METRIC_MAX_PAGE_BYTES", defaultScrapeOptions.maxPageBytes),
+  staleAfterCycles: envPositiveInt("AIBRIX_POD_METRIC_STALE_AFTER_CYCLES", defaultScrapeOptions.staleAfterCycles),
+  dropAfterCycles: envPositiveInt("AIBRIX_POD_METRIC_DROP_AFTER_CYCLES", defaultScrapeOptions.dropAfterCycles),
+  concurrency: envPositiveInt("AIBRIX_POD_METRIC_SCRAPE_CONCURRENCY", defaultScrapeOptions.concurrency)
 }).pipe(
   Config.mapEffect((options) =>
     options.dropAfterCycles >= options.staleAfterCycles
@@ -103,9 +93,9 @@ const promQLOptionsConfig: Config.Config<PromQLOptions | undefined> = Config.all
   endpoint: Config.schema(HttpUrlString, "PROMETHEUS_ENDPOINT").pipe(Config.option),
   username: optionalString("PROMETHEUS_BASIC_AUTH_USERNAME"),
   password: Config.Redacted("PROMETHEUS_BASIC_AUTH_PASSWORD").pipe(Config.option),
-  intervalMs: positiveInt("AIBRIX_PROMQL_REFRESH_INTERVAL_MS", defaultPromQLIntervalMs),
-  timeoutMs: positiveInt("AIBRIX_PROMQL_TIMEOUT_MS", defaultPromQLTimeoutMs),
-  concurrency: positiveInt("AIBRIX_PROMQL_CONCURRENCY", defaultPromQLConcurrency)
+  intervalMs: envPositiveInt("AIBRIX_PROMQL_REFRESH_INTERVAL_MS", defaultPromQLIntervalMs),
+  timeoutMs: envPositiveInt("AIBRIX_PROMQL_TIMEOUT_MS", defaultPromQLTimeoutMs),
+  concurrency: envPositiveInt("AIBRIX_PROMQL_CONCURRENCY", defaultPromQLConcurrency)
 }).pipe(Config.map(({ concurrency, endpoint, intervalMs, password, timeoutMs, username }) => {
   if (Option.isNone(endpoint) || endpoint.value === "") return undefined
   const secret = Option.filter(password, (value) => Redacted.value(value) !== "")
