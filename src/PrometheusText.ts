@@ -410,7 +410,7 @@ class PageParser {
       family = this.families.get(name)
     }
     const wanted = family !== undefined ? family.wanted : this.wanted === undefined || this.wanted.has(name)
-    if (!wanted && family === undefined) return undefined
+    if (!wanted) return undefined
     const textStart = this.skipBlanks(nameEnd)
     let help: string
     if (this.backslashFrom(textStart) < end) {
@@ -420,10 +420,7 @@ class PageParser {
     } else {
       help = text.slice(textStart, end)
     }
-    if (family === undefined) {
-      family = new FamilyBuilder(name, wanted)
-      this.families.set(name, family)
-    }
+    family ??= this.#addFamily(name, true)
     if (family.help !== undefined) return `second HELP line for ${name}`
     family.help = help
     this.descriptor = family
@@ -457,15 +454,27 @@ class PageParser {
     if (nameEnd === nameStart || nameEnd === end || !isBlank(text.charCodeAt(nameEnd))) {
       return "TYPE line without a valid metric name and type"
     }
+    const name = described ? this.descriptor!.name : text.slice(nameStart, nameEnd)
+    let family = described ? this.descriptor : this.families.get(name)
+    const wanted = family !== undefined ? family.wanted : this.wanted === undefined || this.wanted.has(name)
     const typeStart = this.skipBlanks(nameEnd)
     let typeEnd = typeStart
     while (typeEnd < end && !isBlank(text.charCodeAt(typeEnd))) typeEnd++
     const typeWord = text.slice(typeStart, typeEnd)
     const type = TYPES.get(typeWord) ?? TYPES.get(typeWord.toLowerCase())
-    if (type === undefined) return `unknown metric type "${typeWord}"`
-    if (this.skipBlanks(typeEnd) !== end) return "unexpected text after the metric type"
-    const name = described ? this.descriptor!.name : text.slice(nameStart, nameEnd)
-    let family = described ? this.descriptor : this.families.get(name)
+    // A family not asked for is not checked: its TYPE line only tells which
+    // sample names are its own, so that they are skipped too.
+    if (type === undefined) return wanted ? `unknown metric type "${typeWord}"` : undefined
+    if (this.skipBlanks(typeEnd) !== end) return wanted ? "unexpected text after the metric type" : undefined
+    if (!wanted) {
+      if (family === undefined || (!family.typed && family.samples.length === 0)) {
+        family ??= this.#addFamily(name, false)
+        family.type = type
+        family.typed = true
+      }
+      this.#describe(family, nameStart)
+      return undefined
+    }
     if (family !== undefined && family.typed) return `second TYPE line for ${name}`
     if (family !== undefined && family.samples.length > 0) return `TYPE line for ${name} after its samples`
     if ((type === "histogram" || type === "summary") && this.untypedWithSuffix > 0) {
@@ -475,16 +484,24 @@ class PageParser {
         if (samples > 0) return `TYPE line for ${name} after samples of ${name}${suffix}`
       }
     }
-    if (family === undefined) {
-      family = new FamilyBuilder(name, this.wanted === undefined || this.wanted.has(name))
-      this.families.set(name, family)
-    }
+    family ??= this.#addFamily(name, true)
     family.type = type
     family.typed = true
+    this.#describe(family, nameStart)
+    return undefined
+  }
+
+  #addFamily(name: string, wanted: boolean): FamilyBuilder {
+    const family = new FamilyBuilder(name, wanted)
+    this.families.set(name, family)
+    return family
+  }
+
+  /** Makes `family` the one of the last TYPE line, whose name is at `nameStart`. */
+  #describe(family: FamilyBuilder, nameStart: number): void {
     this.lastName = ""
     this.descriptor = family
     this.descriptorStart = nameStart
-    return undefined
   }
 
   /** The end of the last HELP or TYPE line's family name when the text at `start` repeats it, else -1. */

@@ -388,6 +388,27 @@ describe("PrometheusText.parse with a families filter", () => {
     assert.deepStrictEqual(values(family(filtered, "vllm:num_requests_running")), [3])
   })
 
+  it("does not check the HELP and TYPE lines of families it skips", () => {
+    const broken = [
+      "# TYPE python_info bogus",
+      "# TYPE process_cpu_seconds_total counter",
+      "# TYPE process_cpu_seconds_total gauge",
+      "# HELP process_cpu_seconds_total one",
+      "# HELP process_cpu_seconds_total two \\q",
+      "# TYPE process_max_fds gauge extra",
+      page
+    ].join("\n")
+    assert.match(failure(broken).reason, /unknown metric type "bogus"/)
+    const filtered = parsed(broken, { families: new Set(["vllm:num_requests_running"]) })
+    assert.deepStrictEqual(values(family(filtered, "vllm:num_requests_running")), [3])
+  })
+
+  it("skips the suffixed samples of a histogram it does not keep, even with a family of that name kept", () => {
+    const text = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\n"
+    const filtered = parsed(text, { families: new Set(["h_bucket", "h_count"]) })
+    assert.strictEqual(filtered.families.size, 0)
+  })
+
   it("still checks the lines of the families it keeps", () => {
     const error = failure(`${page}\nvllm:num_requests_running{model_name="m2"} many\n`, {
       families: new Set(["vllm:num_requests_running"])
