@@ -23,8 +23,8 @@ export class Simple {
  */
 export type HistogramBuckets = ReadonlyMap<number, number>
 
-/** Buckets as a caller may give them: a map by bound, or a record by `le` string. */
-export type HistogramBucketsInput = HistogramBuckets | Readonly<Record<string, number>>
+/** Buckets as a caller may give them: a map by bound (a number or an `le` string), or a record by `le` string. */
+export type HistogramBucketsInput = ReadonlyMap<number | string, number> | Readonly<Record<string, number>>
 
 export class Histogram {
   readonly _tag = "Histogram"
@@ -79,12 +79,18 @@ export class Label {
   }
 }
 
-const parseBound = (le: string): number => (le === "+Inf" ? Infinity : Number(le))
+/** A bucket's upper bound; a bound that is no number is a caller's mistake, told at once. */
+const boundOf = (le: number | string): number => {
+  const bound = typeof le === "number" ? le : le === "+Inf" ? Infinity : le.trim() === "" ? NaN : Number(le)
+  if (Number.isNaN(bound)) throw new RangeError(`a histogram bucket bound must be a number, got ${JSON.stringify(le)}`)
+  return bound
+}
 
 const sortedBuckets = (input: HistogramBucketsInput): HistogramBuckets => {
-  const entries: Array<[number, number]> = input instanceof Map
-    ? [...(input as HistogramBuckets)]
-    : Object.entries(input).map(([le, count]) => [parseBound(le), count])
+  const given: Iterable<readonly [number | string, number]> = input instanceof Map
+    ? (input as ReadonlyMap<number | string, number>)
+    : Object.entries(input as Readonly<Record<string, number>>)
+  const entries = Array.from(given, ([le, count]): [number, number] => [boundOf(le), count])
   return new Map(entries.sort((a, b) => a[0] - b[0]))
 }
 

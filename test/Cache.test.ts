@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics } from "../layers/index.ts"
 import {
+  CacheStore,
   CacheWriter,
   DiscoveryEvent,
   MetricCache,
@@ -83,16 +84,40 @@ describe("Cache services", () => {
       const pods = yield* PodCache
       const tracker = yield* RequestTracker
       const metrics = yield* MetricCache
+      const store = yield* CacheStore
       const [pod] = (yield* pods.listPodsByModel("m")).all()
-      const ctx = RoutingContext.make({ model: "m", requestId: "r1" }).setTargetPod(pod!)
-      const term = yield* tracker.addRequestCount(ctx, "r1", "m")
-      const running = yield* metrics.getMetricValueByPod("p1", "default", "realtime_num_requests_running")
-      assert.deepStrictEqual(running, MetricValue.simple(1))
-      yield* tracker.doneRequestCount(ctx, "r1", "m", term)
-      yield* tracker.doneRequestCount(ctx, "r1", "m", term)
-      const after = yield* metrics.getMetricValueByPod("p1", "default", "realtime_num_requests_running")
-      assert.deepStrictEqual(after, MetricValue.simple(0))
+      const running = metrics.getMetricValueByPod("p1", "default", "realtime_num_requests_running")
+      const first = RoutingContext.make({ model: "m", requestId: "r1" }).setTargetPod(pod!)
+      const second = RoutingContext.make({ model: "m", requestId: "r2" }).setTargetPod(pod!)
+      const term = yield* tracker.addRequestCount(first, "r1", "m")
+      yield* tracker.addRequestCount(second, "r2", "m")
+      assert.deepStrictEqual(yield* running, MetricValue.simple(2))
+      assert.strictEqual(store.pendingRequests("m"), 2)
+      // A second done of r1 must not take r2's count.
+      yield* tracker.doneRequestCount(first, "r1", "m", term)
+      yield* tracker.doneRequestCount(first, "r1", "m", term)
+      assert.deepStrictEqual(yield* running, MetricValue.simple(1))
+      assert.strictEqual(store.pendingRequests("m"), 1)
+      yield* tracker.doneRequestTrace(second, "r2", "m", 10, 20, term)
+      assert.deepStrictEqual(yield* running, MetricValue.simple(0))
+      assert.strictEqual(store.pendingRequests("m"), 0)
     }).pipe(Effect.provide(newTestCacheWithPods([makePod({ name: "p1" })], "m"))))
+
+  it.effect("listPodsByModel groups the model's pods by deployment label, in order of first appearance", () =>
+    Effect.gen(function*() {
+      const pods = yield* PodCache
+      const list = yield* pods.listPodsByModel("m")
+      assert.strictEqual(list.len, 4)
+      assert.deepStrictEqual(list.indexes(), ["web", "", "api"])
+      assert.deepStrictEqual(list.listByIndex("web").map((pod) => pod.metadata?.name), ["a", "c"])
+      assert.deepStrictEqual(list.listByIndex("").map((pod) => pod.metadata?.name), ["b"])
+      assert.deepStrictEqual(list.listByIndex("none"), [])
+    }).pipe(Effect.provide(newTestCacheWithPods([
+      makePod({ name: "a", ip: "10.0.0.1", labels: { "app.kubernetes.io/name": "web" } }),
+      makePod({ name: "b", ip: "10.0.0.2" }),
+      makePod({ name: "c", ip: "10.0.0.3", labels: { "app.kubernetes.io/name": "web" } }),
+      makePod({ name: "d", ip: "10.0.0.4", labels: { "app.kubernetes.io/name": "api" } })
+    ], "m"))))
 
   it.effect("a malformed object is logged and skipped, never thrown", () => {
     const logs = capturedLogs()

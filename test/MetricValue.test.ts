@@ -17,6 +17,14 @@ describe("MetricValue", () => {
     expect(histogram).toMatchObject({ _tag: "Histogram", sum: 30, count: 10 })
   })
 
+  it("reads le strings as bounds in a map too, and tells a bound that is no number", () => {
+    const fromStrings = MetricValue.histogram({ sum: 1, count: 2, buckets: new Map([["+Inf", 2], ["0.1", 1]]) })
+    expect([...fromStrings.buckets]).toEqual([[0.1, 1], [Infinity, 2]])
+    expect(Exit.getSuccess(fromStrings.percentile(100))).toEqual(expect.objectContaining({ value: 0.1 }))
+    expect(() => MetricValue.histogram({ sum: 0, count: 0, buckets: { fast: 1 } })).toThrow(/"fast"/)
+    expect(() => MetricValue.histogram({ sum: 0, count: 0, buckets: new Map([[NaN, 1]]) })).toThrow(RangeError)
+  })
+
   it("orders histogram buckets by bound, from a record of le strings or a map", () => {
     expect([...histogram.buckets.keys()]).toEqual([0.5, 1, 2.5, Infinity])
     const fromMap = MetricValue.histogram({ sum: 1, count: 1, buckets: new Map([[Infinity, 1], [1, 1]]) })
