@@ -85,6 +85,7 @@ export class EngineSimulator {
   readonly #waiting = new Set<ReturnType<typeof setTimeout>>()
   #behavior: EngineBehavior = EngineBehavior.serve
   #scrapes = 0
+  #connections = 0
   #body: { readonly page: string; readonly bytes: Buffer } | undefined = undefined
 
   private constructor(server: Server, metrics: EngineMetrics) {
@@ -93,6 +94,9 @@ export class EngineSimulator {
     this.port = (server.address() as AddressInfo).port
     this.url = `http://${HOST}:${this.port}`
     this.metricsUrl = `${this.url}/metrics`
+    server.on("connection", () => {
+      this.#connections++
+    })
   }
 
   /** Starts a simulator on 127.0.0.1; resolves once it listens. */
@@ -125,6 +129,11 @@ export class EngineSimulator {
   /** Scrapes of `/metrics` received so far, answered or not. */
   get scrapes(): number {
     return this.#scrapes
+  }
+
+  /** TCP connections accepted so far: a scraper that keeps its connection alive opens one. */
+  get connections(): number {
+    return this.#connections
   }
 
   get behavior(): EngineBehavior {

@@ -164,6 +164,32 @@ describe("engine refresh", () => {
     )))
   })
 
+  it.effect("at most `concurrency` scrapes are in flight; the rest wait for a free slot", () => {
+    let inFlight = 0
+    let most = 0
+    const handler: MockHandler = () =>
+      Effect.sync(() => {
+        inFlight++
+        most = Math.max(most, inFlight)
+      }).pipe(
+        Effect.andThen(Effect.sleep(10)),
+        Effect.andThen(ok(enginePage(1))),
+        Effect.ensuring(Effect.sync(() => inFlight--))
+      )
+    const pods = Array.from({ length: 100 }, (_, i) => pod(`p${i}`, `10.0.${i >> 8}.${i & 255}`))
+    return Effect.gen(function*() {
+      yield* eventually(() => inFlight === 64)
+      yield* quietTurns
+      assert.strictEqual(most, 64)
+      yield* TestClock.adjust(10)
+      yield* eventually(() => inFlight === 36)
+      yield* TestClock.adjust(10)
+      yield* cyclesDone(1)
+      assert.strictEqual(most, 64)
+      assert.strictEqual((yield* statistics).engine.outcomes.ok, 100)
+    }).pipe(Effect.provide(refreshing(pods, handler)))
+  })
+
   it.effect("a page over the size limit is refused, declared or streamed, and not read past the limit", () => {
     let pulls = 0
     let cancelled = false
@@ -501,6 +527,31 @@ describe("PromQL refresh", () => {
       assert.isTrue(queries.some((query) => query.startsWith("histogram_quantile(0.95")))
       assert.isTrue(queries.some((query) => query.startsWith("increase(vllm:e2e_request_latency_seconds_sum")))
     }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], handler, {}, promqlOptions)))
+  })
+
+  it.effect("at most `concurrency` queries are in flight", () => {
+    let inFlight = 0
+    let most = 0
+    const handler: MockHandler = (url) => {
+      if (url.pathname === "/metrics") return ok(enginePage(1))
+      return Effect.sync(() => {
+        inFlight++
+        most = Math.max(most, inFlight)
+      }).pipe(
+        Effect.andThen(Effect.sleep(10)),
+        Effect.andThen(ok(JSON.stringify({ status: "success", data: { resultType: "scalar", result: [1, "1"] } }))),
+        Effect.ensuring(Effect.sync(() => inFlight--))
+      )
+    }
+    return Effect.gen(function*() {
+      yield* eventually(() => inFlight === promqlOptions.concurrency)
+      yield* quietTurns
+      assert.strictEqual(most, promqlOptions.concurrency)
+      for (let step = 0; step < 6; step++) yield* TestClock.adjust(10)
+      yield* eventually((s) => (s.promql?.cycles ?? 0) >= 1)
+      assert.strictEqual(most, promqlOptions.concurrency)
+      assert.strictEqual((yield* statistics).promql?.queries, 22)
+    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1"), pod("p2", "10.0.0.2")], handler, {}, promqlOptions)))
   })
 
   it.effect("a query that hangs times out; the cycle goes on", () => {
