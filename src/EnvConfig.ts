@@ -37,12 +37,18 @@ export const envBoolean = (name: string, fallback: boolean): Config.Config<boole
     return TRUE.has(word) ? true : FALSE.has(word) ? false : undefined
   })
 
-/** A TCP port variable: an integer in [1, 65535]. */
+const portIn = (lowest: number) => (value: string): number | undefined => {
+  const port = /^\d+$/.test(value) ? Number(value) : Number.NaN
+  return port >= lowest && port <= 65535 ? port : undefined
+}
+
+/** A TCP port to connect to: an integer in [1, 65535]. */
 export const envPort = (name: string, fallback: number): Config.Config<number> =>
-  envValue(name, fallback, "expected a port (an integer from 1 to 65535)", (value) => {
-    const port = /^\d+$/.test(value) ? Number(value) : Number.NaN
-    return port >= 1 && port <= 65535 ? port : undefined
-  })
+  envValue(name, fallback, "expected a port (an integer from 1 to 65535)", portIn(1))
+
+/** A TCP port to listen on: an integer in [0, 65535], 0 meaning any free port. */
+export const envListenPort = (name: string, fallback: number): Config.Config<number> =>
+  envValue(name, fallback, "expected a port (an integer from 0 to 65535, 0 for any free port)", portIn(0))
 
 /** A non-empty string variable. */
 export const envString = (name: string, fallback: string): Config.Config<string> =>

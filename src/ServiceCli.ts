@@ -6,7 +6,7 @@
  */
 import { Cause, Config, Data, Effect, Option, Result, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
-import { envPort, envString, envValue } from "./EnvConfig.ts"
+import { envListenPort, envString, envValue } from "./EnvConfig.ts"
 import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
 import { chooseSource } from "./ServiceSource.ts"
 import { runService } from "./Service.ts"
@@ -78,7 +78,7 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
     const service = Effect.gen(function*() {
       if (Result.isFailure(format)) return yield* Effect.fail(format.failure)
       const host = yield* orConfig(input.host, envString("AIBRIX_HOST", DEFAULT_HOST))
-      const port = yield* orConfig(input.port, envPort("AIBRIX_PORT", DEFAULT_PORT))
+      const port = yield* orConfig(input.port, envListenPort("AIBRIX_PORT", DEFAULT_PORT))
       const source = yield* chooseSource(input)
       return yield* runService({ host, port, source: describeSource(source), live: liveCacheFor(source) })
     })

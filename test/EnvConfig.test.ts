@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
-import { envPort } from "../src/EnvConfig.ts"
+import { envListenPort, envPort } from "../src/EnvConfig.ts"
 import { traceEnabled } from "../src/index.ts"
 
 const withEnv = (env: Record<string, string>) =>
@@ -40,6 +40,21 @@ describe("envPort", () => {
         const error = yield* Effect.flip(port.pipe(withEnv({ P: value })))
         assert.include(error.message, `"${value}"`)
         assert.include(error.message, `"P"`)
+      }
+    }))
+})
+
+describe("envListenPort", () => {
+  it.effect("accepts 0 (any free port) to 65535 and names a bad value", () =>
+    Effect.gen(function*() {
+      const port = envListenPort("AIBRIX_PORT", 8080)
+      assert.strictEqual(yield* port.pipe(withEnv({})), 8080)
+      assert.strictEqual(yield* port.pipe(withEnv({ AIBRIX_PORT: "0" })), 0)
+      assert.strictEqual(yield* port.pipe(withEnv({ AIBRIX_PORT: "65535" })), 65535)
+      for (const value of ["65536", "-1", "80a"]) {
+        const error = yield* Effect.flip(port.pipe(withEnv({ AIBRIX_PORT: value })))
+        assert.include(error.message, `"${value}"`)
+        assert.include(error.message, "AIBRIX_PORT")
       }
     }))
 })
