@@ -84,6 +84,21 @@ describe("the service", () => {
       assert.includeMembers(messages, ["starting", "listening", "synced", "stopping", "stopped"])
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("listens where AIBRIX_HOST and AIBRIX_PORT say; --port wins over AIBRIX_PORT", () =>
+    Effect.gen(function*() {
+      const fromEnv = yield* Effect.promise(freePort)
+      const byEnv = yield* serviceProcess(fromEnv, ["--demo"], { AIBRIX_HOST: "127.0.0.1", AIBRIX_PORT: String(fromEnv) })
+      assert.include(yield* byEnv.waitForLine((line) => line.includes("message=listening")), `url=http://127.0.0.1:${fromEnv}`)
+      assert.strictEqual((yield* get(`${byEnv.url}/healthz`))?.status, 200)
+      assert.strictEqual((yield* byEnv.stop("SIGTERM")).code, 0)
+
+      const fromFlag = yield* Effect.promise(freePort)
+      const byFlag = yield* serviceProcess(fromFlag, ["--demo"], { AIBRIX_PORT: String(fromEnv) })
+      assert.include(yield* byFlag.waitForLine((line) => line.includes("message=listening")), `url=http://127.0.0.1:${fromFlag}`)
+      assert.strictEqual((yield* get(`${byFlag.url}/healthz`))?.status, 200)
+      assert.strictEqual((yield* byFlag.stop("SIGTERM")).code, 0)
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("a bad setting fails at start naming the variable and the value", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)

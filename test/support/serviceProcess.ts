@@ -50,7 +50,7 @@ const exited = (child: ChildProcess): Promise<number | null> =>
 /**
  * Starts the service on `port` with `args`, HOME set to an empty directory and
  * none of the source variables unless `env` sets them; killed at scope close if
- * still running.
+ * still running. The port goes in `--port`, unless `env` gives it as `AIBRIX_PORT`.
  */
 export const serviceProcess = (
   port: number,
@@ -71,7 +71,8 @@ export const serviceProcess = (
     let stderr = ""
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn(NODE, [MAIN, "--port", String(port), ...args], { env: childEnv })
+        const portFlag = env["AIBRIX_PORT"] === String(port) ? [] : ["--port", String(port)]
+        const child = spawn(NODE, [MAIN, ...portFlag, ...args], { env: childEnv })
         let partial = ""
         child.stdout.on("data", (chunk: Buffer) => {
           const text = partial + chunk.toString()
