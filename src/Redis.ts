@@ -56,6 +56,8 @@ const CONNECT_TIMEOUT_MS = 3_000
 const COMMAND_TIMEOUT_MS = 5_000
 /** Reconnection backoff after a lost connection: 100 ms more per attempt, at most this. */
 const MAX_RECONNECT_DELAY_MS = 2_000
+/** How long QUIT may wait for its reply before the connection is just closed. */
+const QUIT_TIMEOUT_MS = 1_000
 
 const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
@@ -104,6 +106,7 @@ export const connectRedis = (config: RedisConfig): Effect.Effect<IORedis, RedisC
     }),
     (client) =>
       Effect.promise(() => client.quit().catch(() => undefined)).pipe(
+        Effect.timeoutOption(QUIT_TIMEOUT_MS),
         Effect.ensuring(Effect.sync(() => client.disconnect()))
       )
   )

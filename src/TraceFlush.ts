@@ -17,6 +17,11 @@ export const TRACE_TTL_SECONDS = 600
 const INTERVAL_MS = TRACE_INTERVAL_SECONDS * 1_000
 /** Started this close after a boundary, the first flush runs at once. */
 const FIRST_TICK_GRACE_MS = 500
+/**
+ * How long the flush at shutdown may wait for Redis: a service must stop
+ * within seconds, and a Redis that does not answer by then will not.
+ */
+export const FINAL_FLUSH_TIMEOUT_MS = 3_000
 
 /** The flush `ts` of a moment: unix seconds rounded down to a multiple of 10. */
 export const tsOf = (millis: number): number => Math.floor(millis / INTERVAL_MS) * TRACE_INTERVAL_SECONDS
@@ -160,6 +165,16 @@ export class TraceFlusher {
     const now = yield* Clock.currentTimeMillis
     yield* this.flush(tsOf(Math.max(now, this.#nextTickAt ?? firstTickAt(now))))
   }).pipe(
+    Effect.timeoutOrElse({
+      duration: FINAL_FLUSH_TIMEOUT_MS,
+      orElse: () =>
+        Effect.suspend(() =>
+          Effect.logWarning(
+            `request trace: last flush got no answer from Redis within ${FINAL_FLUSH_TIMEOUT_MS} ms; ` +
+              `${this.#backlog.size} windows not written`
+          )
+        )
+    }),
     Effect.catchDefect((defect) => Effect.logError(`request trace: last flush failed: ${Cause.pretty(Cause.die(defect))}`))
   )
 }

@@ -13,7 +13,7 @@ import {
   traceKey
 } from "../src/index.ts"
 import { TraceBacklog } from "../src/TraceBacklog.ts"
-import { firstTickAt, tsOf } from "../src/TraceFlush.ts"
+import { FINAL_FLUSH_TIMEOUT_MS, firstTickAt, tsOf } from "../src/TraceFlush.ts"
 import { makePod } from "./fixtures.ts"
 import { captureLogs } from "./support/logLines.ts"
 import { MemoryRedis } from "./support/memoryRedis.ts"
@@ -310,6 +310,28 @@ describe("shutdown", () => {
       ])
       assert.deepStrictEqual(redis.events, ["connect", "set 1", "set 1", "quit"])
       assert.strictEqual(store.addRequest(undefined, "r3", "m"), 0)
+    }))
+
+  it.effect("waits at most 3 s for a Redis that does not answer, then lets the service stop", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(BASE + 1_000)
+      const redis = new MemoryRedis()
+      const lines: Array<string> = []
+      const fiber = yield* Effect.forkChild(
+        traced(
+          redis,
+          Effect.gen(function*() {
+            yield* add("r1", "m")
+            redis.hung = true
+          })
+        ).pipe(captureLogs(lines))
+      )
+      yield* TestClock.adjust(FINAL_FLUSH_TIMEOUT_MS - 1)
+      assert.isUndefined(fiber.pollUnsafe(), "still waiting for Redis")
+      yield* TestClock.adjust(1)
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(redis.events, ["connect", "quit"])
+      assert.isTrue(lines.some((line) => line.includes("last flush got no answer from Redis within 3000 ms")), lines.join("\n"))
     }))
 
   it.effect("never overwrites the key of a flush that just ran", () =>

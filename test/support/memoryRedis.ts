@@ -32,6 +32,8 @@ export class MemoryRedis {
   defectOnce = false
   /** Clock time each write takes. */
   latencyMs = 0
+  /** While true, writes get no answer at all. */
+  hung = false
 
   readonly service: Redis["Service"] = {
     setWithExpiry: (entries, ttlSeconds) =>
@@ -40,6 +42,7 @@ export class MemoryRedis {
           this.defectOnce = false
           return Effect.die(new Error("boom"))
         }
+        if (this.hung) return Effect.never
         const keys = entries.map((entry) => entry.key)
         this.roundTrips.push({ at, keys, ok: !this.down })
         if (this.down) return Effect.fail(new RedisWriteError({ reason: "connection refused" }))
