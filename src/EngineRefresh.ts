@@ -20,6 +20,7 @@ import { isReady, metricPortOf } from "./Pod.ts"
 import type { ParsedPage } from "./PrometheusText.ts"
 import { repeatCycles } from "./RefreshCycles.ts"
 import {
+  DurationHistogram,
   DurationWindow,
   type EngineRefreshStatistics,
   type OutcomeCounts,
@@ -78,6 +79,8 @@ export const makeEngineRefresh = (
   let pagesMissingFamilies = 0
   const totals = zeroOutcomes()
   const durations = new DurationWindow()
+  const cycleDurations = new DurationHistogram()
+  const scrapeDurations = new DurationHistogram()
 
   /** Rebuilds the target lists, only after the fleet changed. */
   const refreshTargets = (): void => {
@@ -145,12 +148,18 @@ export const makeEngineRefresh = (
     )
   }
 
-  const scrape = (state: PodScrape, wanted: Selection): Effect.Effect<void> =>
-    fetchPage(client, state.url, options).pipe(
-      Effect.flatMap((text) => parsePage(state.url, text, wanted.families)),
-      Effect.exit,
-      Effect.flatMap((exit) => Exit.isSuccess(exit) ? succeeded(state, exit.value, wanted) : failed(state, exit.cause))
-    )
+  const scrape = (clock: Clock.Clock, state: PodScrape, wanted: Selection): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const started = nowMs(clock)
+      return fetchPage(client, state.url, options).pipe(
+        Effect.flatMap((text) => parsePage(state.url, text, wanted.families)),
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          scrapeDurations.record(nowMs(clock) - started)
+          return Exit.isSuccess(exit) ? succeeded(state, exit.value, wanted) : failed(state, exit.cause)
+        })
+      )
+    })
 
   const cycle: Effect.Effect<void> = Clock.clockWith((clock) => {
     const started = nowMs(clock)
@@ -160,7 +169,7 @@ export const makeEngineRefresh = (
     for (const state of notReady) {
       if (state.entry.engineMetrics !== undefined) missCycle(state)
     }
-    const scrapeAll = Effect.forEach(ready, (state) => scrape(state, wanted), {
+    const scrapeAll = Effect.forEach(ready, (state) => scrape(clock, state, wanted), {
       concurrency: options.concurrency,
       discard: true
     })
@@ -172,7 +181,9 @@ export const makeEngineRefresh = (
       ),
       Effect.ensuring(Effect.sync(() => {
         cycles++
-        durations.record(nowMs(clock) - started)
+        const ms = nowMs(clock) - started
+        durations.record(ms)
+        cycleDurations.record(ms)
       }))
     )
   })
@@ -195,6 +206,8 @@ export const makeEngineRefresh = (
       cycles,
       lastCycleMs: durations.last,
       recentCycleMs: durations.toArray(),
+      cycleDurations: cycleDurations.snapshot(),
+      scrapeDurations: scrapeDurations.snapshot(),
       outcomes: { ...totals },
       pagesMissingFamilies,
       pods: perPod,

@@ -3,14 +3,14 @@
  * Each is a few map reads; the hot one (a model's pods) serves bytes kept
  * between changes of what it shows.
  */
-import { Clock, Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Effect, Layer, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { CacheStore } from "./CacheStore.ts"
 import { ModelPodsCache, modelList, podDetail } from "./FleetViews.ts"
 import { isLiveReady, LiveCache } from "./LiveCache.ts"
 import { CacheApi, ModelPods, NotFound, NotReady } from "./ServiceApi.ts"
-import { CycleHistogram, foldCycles, renderServiceMetrics } from "./ServiceMetrics.ts"
+import { renderServiceMetrics } from "./ServiceMetrics.ts"
 
 const encodeModelPods = Schema.encodeSync(ModelPods)
 const utf8 = new TextEncoder()
@@ -41,9 +41,6 @@ const modelsHandlers = HttpApiBuilder.group(
   })
 )
 
-/** How often the refresh's latest cycle durations are folded into the histogram, between pages. */
-const CYCLE_FOLD_INTERVAL = Duration.seconds(10)
-
 const opsHandlers = HttpApiBuilder.group(
   CacheApi,
   "ops",
@@ -52,12 +49,6 @@ const opsHandlers = HttpApiBuilder.group(
     const live = yield* LiveCache
     const context = yield* Effect.context<LiveCache>()
     const ready = Effect.provideContext(isLiveReady, context)
-    const cycles = new CycleHistogram()
-    yield* Effect.forkScoped(
-      Effect.flatMap(live.current, (current) => foldCycles(current, cycles)).pipe(
-        Effect.repeat(Schedule.spaced(CYCLE_FOLD_INTERVAL))
-      )
-    )
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
@@ -74,7 +65,7 @@ const opsHandlers = HttpApiBuilder.group(
       .handle("metrics", () =>
         Effect.flatMap(
           Effect.all([live.current, ready]),
-          ([current, isReady]) => renderServiceMetrics(store, current, isReady, cycles)
+          ([current, isReady]) => renderServiceMetrics(store, current, isReady)
         ))
   })
 )

@@ -5,64 +5,20 @@
  * piece's families are on the page only when the piece runs.
  */
 import { Context, Effect, Option } from "effect"
-import { ExpositionWriter, type HistogramSample } from "./ExpositionWriter.ts"
+import { ExpositionWriter } from "./ExpositionWriter.ts"
 import type { FleetStore } from "./FleetStore.ts"
 import { KubernetesSource } from "./KubernetesSource.ts"
 import { MetricRefresh } from "./MetricRefresh.ts"
 import { isReady } from "./Pod.ts"
-import type { EngineRefreshStatistics } from "./RefreshStatistics.ts"
 import { TraceFlushStatistics } from "./TraceFlush.ts"
 
 const PREFIX = "aibrix_cache_"
-
-/** Upper bounds of the refresh cycle duration histogram, in seconds. */
-export const CYCLE_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
-
-/**
- * A cumulative histogram of refresh cycle durations. The refresh keeps only its
- * latest cycles; folding them in often enough (each page, and on a timer well
- * within the refresh's window) counts every cycle once.
- */
-export class CycleHistogram {
-  readonly #counts = new Array<number>(CYCLE_BOUNDS.length).fill(0)
-  #count = 0
-  #sum = 0
-  #seenCycles = 0
-
-  fold(statistics: EngineRefreshStatistics): void {
-    const fresh = Math.min(statistics.cycles - this.#seenCycles, statistics.recentCycleMs.length)
-    this.#seenCycles = statistics.cycles
-    const recent = statistics.recentCycleMs
-    for (let i = recent.length - fresh; i < recent.length; i++) {
-      const seconds = recent[i]! / 1000
-      this.#count++
-      this.#sum += seconds
-      for (let b = 0; b < CYCLE_BOUNDS.length; b++) if (seconds <= CYCLE_BOUNDS[b]!) this.#counts[b]!++
-    }
-  }
-
-  get sample(): HistogramSample {
-    return {
-      buckets: CYCLE_BOUNDS.map((bound, i) => [bound, this.#counts[i]!] as const),
-      sum: this.#sum,
-      count: this.#count
-    }
-  }
-}
-
-/** Folds the refresh's latest cycles into `cycles`, when the refresh runs. */
-export const foldCycles = (live: Option.Option<Context.Context<never>>, cycles: CycleHistogram): Effect.Effect<void> =>
-  Option.match(Option.flatMap(live, (context) => Context.getOption(context, MetricRefresh)), {
-    onNone: () => Effect.void,
-    onSome: (refresh) => Effect.map(refresh.statistics, ({ engine }) => cycles.fold(engine))
-  })
 
 /** Renders the page from the store and whichever live pieces `live` holds. */
 export const renderServiceMetrics = (
   store: FleetStore,
   live: Option.Option<Context.Context<never>>,
-  ready: boolean,
-  cycles: CycleHistogram
+  ready: boolean
 ): Effect.Effect<string> =>
   Effect.gen(function*() {
     const page = new ExpositionWriter()
@@ -82,11 +38,13 @@ export const renderServiceMetrics = (
     const refresh = Context.getOption(live.value, MetricRefresh)
     if (Option.isSome(refresh)) {
       const { engine, promql } = yield* refresh.value.statistics
-      cycles.fold(engine)
       page
         .counter(`${PREFIX}refresh_cycles_total`, "Engine scrape cycles run.", [{ value: engine.cycles }])
         .histogram(`${PREFIX}refresh_cycle_duration_seconds`, "Duration of an engine scrape cycle (every ready pod).", [
-          cycles.sample
+          engine.cycleDurations
+        ])
+        .histogram(`${PREFIX}scrape_duration_seconds`, "Duration of one engine scrape, whatever its outcome.", [
+          engine.scrapeDurations
         ])
         .counter(
           `${PREFIX}scrapes_total`,

@@ -7,8 +7,10 @@ import { CacheStore } from "../src/CacheStore.ts"
 import { CacheWriter } from "../src/CacheWriter.ts"
 import { DiscoveryEvent } from "../src/DiscoveryEvent.ts"
 import { LiveCache } from "../src/LiveCache.ts"
+import { MetricRefresh } from "../src/MetricRefresh.ts"
 import { MetricValue } from "../src/MetricValue.ts"
 import { parse } from "../src/PrometheusText.ts"
+import { DurationHistogram, type RefreshStatistics, zeroOutcomes } from "../src/RefreshStatistics.ts"
 import { RoutingContext } from "../src/RoutingContext.ts"
 import {
   ErrorBody,
@@ -242,4 +244,55 @@ describe("the service's API", () => {
         assert.strictEqual(value("aibrix_cache_models"), 3)
         assert.strictEqual(value("aibrix_cache_adapters"), 1)
       })))
+
+  it.effect("/metrics shows the refresh's cycle and scrape durations as cumulative histograms, and scrapes by outcome", () => {
+    const scrapes = new DurationHistogram()
+    for (const ms of [0.5, 3, 3, 40, 2_000]) scrapes.record(ms)
+    const cycles = new DurationHistogram()
+    cycles.record(45)
+    const statistics: RefreshStatistics = {
+      engine: {
+        cycles: 1,
+        lastCycleMs: 45,
+        recentCycleMs: [45],
+        cycleDurations: cycles.snapshot(),
+        scrapeDurations: scrapes.snapshot(),
+        outcomes: { ...zeroOutcomes(), ok: 4, timeout: 1 },
+        pagesMissingFamilies: 0,
+        pods: [],
+        stalePods: 0,
+        droppedPods: 0
+      },
+      promql: undefined
+    }
+    const live: Layer.Layer<LiveCache> = Layer.unwrap(Effect.gen(function*() {
+      const signal = yield* makeReadinessSignal
+      yield* signal.markReady
+      return LiveCache.built(
+        Context.make(CacheReadiness, signal.readiness).pipe(
+          Context.add(MetricRefresh, { statistics: Effect.succeed(statistics) })
+        )
+      )
+    }))
+    return withServer(live, (get) =>
+      Effect.gen(function*() {
+        const families = Result.getOrThrow(parse((yield* get("/metrics")).text)).families
+        const scrape = families.get("aibrix_cache_scrape_duration_seconds")!
+        assert.strictEqual(scrape.type, "histogram")
+        const bucket = (le: string) =>
+          scrape.samples.find((sample) => sample.name.endsWith("_bucket") && sample.labels["le"] === le)?.value
+        assert.strictEqual(bucket("0.001"), 1)
+        assert.strictEqual(bucket("0.005"), 3)
+        assert.strictEqual(bucket("0.05"), 4)
+        assert.strictEqual(bucket("2.5"), 5)
+        assert.strictEqual(bucket("+Inf"), 5)
+        assert.strictEqual(scrape.samples.find((sample) => sample.name.endsWith("_count"))?.value, 5)
+        assert.closeTo(scrape.samples.find((sample) => sample.name.endsWith("_sum"))?.value ?? 0, 2.0465, 1e-9)
+        const cycle = families.get("aibrix_cache_refresh_cycle_duration_seconds")!
+        assert.strictEqual(cycle.samples.find((sample) => sample.name.endsWith("_count"))?.value, 1)
+        const outcomes = families.get("aibrix_cache_scrapes_total")!.samples
+        assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "timeout")?.value, 1)
+        assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "ok")?.value, 4)
+      }))
+  })
 })

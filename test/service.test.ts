@@ -64,6 +64,8 @@ describe("the service", () => {
       assert.strictEqual(families.get("aibrix_cache_pods")?.samples.find((s) => s.labels["ready"] === "true")?.value, 3)
       assert.isAbove(families.get("aibrix_cache_scrapes_total")?.samples.find((s) => s.labels["outcome"] === "ok")?.value ?? 0, 0)
       assert.isAbove(families.get("aibrix_cache_refresh_cycle_duration_seconds")?.samples.length ?? 0, 0)
+      const scrapeCount = families.get("aibrix_cache_scrape_duration_seconds")?.samples.find((s) => s.name.endsWith("_count"))
+      assert.isAbove(scrapeCount?.value ?? 0, 0, "every scrape's duration is counted")
 
       const { code, ms } = yield* service.stop("SIGTERM")
       assert.strictEqual(code, 0, service.stderr())
