@@ -3,8 +3,8 @@
  * aborts only the request it holds: a list or a reconnect delay in progress at
  * that moment still goes on to open a new watch. Once closed, this watch opens
  * none and aborts every one it opened. It also asks for bookmarks, reports
- * each watch start (the informer has delivered its list by then) and each
- * event, and turns an error thrown before the request (credentials) into the
+ * each watch start (the informer has delivered its list by then), each watch
+ * the server accepted and each event, and turns an error thrown before the request (credentials) into the
  * end of the watch, where the client expects it.
  */
 import { type KubeConfig, Watch } from "@kubernetes/client-node"
@@ -12,6 +12,8 @@ import { type KubeConfig, Watch } from "@kubernetes/client-node"
 export interface WatchHooks {
   /** A watch is about to start: everything the informer listed before has been delivered. */
   readonly onStart: () => void
+  /** The server accepted a watch: its stream is open. */
+  readonly onWatching: () => void
   /** The server sent an event line (bookmarks included). */
   readonly onEvent: () => void
 }
@@ -55,9 +57,14 @@ export class ClosableWatch extends Watch {
       ended(error)
       return abortedController()
     }
+    // A watch that ended already (a refused request) was aborted by the client.
     if (controller.signal.aborted) return controller
-    if (this.#closed) controller.abort()
-    else this.#open.add(controller)
+    if (this.#closed) {
+      controller.abort()
+      return controller
+    }
+    this.#open.add(controller)
+    this.#hooks.onWatching()
     return controller
   }
 

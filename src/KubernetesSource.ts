@@ -126,11 +126,10 @@ export const makeKubernetesSource = (
     reapplyAdapters()
     yield* feed.flushed
     yield* signal.markReady
-    yield* Effect.logInfo(
-      `Kubernetes discovery synced: ${Array.from(pods.current()).length} pods, ${
-        Array.from(adapters.current()).length
-      } model adapters`
-    )
+    yield* Effect.logInfo("Kubernetes discovery synced").pipe(Effect.annotateLogs({
+      pods: Array.from(pods.current()).length,
+      model_adapters: Array.from(adapters.current()).length
+    }))
     return {
       source: KubernetesSource.of({
         restarts: Effect.sync(() => ({ pods: podsInformer.restarts(), modelAdapters: adaptersInformer.restarts() }))

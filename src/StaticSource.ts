@@ -63,7 +63,7 @@ export const makeStaticSource = (
     let fleet = yield* fleetOf(path, text)
     yield* writer.applyAll(Array.from(fleet.values(), (pod) => DiscoveryEvent.PodAdded({ pod })))
     yield* signal.markReady
-    yield* Effect.logInfo(`static fleet ${path}: ${fleet.size} endpoints`)
+    yield* Effect.logInfo("static fleet loaded").pipe(Effect.annotateLogs({ path, endpoints: fleet.size }))
 
     const reload = Effect.gen(function*() {
       let next = yield* read
@@ -78,13 +78,17 @@ export const makeStaticSource = (
       text = next
       const loaded = yield* Effect.result(fleetOf(path, text))
       if (loaded._tag === "Failure") {
-        return yield* Effect.logWarning(`${loaded.failure.message}\nkeeping the fleet as it was`)
+        return yield* Effect.logWarning("static fleet not reloaded, keeping it as it was").pipe(
+          Effect.annotateLogs({ path, error: loaded.failure.message })
+        )
       }
       const events = fleetDifferences(fleet, loaded.success)
       fleet = new Map(Array.from(loaded.success, ([key, pod]) => [key, fleet.get(key) ?? pod]))
       if (events.length === 0) return
       yield* writer.applyAll(events)
-      yield* Effect.logInfo(`static fleet ${path} reloaded: ${events.length} changes, ${fleet.size} endpoints`)
+      yield* Effect.logInfo("static fleet reloaded").pipe(
+        Effect.annotateLogs({ path, changes: events.length, endpoints: fleet.size })
+      )
     })
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(pollInterval), reload)))
     return signal.readiness

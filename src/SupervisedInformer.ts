@@ -75,8 +75,9 @@ export const superviseInformer = <T extends KubernetesObject>(
     const failures = yield* Queue.unbounded<unknown>()
     const closing = new AbortController()
     let listedBeforeWatch = false
-    // Whether the server sent anything since the last (re)start: then the next
-    // failure starts a fresh backoff.
+    // Whether the server accepted a watch or sent anything since the last
+    // (re)start: then the informer was healthy, and the next failure starts a
+    // fresh backoff (a quiet watch cut by a proxy now and then is no outage).
     let active = false
     let restarts = 0
     let lastError: string | undefined
@@ -87,6 +88,9 @@ export const superviseInformer = <T extends KubernetesObject>(
         listedBeforeWatch = false
         handlers.listed()
         Deferred.doneUnsafe(synced, Exit.void)
+      },
+      onWatching: () => {
+        active = true
       },
       onEvent: () => {
         active = true
@@ -138,11 +142,12 @@ export const superviseInformer = <T extends KubernetesObject>(
         const now = yield* Clock.currentTimeMillis
         const [, delay] = yield* Pull.catchDone(step(now, error), () => Effect.succeed([Duration.zero, Duration.zero]))
         restarts++
-        yield* Effect.logWarning(
-          `${spec.resource} informer stopped (${lastError}); restart ${restarts} in ${
-            Math.round(Duration.toMillis(delay))
-          } ms`
-        )
+        yield* Effect.logWarning("informer restart").pipe(Effect.annotateLogs({
+          informer: spec.resource,
+          restart: restarts,
+          delay_ms: Math.round(Duration.toMillis(delay)),
+          error: lastError
+        }))
         yield* Effect.sleep(delay)
         yield* start
       }

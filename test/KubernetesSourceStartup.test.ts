@@ -142,6 +142,26 @@ describe("restart backoff on the test clock", () => {
       assert.isBelow(gaps[2]!, 6000)
     }))
 
+  it.effect("a watch the server accepted resets the backoff: quiet watches cut again and again restart after the base delay", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeKubernetes()
+      fake.put("pods", makePod({ name: "p1", model: "m1" }))
+      const fiber = yield* Effect.forkChild(startDiscovery(fake, { backoff: { base: "1 second", cap: "16 seconds" } }))
+      yield* advanceUntil(() => fake.openWatches("pods") === 1)
+      const { source } = yield* Fiber.join(fiber)
+      const gaps: Array<number> = []
+      for (let cut = 1; cut <= 4; cut++) {
+        const watches = fake.watches("pods")
+        fake.cutWatches("pods")
+        const cutAt = yield* Clock.currentTimeMillis
+        yield* advanceUntil(() => fake.watches("pods") > watches && fake.openWatches("pods") === 1)
+        gaps.push((yield* Clock.currentTimeMillis) - cutAt)
+      }
+      assert.strictEqual((yield* source.restarts).pods, 4)
+      // Doubling would make the fourth wait 8 s; each stays near the base of 1 s.
+      assert.isTrue(gaps.every((gap) => gap >= 700 && gap <= 1_400), JSON.stringify(gaps))
+    }))
+
   it.effect("a resource that never lists fails the start with a timeout naming it and its last error", () =>
     Effect.gen(function*() {
       const fake = yield* fakeKubernetes()
