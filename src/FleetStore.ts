@@ -156,9 +156,8 @@ export interface Rejection {
 
 export class FleetStore {
   readonly #pods = new Map<PodKey, PodEntry>()
-  // Two lookups on the hot path that avoid building a `namespace/name` string:
+  // The lookup of the hot path, which avoids building a `namespace/name` string.
   readonly #podsByNamespace = new Map<string, Map<string, PodEntry>>()
-  readonly #entryOfPod = new WeakMap<V1Pod, PodEntry>()
   readonly #models = new Map<string, ModelEntry>()
   readonly #adapters = new Map<string, AppliedAdapter>()
   // Kept by model name, not in the model's entry: requests stay pending for their
@@ -243,14 +242,12 @@ export class FleetStore {
     const entry = new PodEntry(key, pod, baseModel)
     this.#pods.set(key, entry)
     this.#namespacePods(namespaceOf(pod)).set(pod.metadata.name, entry)
-    this.#entryOfPod.set(pod, entry)
     this.#link(entry, baseModel)
     this.#version++
   }
 
   #refreshPod(entry: PodEntry, pod: ValidPod, baseModel: string): void {
     entry.pod = pod
-    this.#entryOfPod.set(pod, entry)
     if (baseModel !== entry.baseModel) {
       const previous = entry.baseModel
       entry.baseModel = baseModel
@@ -545,12 +542,10 @@ export class FleetStore {
   #routedEntry(ctx: RoutingContext | undefined): PodEntry | undefined {
     const target = ctx?.targetPod
     if (target === undefined) return undefined
-    const known = this.#entryOfPod.get(target)
-    if (known !== undefined && !known.removed) return known
     const name = target.metadata?.name
     if (name === undefined) return undefined
     const entry = this.podEntry(namespaceOf(target), name)
-    if (entry === undefined) return undefined
+    if (entry === undefined || entry.pod === target) return entry
     const uid = uidOf(target)
     return uid === "" || entry.uid === "" || uid === entry.uid ? entry : undefined
   }
