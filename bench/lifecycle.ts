@@ -1,7 +1,9 @@
 /**
  * The request hot path: `listPodsByModel` + `addRequestCount` +
  * `doneRequestCount` with a routed context, 100 pods and 10 models, through the
- * services in one `Effect.gen` loop and on the plain store.
+ * services in one `Effect.gen` loop and on the plain store. The two run in
+ * alternate rounds and each keeps its best, so that a spell of load on the
+ * machine falls on both alike.
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Effect } from "effect"
@@ -11,8 +13,10 @@ import { makeContexts, makePods } from "./fleet.ts"
 import { opsPerSecond, printComparison, printFigure } from "./report.ts"
 
 const BATCH = 100_000
+const ROUNDS = 10
 
-const throughServices = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): number =>
+/** One batch of lifecycles through the services of a fresh test cache. */
+const throughServices = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): () => void =>
   Effect.runSync(Effect.gen(function*() {
     const writer = yield* CacheWriter
     yield* writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))
@@ -26,20 +30,21 @@ const throughServices = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<Rou
         yield* tracker.doneRequestCount(ctx, ctx.requestId, ctx.model, term)
       }
     })
-    return opsPerSecond(() => Effect.runSync(lifecycles), BATCH)
+    return () => Effect.runSync(lifecycles)
   }).pipe(Effect.provide(initForTest)))
 
-const onPlainStore = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): number => {
+/** The same batch as plain calls on a store. */
+const onPlainStore = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): () => void => {
   const store = new FleetStore()
   for (const pod of pods) store.apply(DiscoveryEvent.PodAdded({ pod }))
-  return opsPerSecond(() => {
+  return () => {
     for (let i = 0; i < BATCH; i++) {
       const ctx = contexts[i & 1023]!
       store.podList(ctx.model)
       const term = store.addRequest(ctx, ctx.requestId, ctx.model)
       store.doneRequest(ctx.requestId, term)
     }
-  }, BATCH)
+  }
 }
 
 export const run = (): void => {
@@ -47,6 +52,18 @@ export const run = (): void => {
   const contexts = makeContexts(pods)
   const services = throughServices(pods, contexts)
   const plain = onPlainStore(pods, contexts)
-  printFigure("request lifecycle through the services", services, "lifecycles/s", ">= 1,000,000")
-  printComparison("request lifecycle", { label: "services", value: services }, { label: "plain store", value: plain }, "lifecycles/s")
+  let best = { services: 0, plain: 0 }
+  for (let round = 0; round < ROUNDS; round++) {
+    best = {
+      services: Math.max(best.services, opsPerSecond(services, BATCH, 1)),
+      plain: Math.max(best.plain, opsPerSecond(plain, BATCH, 1))
+    }
+  }
+  printFigure("request lifecycle through the services", best.services, "lifecycles/s", ">= 1,000,000")
+  printComparison(
+    "request lifecycle",
+    { label: "services", value: best.services },
+    { label: "plain store", value: best.plain },
+    "lifecycles/s"
+  )
 }

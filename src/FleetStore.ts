@@ -37,6 +37,9 @@ import type { RoutingContext } from "./RoutingContext.ts"
 /** The pod-scope metric that mirrors the gateway's running count of a pod. */
 export const REALTIME_RUNNING_METRIC = "realtime_num_requests_running"
 
+/** Running counts below this share their metric value (see `#runningValue`). */
+const SHARED_RUNNING_VALUES = 1024
+
 /**
  * What one scrape of a pod's engine yields, whole: pod-scope values by metric
  * name, and pod-model-scope values by model, then metric name.
@@ -166,6 +169,7 @@ export class FleetStore {
   readonly #inFlight = new Map<string, InFlightRequest>()
   readonly #subscribedMetrics = new Set<string>()
   #trace: TraceRecorder | undefined
+  readonly #runningValues: Array<MetricValue | undefined> = []
   #version = 0
 
   // ---- discovery -------------------------------------------------------------
@@ -500,7 +504,7 @@ export class FleetStore {
     const pod = this.#routedEntry(ctx)
     if (pod !== undefined) {
       pod.running++
-      pod.podMetrics.set(REALTIME_RUNNING_METRIC, MetricValue.simple(pod.running))
+      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running))
     }
     this.#inFlight.set(requestId, { model, pending, pod })
     return this.#trace === undefined ? 0 : this.#trace.addRequest(model)
@@ -518,9 +522,15 @@ export class FleetStore {
     const pod = request.pod
     if (pod !== undefined && pod.running > 0) {
       pod.running--
-      pod.podMetrics.set(REALTIME_RUNNING_METRIC, MetricValue.simple(pod.running))
+      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running))
     }
     this.#trace?.doneRequest(request.model, term, tokens)
+  }
+
+  /** The running count as a metric value; values are immutable, so small counts share one. */
+  #runningValue(count: number): MetricValue {
+    if (count >= SHARED_RUNNING_VALUES) return MetricValue.simple(count)
+    return this.#runningValues[count] ??= MetricValue.simple(count)
   }
 
   #pendingCounter(model: string): PendingCounter {
