@@ -193,7 +193,12 @@ export class EngineMetrics {
   readonly #models = new Map<string, ModelState>()
   #lora: LoraInfo = { maxLora: 1, running: [], waiting: [] }
   #requestsCompleted = 0
+  /** CPU the process used beyond what finishing requests accounts for. */
+  #busySeconds = 0
   #page: string | undefined = undefined
+  /** The engine's families as written, kept while only the process's figures move. */
+  #enginePart: string | undefined = undefined
+  #processPart: string | undefined = undefined
   /** The process's start, in seconds since the epoch; also the LoRA info gauge's value. */
   readonly startedAt: number
 
@@ -210,11 +215,11 @@ export class EngineMetrics {
   addModel(model: string): void {
     if (this.#models.has(model)) return
     this.#models.set(model, new ModelState())
-    this.#page = undefined
+    this.#changed()
   }
 
   removeModel(model: string): void {
-    if (this.#models.delete(model)) this.#page = undefined
+    if (this.#models.delete(model)) this.#changed()
   }
 
   #model(model: string): ModelState {
@@ -223,7 +228,7 @@ export class EngineMetrics {
       state = new ModelState()
       this.#models.set(model, state)
     }
-    this.#page = undefined
+    this.#changed()
     return state
   }
 
@@ -258,7 +263,17 @@ export class EngineMetrics {
 
   setLora(lora: LoraInfo): void {
     this.#lora = lora
+    this.#changed()
+  }
+
+  /**
+   * Advances the process's CPU time, as a working engine's does between any
+   * two scrapes: `process_cpu_seconds_total` changes and nothing else.
+   */
+  spendCpu(seconds: number): void {
+    this.#busySeconds += seconds
     this.#page = undefined
+    this.#processPart = undefined
   }
 
   /**
@@ -297,17 +312,41 @@ export class EngineMetrics {
     state.successes.set(reason, state.successes.get(reason)! + count)
   }
 
+  #changed(): void {
+    this.#page = undefined
+    this.#enginePart = undefined
+    this.#processPart = undefined
+  }
+
   /** The page as the engine serves it now; rendered once per change. */
   page(): string {
-    if (this.#page === undefined) this.#page = render(this.families(), { formatValue: formatPythonFloat })
+    if (this.#page === undefined) {
+      const { engine, process } = this.pageParts()
+      this.#page = process + engine
+    }
     return this.#page
+  }
+
+  /**
+   * The page in two parts, the process's families then the engine's: each the
+   * same string for as long as its figures hold, so that a server encodes each
+   * once per change.
+   */
+  pageParts(): { readonly process: string; readonly engine: string } {
+    this.#enginePart ??= render(this.#engineFamilies(), { formatValue: formatPythonFloat })
+    this.#processPart ??= render(this.#processFamilies(), { formatValue: formatPythonFloat })
+    return { process: this.#processPart, engine: this.#enginePart }
   }
 
   /** The families of the page, in the order the engine writes them. */
   families(): ReadonlyArray<MetricFamily> {
+    return [...this.#processFamilies(), ...this.#engineFamilies()]
+  }
+
+  #engineFamilies(): ReadonlyArray<MetricFamily> {
     const models = [...this.#models]
     const byModel = (model: string): Readonly<Record<string, string>> => ({ model_name: model })
-    const families: Array<MetricFamily> = [...this.#processFamilies()]
+    const families: Array<MetricFamily> = []
     families.push(family("vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig", [
       sample("vllm:cache_config_info", CACHE_CONFIG_LABELS, 1)
     ]))
@@ -384,7 +423,7 @@ export class EngineMetrics {
         sample("process_start_time_seconds", {}, this.startedAt + 0.43)
       ]),
       family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", [
-        sample("process_cpu_seconds_total", {}, 143.27 + completed * 0.01)
+        sample("process_cpu_seconds_total", {}, 143.27 + completed * 0.01 + this.#busySeconds)
       ]),
       family("process_open_fds", "gauge", "Number of open file descriptors.", [sample("process_open_fds", {}, 72)]),
       family("process_max_fds", "gauge", "Maximum number of open file descriptors.", [sample("process_max_fds", {}, 1048576)])

@@ -11,13 +11,13 @@
  */
 import { Cause, Clock, Effect, Exit } from "effect"
 import type { HttpClient } from "effect/http"
-import { metricsOfPage } from "./EnginePage.ts"
-import { fetchPage, metricsUrl, parsePage, type ScrapeError, type ScrapeFailure } from "./EngineScrape.ts"
+import type { PageMetrics } from "./EnginePage.ts"
+import { EnginePageReader, type PageSelection } from "./EnginePageReader.ts"
+import { fetchPage, malformedPage, metricsUrl, type ScrapeError, type ScrapeFailure } from "./EngineScrape.ts"
 import type { FleetStore, PodEntry } from "./FleetStore.ts"
-import { type EngineMetric, engineMetrics, familiesOf, subscribedOf } from "./MetricCatalogue.ts"
+import { engineMetrics, familiesOf, subscribedOf } from "./MetricCatalogue.ts"
 import type { ScrapeOptions } from "./MetricRefreshConfig.ts"
 import { isReady, metricPortOf } from "./Pod.ts"
-import type { ParsedPage } from "./PrometheusText.ts"
 import { repeatCycles } from "./RefreshCycles.ts"
 import {
   DurationHistogram,
@@ -37,19 +37,15 @@ class PodScrape {
   readonly outcomes = zeroOutcomes()
   /** The families the latest page lacked, to log only when that changes. */
   missingFamilies = ""
+  /** Reads the engine's pages, reusing what the previous one gave for families that did not change. */
+  readonly reader = new EnginePageReader()
 
   constructor(entry: PodEntry) {
     this.entry = entry
   }
 }
 
-/** The engine metrics a cycle refreshes, and the families to parse for them. */
-interface Selection {
-  readonly metrics: ReadonlyArray<EngineMetric>
-  readonly families: ReadonlySet<string>
-}
-
-const selectionOf = (subscribed: ReadonlySet<string>): Selection => {
+const selectionOf = (subscribed: ReadonlySet<string>): PageSelection => {
   const metrics = subscribedOf(engineMetrics, subscribed)
   return { metrics, families: familiesOf(metrics) }
 }
@@ -117,8 +113,7 @@ export const makeEngineRefresh = (
     else if (state.missed >= options.staleAfterCycles) store.markEngineMetricsStale(state.entry)
   }
 
-  const succeeded = (state: PodScrape, page: ParsedPage, wanted: Selection): Effect.Effect<void> => {
-    const { metrics, missingFamilies } = metricsOfPage(page, wanted.metrics)
+  const succeeded = (state: PodScrape, { metrics, missingFamilies }: PageMetrics): Effect.Effect<void> => {
     store.replaceEngineMetrics(state.entry, metrics)
     state.missed = 0
     count(state, "ok")
@@ -148,15 +143,18 @@ export const makeEngineRefresh = (
     )
   }
 
-  const scrape = (clock: Clock.Clock, state: PodScrape, wanted: Selection): Effect.Effect<void> =>
+  const scrape = (clock: Clock.Clock, state: PodScrape, wanted: PageSelection): Effect.Effect<void> =>
     Effect.suspend(() => {
       const started = nowMs(clock)
       return fetchPage(client, state.url, options).pipe(
-        Effect.flatMap((text) => parsePage(state.url, text, wanted.families)),
+        Effect.flatMap((text) => {
+          const read = state.reader.read(text, wanted)
+          return read._tag === "Success" ? Effect.succeed(read.success) : Effect.fail(malformedPage(state.url, read.failure))
+        }),
         Effect.exit,
         Effect.flatMap((exit) => {
           scrapeDurations.record(nowMs(clock) - started)
-          return Exit.isSuccess(exit) ? succeeded(state, exit.value, wanted) : failed(state, exit.cause)
+          return Exit.isSuccess(exit) ? succeeded(state, exit.value) : failed(state, exit.cause)
         })
       )
     })

@@ -4,7 +4,7 @@
  */
 import { Effect, Schema, Stream } from "effect"
 import type { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
-import { type ParsedPage, parse } from "./PrometheusText.ts"
+import type { ExpositionParseError } from "./PrometheusText.ts"
 
 /** Why a scrape yielded no page. */
 export const ScrapeFailure = Schema.Literals(["timeout", "transport", "status", "too_large", "malformed"])
@@ -107,20 +107,6 @@ export const fetchPage = (
     })
   )
 
-/** The given families of a page; a malformed line fails the whole page. */
-export const parsePage = (
-  url: string,
-  text: string,
-  families: ReadonlySet<string>
-): Effect.Effect<ParsedPage, ScrapeError> => {
-  const result = parse(text, { families, malformed: "fail" })
-  return result._tag === "Success"
-    ? Effect.succeed(result.success)
-    : Effect.fail(
-      new ScrapeError({
-        url,
-        reason: "malformed",
-        detail: `line ${result.failure.line}: ${result.failure.reason}`
-      })
-    )
-}
+/** The scrape's error for a page with a malformed line. */
+export const malformedPage = (url: string, failure: ExpositionParseError): ScrapeError =>
+  new ScrapeError({ url, reason: "malformed", detail: `line ${failure.line}: ${failure.reason}` })

@@ -86,7 +86,9 @@ export class EngineSimulator {
   #behavior: EngineBehavior = EngineBehavior.serve
   #scrapes = 0
   #connections = 0
-  #body: { readonly page: string; readonly bytes: Buffer } | undefined = undefined
+  /** The page's two parts as last encoded: each is encoded again only once it changed. */
+  #processBytes: { readonly text: string; readonly bytes: Buffer } | undefined = undefined
+  #engineBytes: { readonly text: string; readonly bytes: Buffer } | undefined = undefined
 
   private constructor(server: Server, metrics: EngineMetrics) {
     this.#server = server
@@ -170,7 +172,7 @@ export class EngineSimulator {
     const behavior = this.#behavior
     switch (behavior._tag) {
       case "Serve":
-        return this.send(response, this.body())
+        return this.send(response, ...this.body())
       case "Fail":
         response.writeHead(behavior.status, { "content-type": "text/plain" }).end("engine error\n")
         return
@@ -180,22 +182,26 @@ export class EngineSimulator {
         if (behavior.millis === Infinity) return
         const timer = setTimeout(() => {
           this.#waiting.delete(timer)
-          this.send(response, this.body())
+          this.send(response, ...this.body())
         }, behavior.millis)
         this.#waiting.add(timer)
       }
     }
   }
 
-  /** The page's bytes, encoded once per change of the page. */
-  private body(): Buffer {
-    const page = this.metrics.page()
-    if (this.#body === undefined || this.#body.page !== page) this.#body = { page, bytes: Buffer.from(page) }
-    return this.#body.bytes
+  /** The page's bytes in its two parts, each encoded once per change of its text. */
+  private body(): [Buffer, Buffer] {
+    const { engine, process } = this.metrics.pageParts()
+    if (this.#processBytes?.text !== process) this.#processBytes = { text: process, bytes: Buffer.from(process) }
+    if (this.#engineBytes?.text !== engine) this.#engineBytes = { text: engine, bytes: Buffer.from(engine) }
+    return [this.#processBytes.bytes, this.#engineBytes.bytes]
   }
 
-  private send(response: ServerResponse, bytes: Buffer): void {
+  private send(response: ServerResponse, ...parts: ReadonlyArray<Buffer>): void {
     if (response.destroyed) return
-    response.writeHead(200, { "content-type": CONTENT_TYPE, "content-length": bytes.length }).end(bytes)
+    const length = parts.reduce((total, part) => total + part.length, 0)
+    response.writeHead(200, { "content-type": CONTENT_TYPE, "content-length": length })
+    for (const part of parts.slice(0, -1)) response.write(part)
+    response.end(parts.at(-1))
   }
 }
