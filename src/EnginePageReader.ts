@@ -117,6 +117,18 @@ const readComment = (text: string, start: number, end: number): Comment => {
   return { _tag: "Describes", family, type: text.slice(typeStart, wordEnd(text, typeStart, end)).toLowerCase() }
 }
 
+const TYPE_PREFIX = "# TYPE "
+
+/** What `[start, end)` says when it is `# TYPE <family> <type>` (one blank between, none after), else undefined. */
+const typedLineOf = (text: string, start: number, end: number, family: string): Comment | undefined => {
+  const nameStart = start + TYPE_PREFIX.length
+  const typeStart = nameStart + family.length + 1
+  const plain = typeStart < end && text.slice(start, nameStart) === TYPE_PREFIX &&
+    text.slice(nameStart, typeStart - 1) === family && text.charCodeAt(typeStart - 1) === SPACE &&
+    wordEnd(text, typeStart, end) === end
+  return plain ? { _tag: "Describes", family, type: text.slice(typeStart, end).toLowerCase() } : undefined
+}
+
 /** The start of the next line after `from` that begins with `#`, or -1. */
 const nextCommentLine = (text: string, from: number): number => {
   // One character is searched for faster than two; a `#` inside a line is rare.
@@ -126,20 +138,42 @@ const nextCommentLine = (text: string, from: number): number => {
   return -1
 }
 
+const HELP_PREFIX = "# HELP "
+
+/**
+ * The family at `[start, end)` when the line is `# HELP <family> ...` or
+ * `# HELP <family>`: `family` itself, the very string, so that later lookups
+ * by it are cheap; else undefined.
+ */
+const helpLineOf = (text: string, start: number, end: number, family: string): string | undefined => {
+  const nameStart = start + HELP_PREFIX.length
+  const nameEnd = nameStart + family.length
+  const same = nameEnd <= end && text.slice(start, nameStart) === HELP_PREFIX &&
+    text.slice(nameStart, nameEnd) === family && (nameEnd === end || text.charCodeAt(nameEnd) === SPACE)
+  return same ? family : undefined
+}
+
 /**
  * The page's family blocks, found from its comment lines (those that start
  * with `#`), or undefined when they do not lay the page out in blocks: text
  * before the first block, a family named twice, a family whose name another's
  * histogram would fold in, a HELP or TYPE line the parser refuses. Whether
  * each block's samples are its family's is not checked here.
+ *
+ * `expected` are the families of the page before, in order: a page that names
+ * them (or the first of them) again in that order is known to hold no family
+ * twice, and its blocks carry those very strings.
  */
-export const pageBlocks = (text: string): ReadonlyArray<FamilyBlock> | undefined => {
+export const pageBlocks = (
+  text: string,
+  expected: ReadonlyArray<{ readonly family: string }> = []
+): ReadonlyArray<FamilyBlock> | undefined => {
   const blocks: Array<FamilyBlock> = []
-  const seen = new Set<string>()
   let family: string | undefined
   let type = "untyped"
   let blockStart = 0
   let pageEnd = text.length
+  let asExpected = true
   const close = (at: number) => {
     if (family !== undefined) blocks.push({ family, type, start: blockStart, end: at })
   }
@@ -150,7 +184,13 @@ export const pageBlocks = (text: string): ReadonlyArray<FamilyBlock> | undefined
   let start = first
   while (true) {
     const end = lineEnd(text, start)
-    const comment = readComment(text, start, end)
+    // The common lines: the next family's HELP line as on the page before, and
+    // the TYPE line after a family's HELP line.
+    const next = expected[blocks.length + (family === undefined ? 0 : 1)]
+    const helped = next === undefined ? undefined : helpLineOf(text, start, end, next.family)
+    const comment = helped !== undefined
+      ? { _tag: "Describes" as const, family: helped, type: undefined }
+      : (family === undefined ? undefined : typedLineOf(text, start, end, family)) ?? readComment(text, start, end)
     if (comment._tag === "Malformed") return undefined
     if (comment._tag === "End") {
       pageEnd = start
@@ -158,20 +198,26 @@ export const pageBlocks = (text: string): ReadonlyArray<FamilyBlock> | undefined
     }
     if (comment._tag === "Describes") {
       if (comment.family !== family) {
-        if (seen.has(comment.family)) return undefined
         close(start)
-        seen.add(comment.family)
+        if (helped === undefined) asExpected = false
         family = comment.family
         type = "untyped"
         blockStart = start
       }
       if (comment.type !== undefined) type = comment.type
     }
-    const next = nextCommentLine(text, end)
-    if (next === -1) break
-    start = next
+    const following = nextCommentLine(text, end)
+    if (following === -1) break
+    start = following
   }
   close(pageEnd)
+  // The families of the page before, or the first of them, in order: none twice.
+  if (asExpected) return blocks
+  const seen = new Set<string>()
+  for (const block of blocks) {
+    if (seen.has(block.family)) return undefined
+    seen.add(block.family)
+  }
   for (const name of seen) {
     const base = baseOfSuffixed(name)
     if (base !== undefined && seen.has(base)) return undefined
@@ -235,7 +281,10 @@ export const samplesBelong = (text: string, block: FamilyBlock): boolean => {
 
 /** What one family's block gave: its text, to compare with the next page's, and its values when wanted. */
 interface ReadBlock {
+  readonly family: string
   readonly text: string
+  /** The selection asks for the family. */
+  readonly wanted: boolean
   readonly metrics: EngineMetrics | undefined
   /** The block had no sample the parser would keep: the family counts as missing. */
   readonly empty: boolean
@@ -257,20 +306,24 @@ const mergeInto = (
   }
 }
 
+/** A page read block by block: its blocks in order, and whether a wanted family read otherwise than before. */
+interface BlockRead {
+  readonly blocks: ReadonlyArray<ReadBlock>
+  readonly wantedChanged: boolean
+}
+
 /** The reader of one engine's pages; it keeps what it needs of the previous page. */
 export class EnginePageReader {
   #selection: PageSelection | undefined
-  #blocks = new Map<string, ReadBlock>()
+  /** The blocks of the last page read by blocks, in page order; empty after one read whole. */
+  #blocks: ReadonlyArray<ReadBlock> = []
   #metricsByFamily = new Map<string, ReadonlyArray<EngineMetric>>()
-  #byBlocks = false
-  /** How many blocks of wanted families the last page had. */
-  #wantedBlocks = 0
   /** The last page read well, and what it gave. */
   #last: { readonly text: string; readonly metrics: PageMetrics } | undefined
 
   /** Whether the last page read was read block by block (else whole). */
   get readByBlocks(): boolean {
-    return this.#byBlocks
+    return this.#blocks.length > 0
   }
 
   /** The page's values for the selection, or the first malformed line of a family it needs. */
@@ -282,66 +335,79 @@ export class EnginePageReader {
       return Result.succeed(this.#last.metrics)
     }
     const read = this.#readBlocks(text, selection)
-    const wantedAsBefore = read !== undefined && this.#byBlocks && this.#last !== undefined &&
-      !read.wantedChanged && read.wanted === this.#wantedBlocks
-    this.#byBlocks = read !== undefined
-    this.#blocks = read?.blocks ?? new Map()
-    this.#wantedBlocks = read?.wanted ?? 0
+    const last = this.#last
     const result = read === undefined
       ? Result.map(
         parse(text, { families: selection.families, malformed: "fail" }),
         (page) => metricsOfPage(page, selection.metrics)
       )
       // Every family asked for reads as on the last page: so do its values.
-      : Result.succeed(wantedAsBefore ? this.#last!.metrics : this.#assemble(read.blocks))
+      : Result.succeed(!read.wantedChanged && last !== undefined ? last.metrics : this.#assemble(read.blocks))
+    this.#blocks = read?.blocks ?? []
     this.#last = Result.isSuccess(result) ? { text, metrics: result.success } : undefined
     return result
   }
 
-  /**
-   * The page read block by block, with how many blocks of wanted families it
-   * has and whether one of them changed; undefined when it must be parsed whole.
-   */
-  #readBlocks(
-    text: string,
-    selection: PageSelection
-  ): { readonly blocks: Map<string, ReadBlock>; readonly wanted: number; readonly wantedChanged: boolean } | undefined {
-    const blocks = pageBlocks(text)
+  /** The page read block by block; undefined when it must be parsed whole. */
+  #readBlocks(text: string, selection: PageSelection): BlockRead | undefined {
+    const before = this.#blocks
+    const blocks = pageBlocks(text, before)
     if (blocks === undefined) return undefined
-    const read = new Map<string, ReadBlock>()
+    let byFamily: ReadonlyMap<string, ReadBlock> | undefined
+    const previousOf = (index: number, family: string): ReadBlock | undefined => {
+      // Pages keep their families in order: the block at the same place mostly is the one.
+      const same = before[index]
+      if (same !== undefined && same.family === family) return same
+      byFamily ??= new Map(before.map((block) => [block.family, block]))
+      return byFamily.get(family)
+    }
+    const read: Array<ReadBlock> = []
     let wanted = 0
     let wantedChanged = false
-    for (const block of blocks) {
+    for (let index = 0; index < blocks.length; index++) {
+      const block = blocks[index]!
       const blockText = text.slice(block.start, block.end)
-      const previous = this.#blocks.get(block.family)
-      if (selection.families.has(block.family)) wanted++
+      const previous = previousOf(index, block.family)
+      const isWanted = previous?.wanted ?? selection.families.has(block.family)
+      if (isWanted) wanted++
       if (previous !== undefined && previous.text === blockText) {
         // Keep the new page's text: the old page can then be collected.
-        read.set(block.family, { ...previous, text: blockText })
+        read.push({ ...previous, text: blockText })
         continue
       }
-      if (!selection.families.has(block.family)) {
-        if (!samplesBelong(text, block)) return undefined
-        read.set(block.family, { text: blockText, metrics: undefined, empty: true })
-        continue
-      }
-      // Parsed for every family, so that a sample of another one shows as a
-      // family of its own. A malformed line is left to the whole page's parse,
-      // which says whether it is one that counts.
-      const parsed = parse(blockText, { malformed: "fail" })
-      if (Result.isFailure(parsed)) return undefined
-      const families = parsed.success.families
-      if (families.size > 1 || (families.size === 1 && !families.has(block.family))) return undefined
-      const { metrics, missingFamilies } = metricsOfPage(parsed.success, this.#metricsByFamily.get(block.family)!)
-      read.set(block.family, { text: blockText, metrics, empty: missingFamilies.length > 0 })
-      wantedChanged = true
+      wantedChanged ||= isWanted
+      const changed = isWanted ? this.#readWanted(blockText, block.family) : this.#readOther(text, block, blockText)
+      if (changed === undefined) return undefined
+      read.push(changed)
     }
-    return { blocks: read, wanted, wantedChanged }
+    // A wanted family the page before had and this one lacks changes what it gives.
+    const wantedBefore = before.reduce((count, block) => (block.wanted ? count + 1 : count), 0)
+    return { blocks: read, wantedChanged: wantedChanged || wanted !== wantedBefore || before.length === 0 }
+  }
+
+  /** A changed block of a family not asked for: only checked to hold that family's samples alone. */
+  #readOther(text: string, block: FamilyBlock, blockText: string): ReadBlock | undefined {
+    if (!samplesBelong(text, block)) return undefined
+    return { family: block.family, text: blockText, wanted: false, metrics: undefined, empty: true }
+  }
+
+  /**
+   * A changed block of a family asked for, parsed for every family, so that a
+   * sample of another one shows as a family of its own. A malformed line is
+   * left to the whole page's parse, which says whether it is one that counts.
+   */
+  #readWanted(blockText: string, family: string): ReadBlock | undefined {
+    const parsed = parse(blockText, { malformed: "fail" })
+    if (Result.isFailure(parsed)) return undefined
+    const families = parsed.success.families
+    if (families.size > 1 || (families.size === 1 && !families.has(family))) return undefined
+    const { metrics, missingFamilies } = metricsOfPage(parsed.success, this.#metricsByFamily.get(family)!)
+    return { family, text: blockText, wanted: true, metrics, empty: missingFamilies.length > 0 }
   }
 
   #select(selection: PageSelection): void {
     this.#selection = selection
-    this.#blocks = new Map()
+    this.#blocks = []
     this.#last = undefined
     const byFamily = new Map<string, Array<EngineMetric>>()
     for (const metric of selection.metrics) {
@@ -352,14 +418,15 @@ export class EnginePageReader {
     this.#metricsByFamily = byFamily
   }
 
-  #assemble(read: ReadonlyMap<string, ReadBlock>): PageMetrics {
+  #assemble(blocks: ReadonlyArray<ReadBlock>): PageMetrics {
     const metrics = { pod: new Map<string, MetricValue>(), models: new Map<string, Map<string, MetricValue>>() }
-    const missingFamilies: Array<string> = []
-    for (const family of this.#metricsByFamily.keys()) {
-      const block = read.get(family)
-      if (block?.metrics === undefined || block.empty) missingFamilies.push(family)
-      if (block?.metrics !== undefined) mergeInto(metrics, block.metrics)
+    const present = new Set<string>()
+    for (const block of blocks) {
+      if (block.metrics === undefined) continue
+      mergeInto(metrics, block.metrics)
+      if (!block.empty) present.add(block.family)
     }
+    const missingFamilies = [...this.#metricsByFamily.keys()].filter((family) => !present.has(family))
     return { metrics, missingFamilies }
   }
 }
