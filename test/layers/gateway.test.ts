@@ -5,9 +5,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { initForGateway } from "../../layers/index.ts"
 import { CacheReadiness } from "../../src/CacheReadiness.ts"
 import { EngineSimulator } from "../../src/EngineSimulator.ts"
@@ -17,21 +14,9 @@ import { PodCache } from "../../src/PodCache.ts"
 import { RequestTracker } from "../../src/RequestTracker.ts"
 import { RoutingContext } from "../../src/RoutingContext.ts"
 import { makePod } from "../fixtures.ts"
-import { type FakeKubernetes } from "../support/FakeKubernetes.ts"
-import { fakeKubernetes } from "../support/discovery.ts"
+import { fakeKubernetes, kubeConfigFile } from "../support/discovery.ts"
 import { readAll, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
-
-const kubeConfigFile = (fake: FakeKubernetes) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const dir = mkdtempSync(join(tmpdir(), "aibrix-gateway-"))
-      const file = join(dir, "kubeconfig")
-      writeFileSync(file, fake.kubeConfigYaml())
-      return { dir, file }
-    }),
-    ({ dir }) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  ).pipe(Effect.map(({ file }) => file))
 
 /** The gateway layer over these variables, as a runtime disposed with the test's scope. */
 const gatewayRuntime = (env: Record<string, string>) =>
@@ -67,7 +52,7 @@ describe("initForGateway in an app", () => {
       const redis = yield* redisServer()
       const reader = yield* readerClient(redis)
       const runtime = yield* gatewayRuntime({
-        KUBECONFIG: yield* kubeConfigFile(fake),
+        KUBECONFIG: (yield* kubeConfigFile(fake)).file,
         AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
         REDIS_HOST: redis.host,
         REDIS_PORT: String(redis.port)
@@ -116,7 +101,7 @@ describe("initForGateway in an app", () => {
       // Nobody listens there: a layer that tried Redis would fail to build.
       const closedPort = yield* Effect.promise(freePort)
       const runtime = yield* gatewayRuntime({
-        KUBECONFIG: yield* kubeConfigFile(fake),
+        KUBECONFIG: (yield* kubeConfigFile(fake)).file,
         AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "false",
         REDIS_HOST: "127.0.0.1",
         REDIS_PORT: String(closedPort)

@@ -6,8 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { init, initForGateway, initForMetadata, initStatic } from "../../layers/index.ts"
 import { CacheReadiness } from "../../src/CacheReadiness.ts"
@@ -17,7 +16,7 @@ import { MetricRefresh } from "../../src/MetricRefresh.ts"
 import { RequestTracker } from "../../src/RequestTracker.ts"
 import { makeAdapter, makePod } from "../fixtures.ts"
 import { type FakeKubernetes } from "../support/FakeKubernetes.ts"
-import { eventually, fakeKubernetes } from "../support/discovery.ts"
+import { eventually, fakeKubernetes, kubeConfigFile } from "../support/discovery.ts"
 import { redisServer } from "../support/redisServer.ts"
 import { readAll, readerClient } from "../support/redisClient.ts"
 
@@ -53,24 +52,13 @@ const seedFleet = (fake: FakeKubernetes): void => {
   fake.put("modeladapters", makeAdapter("llama-sql", ["engine-0"]))
 }
 
-const withKubeConfig = (fake: FakeKubernetes) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const dir = mkdtempSync(join(tmpdir(), "aibrix-live-"))
-      const file = join(dir, "kubeconfig")
-      writeFileSync(file, fake.kubeConfigYaml())
-      return { dir, file }
-    }),
-    ({ dir }) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
-
 describe("the live layers", () => {
   it.live("init, initForMetadata, initForGateway and initStatic: built and disposed twice each, nothing left open", () =>
     Effect.gen(function*() {
       const fake = yield* fakeKubernetes()
       seedFleet(fake)
       const redis = yield* redisServer()
-      const { file } = yield* withKubeConfig(fake)
+      const { file } = yield* kubeConfigFile(fake)
       const reader = yield* readerClient(redis)
       const env = {
         KUBECONFIG: file,
@@ -122,7 +110,7 @@ describe("the live layers", () => {
       assert.isAbove(keys.length, 0)
       // The static source over a simulated engine: scraped over kept-alive connections.
       const engine = yield* EngineSimulator.scoped({ models: ["mistral"] })
-      const { dir } = yield* withKubeConfig(fake)
+      const { dir } = yield* kubeConfigFile(fake)
       const fleet = join(dir, "fleet.yaml")
       writeFileSync(fleet, `models:\n  - name: mistral\n    endpoints: ["${engine.host}:${engine.port}"]\n`)
       const before2 = activeResources()

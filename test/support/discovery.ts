@@ -1,5 +1,8 @@
 /** Helpers for discovery tests: the fake cluster in a scope, a source over a fresh store, polling. */
 import { Context, Effect, Layer } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { layerEmpty } from "../../src/Cache.ts"
 import { CacheReadiness } from "../../src/CacheReadiness.ts"
 import { CacheStore } from "../../src/CacheStore.ts"
@@ -14,6 +17,18 @@ export const fakeKubernetes = (options: FakeKubernetesOptions = {}) =>
   Effect.acquireRelease(
     Effect.promise(() => FakeKubernetes.start(options)),
     (fake) => Effect.promise(() => fake.close())
+  )
+
+/** A kubeconfig file pointing at the fake, in a fresh directory removed with the scope. */
+export const kubeConfigFile = (fake: FakeKubernetes) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = mkdtempSync(join(tmpdir(), "aibrix-kube-"))
+      const file = join(dir, "kubeconfig")
+      writeFileSync(file, fake.kubeConfigYaml())
+      return { dir, file }
+    }),
+    ({ dir }) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
 
 export const fastBackoff: RestartBackoff = { base: "20 millis", cap: "200 millis" }
