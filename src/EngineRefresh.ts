@@ -167,10 +167,12 @@ export const makeEngineRefresh = (
     for (const state of notReady) {
       if (state.entry.engineMetrics !== undefined) missCycle(state)
     }
-    const scrapeAll = Effect.forEach(ready, (state) => scrape(clock, state, wanted), {
-      concurrency: options.concurrency,
-      discard: true
-    })
+    // Subscribers that read no engine metric leave the engines nothing to be scraped for.
+    const idle = wanted.metrics.length === 0
+    if (idle) for (const state of ready) store.dropEngineMetrics(state.entry)
+    const scrapeAll = idle
+      ? Effect.void
+      : Effect.forEach(ready, (state) => scrape(clock, state, wanted), { concurrency: options.concurrency, discard: true })
     return scrapeAll.pipe(
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause)

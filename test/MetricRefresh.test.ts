@@ -380,6 +380,23 @@ describe("engine refresh", () => {
       () => ok(pageOf({ base: 4, "lora-a": 2 }))
     ))))
 
+  it.effect("subscribers that read no engine metric leave the engines unscraped", () => {
+    const { record, requests } = recorder()
+    return Effect.gen(function*() {
+      const metrics = yield* MetricCache
+      yield* cyclesDone(1)
+      assert.strictEqual(requests.length, 1)
+      yield* metrics.addSubscriber({ subscribedMetrics: ["p95_ttft_5m", "realtime_num_requests_running"] })
+      yield* TestClock.adjust(50)
+      yield* cyclesDone(2)
+      yield* TestClock.adjust(50)
+      yield* cyclesDone(3)
+      assert.strictEqual(requests.length, 1, "no scrape once nobody reads an engine metric")
+      const running = metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running")
+      assert.strictEqual((yield* Effect.flip(running))._tag, "MetricNotFound", "nor the values nobody reads")
+    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], (url) => record(url).pipe(Effect.andThen(ok(enginePage(1)))))))
+  })
+
   it.effect("once someone subscribed, only the subscribed engine metrics are kept", () =>
     Effect.gen(function*() {
       const metrics = yield* MetricCache
