@@ -240,7 +240,11 @@ const belongsTo = (text: string, start: number, end: number, block: FamilyBlock)
   if (after > end || text.slice(start, after) !== block.family) return false
   if (nameEndsAt(text, after, end)) return block.type !== "histogram"
   if (text.charCodeAt(after) !== UNDERSCORE) return false
-  const suffixes = block.type === "histogram" ? HISTOGRAM_SUFFIXES : block.type === "summary" ? SUMMARY_SUFFIXES : NO_SUFFIXES
+  const suffixes = block.type === "histogram"
+    ? HISTOGRAM_SUFFIXES
+    : block.type === "summary"
+    ? SUMMARY_SUFFIXES
+    : NO_SUFFIXES
   for (const suffix of suffixes) {
     if (text.slice(after, after + suffix.length) === suffix && nameEndsAt(text, after + suffix.length, end)) return true
   }
