@@ -7,8 +7,9 @@
  * blocks are unchanged (a histogram moves only when a request finishes), so a
  * block whose text equals the previous page's keeps the values it gave then,
  * at the cost of one string comparison. Blocks are found from the comment
- * lines alone; a block that changed has each of its sample lines checked to
- * belong to its family before it is used. The result is the same as parsing
+ * lines alone; a block that changed is checked to hold its family's samples
+ * only (a wanted family's block is parsed for every family, another's has its
+ * sample names compared) before it is used. The result is the same as parsing
  * the whole page (`metricsOfPage` over `parse`, a property test holds the two
  * together); a page not laid out in such blocks (a sample before any HELP or
  * TYPE line, a sample of another family in a block, a family in two blocks)
