@@ -21,7 +21,7 @@ export const ModelAdapterFields = Schema.Struct({
   })))
 })
 
-/** A `ModelAdapter` as Kubernetes serves it: any object with at least these fields. */
+/** A `ModelAdapter` as Kubernetes serves it: an object with at least these fields. */
 export interface ModelAdapter {
   readonly apiVersion?: string
   readonly kind?: string

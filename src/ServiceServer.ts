@@ -61,7 +61,7 @@ export const jsonClientErrors = HttpRouter.middleware(
 )
 
 /**
- * The API served on a Node HTTP server at `host:port` (port 0: any free port;
+ * The API served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
  * the `HttpServer` it provides has the address). Needs the cache layer's store
  * and the live cache to report on.
  */
