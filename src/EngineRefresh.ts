@@ -149,7 +149,9 @@ export const makeEngineRefresh = (
       return fetchPage(client, state.url, options).pipe(
         Effect.flatMap((text) => {
           const read = state.reader.read(text, wanted)
-          return read._tag === "Success" ? Effect.succeed(read.success) : Effect.fail(malformedPage(state.url, read.failure))
+          return read._tag === "Success"
+            ? Effect.succeed(read.success)
+            : Effect.fail(malformedPage(state.url, read.failure))
         }),
         Effect.exit,
         Effect.flatMap((exit) => {

@@ -432,6 +432,11 @@ export class FleetStore {
    */
   replaceEngineMetrics(entry: PodEntry, metrics: EngineMetrics): boolean {
     if (entry.removed) return false
+    // The very values already in place (an engine page read as before): nothing to write.
+    if (entry.engineMetrics === metrics) {
+      entry.engineMetricsStale = false
+      return true
+    }
     this.#clearEngineMetrics(entry)
     for (const [metric, value] of metrics.pod) entry.podMetrics.set(metric, value)
     for (const [model, values] of metrics.models) {

@@ -52,6 +52,21 @@ describe("FleetStore engine metrics", () => {
     assert.deepStrictEqual(entry.podMetrics.get(REALTIME_RUNNING_METRIC), MetricValue.simple(1))
   })
 
+  it("the same values again keep what is in place and clear the stale mark", () => {
+    const { store, entry } = storeWithPod()
+    const values = scrape({ max_lora: MetricValue.label("4") }, { m1: { num_requests_running: MetricValue.simple(1) } })
+    store.replaceEngineMetrics(entry, values)
+    store.markEngineMetricsStale(entry)
+    assert.isTrue(store.replaceEngineMetrics(entry, values))
+    assert.isFalse(entry.engineMetricsStale)
+    assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("num_requests_running"), MetricValue.simple(1))
+    assert.deepStrictEqual(entry.podMetrics.get("max_lora"), MetricValue.label("4"))
+    // Dropped, then the same values: written again.
+    store.dropEngineMetrics(entry)
+    store.replaceEngineMetrics(entry, values)
+    assert.deepStrictEqual(entry.podMetrics.get("max_lora"), MetricValue.label("4"))
+  })
+
   it("stale marks the values without removing them; a new scrape clears the mark", () => {
     const { store, entry } = storeWithPod()
     store.markEngineMetricsStale(entry)
