@@ -1,46 +1,33 @@
 /**
  * `npm run bench [name...]`: runs the benchmarks (all, or the named ones) one
- * after another, each in a process of its own, so that one's heap and JIT
- * state do not weigh on the next.
+ * after another, each in a process of its own that loads only that benchmark,
+ * so that one's heap, JIT state and modules do not weigh on the next.
  */
 import { spawnSync } from "node:child_process"
-import * as discovery from "./discovery.ts"
-import * as exposition from "./exposition.ts"
-import * as lifecycle from "./lifecycle.ts"
-import * as refresh from "./refresh.ts"
-import * as service from "./service.ts"
-import * as trace from "./trace.ts"
 
 interface Benchmark {
   readonly run: () => void | Promise<void>
 }
 
-const benchmarks: Record<string, Benchmark> = {
-  discovery,
-  exposition,
-  lifecycle,
-  refresh,
-  service,
-  trace
-}
+const BENCHMARKS = ["discovery", "exposition", "lifecycle", "refresh", "service", "trace"] as const
 
 /** Set in the child that runs one benchmark. */
 const ONE = "AIBRIX_BENCH_ONE"
 
-const selected = process.argv.slice(2)
-const unknown = selected.filter((name) => !(name in benchmarks))
-if (unknown.length > 0) {
-  console.error(`unknown benchmark ${unknown.join(", ")}; known: ${Object.keys(benchmarks).join(", ")}`)
-  process.exit(2)
-}
-
 const only = process.env[ONE]
 if (only !== undefined) {
-  await benchmarks[only]!.run()
+  const benchmark: Benchmark = await import(`./${only}.ts`)
+  await benchmark.run()
 } else {
+  const selected = process.argv.slice(2)
+  const unknown = selected.filter((name) => !BENCHMARKS.some((known) => known === name))
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark ${unknown.join(", ")}; known: ${BENCHMARKS.join(", ")}`)
+    process.exit(2)
+  }
   console.log(`node ${process.version}`)
   let failed = false
-  for (const name of Object.keys(benchmarks)) {
+  for (const name of BENCHMARKS) {
     if (selected.length > 0 && !selected.includes(name)) continue
     console.log(`\n## ${name}`)
     const child = spawnSync(process.execPath, [new URL(import.meta.url).pathname], {
