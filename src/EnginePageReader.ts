@@ -20,7 +20,7 @@ import type { EngineMetrics } from "./FleetStore.ts"
 import { metricsOfPage, type PageMetrics } from "./EnginePage.ts"
 import type { EngineMetric } from "./MetricCatalogue.ts"
 import type { MetricValue } from "./MetricValue.ts"
-import { type ExpositionParseError, parse } from "./PrometheusText.ts"
+import { type ExpositionParseError, isMetricName, parse, suffixLength } from "./PrometheusText.ts"
 
 /** The engine metrics to read from pages, and the families they come from. */
 export interface PageSelection {
@@ -47,7 +47,6 @@ const UNDERSCORE = 95
 
 const isBlank = (code: number): boolean => code === SPACE || code === TAB
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const BLANK_LINES = /^[ \t\r\n]*$/
 
 /** The end of the line that starts at `start`, without its line break. */
@@ -74,12 +73,6 @@ const wordEnd = (text: string, start: number, end: number): number => {
 const HISTOGRAM_SUFFIXES: ReadonlyArray<string> = ["_bucket", "_sum", "_count"]
 const SUMMARY_SUFFIXES: ReadonlyArray<string> = ["_sum", "_count"]
 const NO_SUFFIXES: ReadonlyArray<string> = []
-
-/** A name a histogram or summary would fold into its base family. */
-const baseOfSuffixed = (name: string): string | undefined => {
-  for (const suffix of HISTOGRAM_SUFFIXES) if (name.endsWith(suffix)) return name.slice(0, -suffix.length)
-  return undefined
-}
 
 /** What a comment line says: a HELP or TYPE line of a family, the page's end, or nothing the layout needs. */
 type Comment =
@@ -111,7 +104,7 @@ const readComment = (text: string, start: number, end: number): Comment => {
   if (keyword !== "HELP" && keyword !== "TYPE") return OTHER
   const nameStart = skipBlanks(text, keywordEnd, end)
   const family = text.slice(nameStart, nameEnd(text, nameStart, end))
-  if (!METRIC_NAME.test(family)) return MALFORMED
+  if (!isMetricName(family)) return MALFORMED
   if (keyword === "HELP") return { _tag: "Describes", family, type: undefined }
   const typeStart = skipBlanks(text, nameStart + family.length, end)
   if (typeStart === end) return MALFORMED
@@ -219,9 +212,10 @@ export const pageBlocks = (
     if (seen.has(block.family)) return undefined
     seen.add(block.family)
   }
+  // A histogram's TYPE line would fold an earlier family named like its samples into its own.
   for (const name of seen) {
-    const base = baseOfSuffixed(name)
-    if (base !== undefined && seen.has(base)) return undefined
+    const suffix = suffixLength(name)
+    if (suffix > 0 && seen.has(name.slice(0, -suffix))) return undefined
   }
   return blocks
 }

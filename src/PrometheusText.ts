@@ -97,6 +97,13 @@ const CHAR_CLASS: Uint8Array = (() => {
 
 const isClass = (code: number, klass: number): boolean => code < 128 && (CHAR_CLASS[code]! & klass) !== 0
 
+/** Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
+export const isMetricName = (name: string): boolean => {
+  if (name.length === 0 || !isClass(name.charCodeAt(0), NAME_START)) return false
+  for (let i = 1; i < name.length; i++) if (!isClass(name.charCodeAt(i), NAME_PART)) return false
+  return true
+}
+
 const isBlank = (code: number): boolean => code === SPACE || code === TAB
 
 const isDigit = (code: number): boolean => code >= ZERO && code <= NINE
@@ -230,7 +237,7 @@ const ASCII_ENCODER = new TextEncoder()
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({})
 
 /** The length of the `_bucket`, `_sum` or `_count` that ends `name`, or 0. */
-const suffixLength = (name: string): number =>
+export const suffixLength = (name: string): number =>
   name.endsWith("_bucket") ? 7 : name.endsWith("_count") ? 6 : name.endsWith("_sum") ? 4 : 0
 
 /**

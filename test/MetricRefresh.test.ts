@@ -91,6 +91,27 @@ const recorder = () => {
   return { requests, record }
 }
 
+/** A handler that answers after 10 ms (TestClock), counting the requests in flight now and at most. */
+class InFlight {
+  now = 0
+  most = 0
+  readonly #answer: () => Effect.Effect<MockResponse>
+
+  constructor(answer: () => Effect.Effect<MockResponse>) {
+    this.#answer = answer
+  }
+
+  readonly handler: MockHandler = () =>
+    Effect.sync(() => {
+      this.now++
+      this.most = Math.max(this.most, this.now)
+    }).pipe(
+      Effect.andThen(Effect.sleep(10)),
+      Effect.andThen(this.#answer()),
+      Effect.ensuring(Effect.sync(() => this.now--))
+    )
+}
+
 /** Answers one page, then 503 for ever. */
 const failingAfterFirst = (): MockHandler => {
   let calls = 0
@@ -154,6 +175,16 @@ describe("engine refresh", () => {
       const { engine } = yield* statistics
       assert.strictEqual(engine.outcomes.timeout, 1)
       assert.strictEqual(engine.pods.find((p) => p.key === "default/hung")?.outcomes.timeout, 1)
+      // Each scrape's duration is counted: the fast ones (the next cycle's may be
+      // done too) at once, the hung one at its timeout.
+      const bucket = (bound: number) => engine.scrapeDurations.buckets.find(([le]) => le === bound)?.[1] ?? 0
+      const fast = engine.scrapeDurations.count - 1
+      assert.isAtLeast(fast, 1)
+      assert.strictEqual(bucket(0.001), fast)
+      assert.strictEqual(bucket(0.25) - bucket(0.1), 1)
+      assert.closeTo(engine.scrapeDurations.sum, 0.2, 1e-9)
+      assert.strictEqual(engine.cycleDurations.count, 1)
+      assert.closeTo(engine.cycleDurations.sum, 0.2, 1e-9)
       // The next cycle starts at once, as the first one took longer than the interval.
       yield* eventually(() => requests.length === 4)
       assert.deepStrictEqual(requests.map((r) => r.at), [0, 0, 200, 200])
@@ -165,29 +196,19 @@ describe("engine refresh", () => {
   })
 
   it.effect("at most `concurrency` scrapes are in flight; the rest wait for a free slot", () => {
-    let inFlight = 0
-    let most = 0
-    const handler: MockHandler = () =>
-      Effect.sync(() => {
-        inFlight++
-        most = Math.max(most, inFlight)
-      }).pipe(
-        Effect.andThen(Effect.sleep(10)),
-        Effect.andThen(ok(enginePage(1))),
-        Effect.ensuring(Effect.sync(() => inFlight--))
-      )
+    const requests = new InFlight(() => ok(enginePage(1)))
     const pods = Array.from({ length: 100 }, (_, i) => pod(`p${i}`, `10.0.${i >> 8}.${i & 255}`))
     return Effect.gen(function*() {
-      yield* eventually(() => inFlight === 64)
+      yield* eventually(() => requests.now === 64)
       yield* quietTurns
-      assert.strictEqual(most, 64)
+      assert.strictEqual(requests.most, 64)
       yield* TestClock.adjust(10)
-      yield* eventually(() => inFlight === 36)
+      yield* eventually(() => requests.now === 36)
       yield* TestClock.adjust(10)
       yield* cyclesDone(1)
-      assert.strictEqual(most, 64)
+      assert.strictEqual(requests.most, 64)
       assert.strictEqual((yield* statistics).engine.outcomes.ok, 100)
-    }).pipe(Effect.provide(refreshing(pods, handler)))
+    }).pipe(Effect.provide(refreshing(pods, requests.handler)))
   })
 
   it.effect("a page over the size limit is refused, declared or streamed, and not read past the limit", () => {
@@ -547,26 +568,16 @@ describe("PromQL refresh", () => {
   })
 
   it.effect("at most `concurrency` queries are in flight", () => {
-    let inFlight = 0
-    let most = 0
-    const handler: MockHandler = (url) => {
-      if (url.pathname === "/metrics") return ok(enginePage(1))
-      return Effect.sync(() => {
-        inFlight++
-        most = Math.max(most, inFlight)
-      }).pipe(
-        Effect.andThen(Effect.sleep(10)),
-        Effect.andThen(ok(JSON.stringify({ status: "success", data: { resultType: "scalar", result: [1, "1"] } }))),
-        Effect.ensuring(Effect.sync(() => inFlight--))
-      )
-    }
+    const queries = new InFlight(() => ok(JSON.stringify({ status: "success", data: { resultType: "scalar", result: [1, "1"] } })))
+    const handler: MockHandler = (url, request) =>
+      url.pathname === "/metrics" ? ok(enginePage(1)) : queries.handler(url, request)
     return Effect.gen(function*() {
-      yield* eventually(() => inFlight === promqlOptions.concurrency)
+      yield* eventually(() => queries.now === promqlOptions.concurrency)
       yield* quietTurns
-      assert.strictEqual(most, promqlOptions.concurrency)
+      assert.strictEqual(queries.most, promqlOptions.concurrency)
       for (let step = 0; step < 6; step++) yield* TestClock.adjust(10)
       yield* eventually((s) => (s.promql?.cycles ?? 0) >= 1)
-      assert.strictEqual(most, promqlOptions.concurrency)
+      assert.strictEqual(queries.most, promqlOptions.concurrency)
       assert.strictEqual((yield* statistics).promql?.queries, 22)
     }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1"), pod("p2", "10.0.0.2")], handler, {}, promqlOptions)))
   })

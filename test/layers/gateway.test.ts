@@ -4,7 +4,7 @@
  * trace flag on, a real redis-server that the trace flush writes to.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
+import { ConfigProvider, Effect, Layer, ManagedRuntime, Option } from "effect"
 import { initForGateway } from "../../layers/index.ts"
 import { CacheReadiness } from "../../src/CacheReadiness.ts"
 import { EngineSimulator } from "../../src/EngineSimulator.ts"
@@ -17,6 +17,7 @@ import { makePod } from "../fixtures.ts"
 import { fakeKubernetes, kubeConfigFile } from "../support/discovery.ts"
 import { readAll, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
+import { poll } from "../support/serviceProcess.ts"
 
 /** The gateway layer over these variables, as a runtime disposed with the test's scope. */
 const gatewayRuntime = (env: Record<string, string>) =>
@@ -24,18 +25,6 @@ const gatewayRuntime = (env: Record<string, string>) =>
     Effect.sync(() => ManagedRuntime.make(initForGateway.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))))),
     (runtime) => Effect.promise(() => runtime.dispose())
   )
-
-/** Retries `attempt` in real time until it yields a value. */
-const poll = <A>(what: string, attempt: () => Promise<A | undefined>, timeoutMs = 15_000): Effect.Effect<A> =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline) {
-      const value = await attempt()
-      if (value !== undefined) return value
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    throw new Error(`timed out waiting for ${what}`)
-  })
 
 describe("initForGateway in an app", () => {
   it.live("with the trace on: a request recorded through the library lands in Redis at the next flush", () =>
@@ -62,11 +51,14 @@ describe("initForGateway in an app", () => {
 
       assert.isTrue(yield* run(CacheReadiness.use((readiness) => readiness.isReady)))
       // The gateway routes by the engine's figures, scraped by the layer's refresh.
-      const running = yield* poll("the engine's running count", () =>
-        runtime.runPromise(
+      const running = yield* poll(
+        "the engine's running count",
+        run(
           MetricCache.use((metrics) => metrics.getMetricValueByPodModel("engine-0", "default", "llama", "num_requests_running"))
-            .pipe(Effect.option, Effect.map((value) => value._tag === "Some" ? value.value : undefined))
-        ))
+            .pipe(Effect.option, Effect.map(Option.getOrUndefined))
+        ),
+        15_000
+      )
       assert.deepStrictEqual(running, MetricValue.simple(4))
 
       yield* run(Effect.gen(function*() {
@@ -80,13 +72,17 @@ describe("initForGateway in an app", () => {
       }))
 
       // The flush fiber writes the window at the next 10 s boundary, not only at shutdown.
-      const written = yield* poll("the finished request's window in Redis", async () => {
-        const all = await Effect.runPromise(readAll(reader))
-        const found = [...all].find(([key, value]) =>
-          key.startsWith("aibrix:llama_request_trace_") && value.includes("42:100")
-        )
-        return found === undefined ? undefined : { key: found[0], value: found[1], ttl: await reader.ttl(found[0]) }
-      }, 15_000)
+      const written = yield* poll(
+        "the finished request's window in Redis",
+        Effect.gen(function*() {
+          const found = [...(yield* readAll(reader))].find(([key, value]) =>
+            key.startsWith("aibrix:llama_request_trace_") && value.includes("42:100")
+          )
+          if (found === undefined) return undefined
+          return { key: found[0], value: found[1], ttl: yield* Effect.promise(() => reader.ttl(found[0])) }
+        }),
+        15_000
+      )
       assert.match(written.key, /^aibrix:llama_request_trace_\d+0$/)
       // Added and finished in one go: in one window, unless a boundary fell in between.
       const oneWindow = "{\"42:100\":1,\"meta_interval_sec\":10,\"meta_pending_reqs\":0,\"meta_precision\":10,\"meta_total_reqs\":1,\"meta_v\":3}"
