@@ -10,7 +10,7 @@ import type { V1Pod } from "@kubernetes/client-node"
 import { Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
 import { kubernetesDiscoveryWith } from "../layers/index.ts"
 import { CacheReadiness, CacheWriter, DiscoveryEvent, FleetStore, type ModelAdapter } from "../src/index.ts"
-import { layerEmpty } from "../src/Cache.ts"
+import { layerEmpty } from "../src/cache/Cache.ts"
 import { FakeKubernetes } from "../test/support/FakeKubernetes.ts"
 import { formatNumber, opsPerSecond, printComparison, printFigure } from "./report.ts"
 
@@ -37,25 +37,29 @@ const makePod = (i: number, resourceVersion = 0): V1Pod => ({
       "pod-template-hash": "7d9f8c6b5"
     },
     annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": "8000" },
-    ownerReferences: [{
-      apiVersion: "apps/v1",
-      kind: "ReplicaSet",
-      name: `deploy-${i % MODELS}-7d9f8c6b5`,
-      uid: "11111111-2222-3333-4444-555555555555",
-      controller: true
-    }]
+    ownerReferences: [
+      {
+        apiVersion: "apps/v1",
+        kind: "ReplicaSet",
+        name: `deploy-${i % MODELS}-7d9f8c6b5`,
+        uid: "11111111-2222-3333-4444-555555555555",
+        controller: true
+      }
+    ]
   },
   spec: {
     nodeName: `gpu-node-${i % 200}`,
-    containers: [{
-      name: "vllm-openai",
-      image: "vllm/vllm-openai:v0.6.3",
-      command: ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-      args: ["--host", "0.0.0.0", "--port", "8000", "--model", `/models/model-${i % MODELS}`, "--enable-lora"],
-      ports: [{ containerPort: 8000, protocol: "TCP" }],
-      resources: { limits: { "nvidia.com/gpu": "1" }, requests: { "nvidia.com/gpu": "1" } },
-      env: [{ name: "VLLM_ALLOW_RUNTIME_LORA_UPDATING", value: "True" }]
-    }]
+    containers: [
+      {
+        name: "vllm-openai",
+        image: "vllm/vllm-openai:v0.6.3",
+        command: ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+        args: ["--host", "0.0.0.0", "--port", "8000", "--model", `/models/model-${i % MODELS}`, "--enable-lora"],
+        ports: [{ containerPort: 8000, protocol: "TCP" }],
+        resources: { limits: { "nvidia.com/gpu": "1" }, requests: { "nvidia.com/gpu": "1" } },
+        env: [{ name: "VLLM_ALLOW_RUNTIME_LORA_UPDATING", value: "True" }]
+      }
+    ]
   },
   status: {
     phase: "Running",
@@ -67,14 +71,16 @@ const makePod = (i: number, resourceVersion = 0): V1Pod => ({
       { type: "ContainersReady", status: "True" },
       { type: "PodScheduled", status: "True" }
     ],
-    containerStatuses: [{
-      name: "vllm-openai",
-      ready: true,
-      restartCount: 0,
-      image: "vllm/vllm-openai:v0.6.3",
-      imageID: "docker.io/vllm/vllm-openai@sha256:0123456789abcdef",
-      containerID: `containerd://${String(i).padStart(64, "0")}`
-    }]
+    containerStatuses: [
+      {
+        name: "vllm-openai",
+        ready: true,
+        restartCount: 0,
+        image: "vllm/vllm-openai:v0.6.3",
+        imageID: "docker.io/vllm/vllm-openai@sha256:0123456789abcdef",
+        containerID: `containerd://${String(i).padStart(64, "0")}`
+      }
+    ]
   }
 })
 
@@ -128,14 +134,21 @@ class UpdateCounter {
 const countingWriter = (counter: UpdateCounter) =>
   Layer.effect(
     CacheWriter,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const inner = yield* CacheWriter
       return CacheWriter.of({
-        apply: (event) => Effect.andThen(inner.apply(event), Effect.sync(() => counter.add([event]))),
+        apply: (event) =>
+          Effect.andThen(
+            inner.apply(event),
+            Effect.sync(() => counter.add([event]))
+          ),
         applyAll: (events) =>
           Effect.suspend(() => {
             const batch = Array.from(events)
-            return Effect.andThen(inner.applyAll(batch), Effect.sync(() => counter.add(batch)))
+            return Effect.andThen(
+              inner.applyAll(batch),
+              Effect.sync(() => counter.add(batch))
+            )
           })
       })
     })
@@ -160,12 +173,19 @@ const plainUpdates = (pods: ReadonlyArray<V1Pod>, updates: ReadonlyArray<V1Pod>)
     last.set(newPod.metadata!.name!, newPod)
     return DiscoveryEvent.PodUpdated({ oldPod, newPod })
   })
-  return opsPerSecond(() => {
-    for (const event of events) store.apply(event)
-  }, events.length, 3)
+  return opsPerSecond(
+    () => {
+      for (const event of events) store.apply(event)
+    },
+    events.length,
+    3
+  )
 }
 
-/** Sends `count` updates of the pods on the open watch; returns the events/s applied, the updates and their bytes per event. */
+/**
+ * Sends `count` updates of the pods on the open watch; returns the events/s
+ * applied, the updates and their bytes per event.
+ */
 const sendUpdates = async (
   fake: FakeKubernetes,
   counter: UpdateCounter,
@@ -229,7 +249,10 @@ export const run = async (): Promise<void> => {
     )
 
     while (fake.openWatches("pods") === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-    for (const [label, makeUpdate] of [["compact pods", makeCompactPod], ["engine-sized pods", makePod]] as const) {
+    for (const [label, makeUpdate] of [
+      ["compact pods", makeCompactPod],
+      ["engine-sized pods", makePod]
+    ] as const) {
       const { applied, bytes, plain } = await burst(fake, counter, pods, makeUpdate)
       printFigure(
         `burst of ${formatNumber(BURST)} updates of ${label} (${formatNumber(bytes)} bytes per event)`,

@@ -6,8 +6,8 @@
  */
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { Result } from "effect"
-import { renderEnginePage } from "../src/EngineMetrics.ts"
-import { parse } from "../src/PrometheusText.ts"
+import { renderEnginePage } from "../src/demo/EngineMetrics.ts"
+import { parse } from "../src/exposition/Parser.ts"
 import { printComparison, printFigure } from "./report.ts"
 
 const MODELS = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"]
@@ -81,7 +81,9 @@ export const run = (): void => {
   if (Result.isFailure(full) || Result.isFailure(filtered)) throw new Error("the benchmark page does not parse")
   const samples = [...full.success.families.values()].reduce((total, family) => total + family.samples.length, 0)
   console.log(
-    `page: ${MODELS.length} models, ${bytes} bytes, ${page.split("\n").length} lines, ${full.success.families.size} families, ${samples} samples; the filter keeps ${filtered.success.families.size} families`
+    `page: ${MODELS.length} models, ${bytes} bytes, ${page.split("\n").length} lines, ` +
+      `${full.success.families.size} families, ${samples} samples; ` +
+      `the filter keeps ${filtered.success.families.size} families`
   )
   let sink = 0
   const contenders = {

@@ -1,6 +1,6 @@
 /** The fleet the hot-path benchmarks run on: 100 ready pods serving 10 models. */
 import type { V1Pod } from "@kubernetes/client-node"
-import { RoutingContext } from "../src/RoutingContext.ts"
+import { RoutingContext } from "../src/store/RoutingContext.ts"
 
 const POD_COUNT = 100
 const MODEL_COUNT = 10

@@ -8,7 +8,7 @@
 import type { V1Pod } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { initForTest } from "../layers/index.ts"
-import { CacheWriter, DiscoveryEvent, FleetStore, PodCache, RequestTracker, RoutingContext } from "../src/index.ts"
+import { CacheWriter, DiscoveryEvent, FleetStore, PodCache, RequestTracker, type RoutingContext } from "../src/index.ts"
 import { makeContexts, makePods } from "./fleet.ts"
 import { opsPerSecond, printComparison, printFigure } from "./report.ts"
 
@@ -16,25 +16,27 @@ const BATCH = 100_000
 const ROUNDS = 10
 
 /** One batch of lifecycles through the services of a fresh test cache. */
-const throughServices = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): () => void =>
-  Effect.runSync(Effect.gen(function*() {
-    const writer = yield* CacheWriter
-    yield* writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))
-    const podCache = yield* PodCache
-    const tracker = yield* RequestTracker
-    const lifecycles = Effect.gen(function*() {
-      for (let i = 0; i < BATCH; i++) {
-        const ctx = contexts[i & 1023]!
-        yield* podCache.listPodsByModel(ctx.model)
-        const term = yield* tracker.addRequestCount(ctx, ctx.requestId, ctx.model)
-        yield* tracker.doneRequestCount(ctx, ctx.requestId, ctx.model, term)
-      }
-    })
-    return () => Effect.runSync(lifecycles)
-  }).pipe(Effect.provide(initForTest)))
+const throughServices = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): (() => void) =>
+  Effect.runSync(
+    Effect.gen(function* () {
+      const writer = yield* CacheWriter
+      yield* writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))
+      const podCache = yield* PodCache
+      const tracker = yield* RequestTracker
+      const lifecycles = Effect.gen(function* () {
+        for (let i = 0; i < BATCH; i++) {
+          const ctx = contexts[i & 1023]!
+          yield* podCache.listPodsByModel(ctx.model)
+          const term = yield* tracker.addRequestCount(ctx, ctx.requestId, ctx.model)
+          yield* tracker.doneRequestCount(ctx, ctx.requestId, ctx.model, term)
+        }
+      })
+      return () => Effect.runSync(lifecycles)
+    }).pipe(Effect.provide(initForTest))
+  )
 
 /** The same batch as plain calls on a store. */
-const onPlainStore = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): () => void => {
+const onPlainStore = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>): (() => void) => {
   const store = new FleetStore()
   for (const pod of pods) store.apply(DiscoveryEvent.PodAdded({ pod }))
   return () => {

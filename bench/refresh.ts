@@ -18,17 +18,22 @@ import { Clock, Effect, Layer, type Scope } from "effect"
 import { HttpClient } from "effect/http"
 import { initForTest, refreshHttpClient, withMetricRefreshOptions } from "../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache } from "../src/index.ts"
-import { MetricRefresh } from "../src/MetricRefresh.ts"
-import { defaultScrapeOptions } from "../src/MetricRefreshConfig.ts"
-import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/Pod.ts"
-import { repeatCycles } from "../src/RefreshCycles.ts"
-import { DurationWindow, percentileOf } from "../src/RefreshStatistics.ts"
+import { MetricRefresh } from "../src/metrics/MetricRefresh.ts"
+import { defaultScrapeOptions } from "../src/metrics/MetricRefreshConfig.ts"
+import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/store/Pod.ts"
+import { repeatCycles } from "../src/metrics/internal/RefreshCycles.ts"
+import { DurationWindow, percentileOf } from "../src/metrics/RefreshStatistics.ts"
 import { printComparison, printFigure } from "./report.ts"
 
 const FLEET_SIZES = [50, 200, 500]
 const WARMUP_MS = 1500
 const MEASURE_MS = 4000
-const ROUTER_METRICS = ["num_requests_running", "num_requests_waiting", "gpu_cache_usage_perc", "time_to_first_token_seconds"]
+const ROUTER_METRICS = [
+  "num_requests_running",
+  "num_requests_waiting",
+  "gpu_cache_usage_perc",
+  "time_to_first_token_seconds"
+]
 
 interface Figures {
   readonly p50: number
@@ -72,11 +77,12 @@ const engines = (count: number, busy = false): Effect.Effect<Engines, never, Sco
       })
     }),
     ({ child }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          child.once("exit", () => resolve())
-          child.stdin.end()
-        })
+      Effect.promise(
+        () =>
+          new Promise<void>((resolve) => {
+            child.once("exit", () => resolve())
+            child.stdin.end()
+          })
       )
   ).pipe(Effect.map(({ child, ports }) => ({ ports, pid: child.pid ?? 0 })))
 
@@ -93,7 +99,7 @@ const podsOf = (ports: ReadonlyArray<number>): ReadonlyArray<V1Pod> =>
 
 /** Runs `measured` after a warm-up; returns the CPU this process and the engines used meanwhile, in cores. */
 const cpuOver = <A, R>(engines: Engines, measured: Effect.Effect<A, never, R>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     yield* Effect.sleep(WARMUP_MS)
     const cpu = process.cpuUsage()
     const engineCpu = cpuSecondsOf(engines.pid)
@@ -109,16 +115,20 @@ const cpuOver = <A, R>(engines: Engines, measured: Effect.Effect<A, never, R>) =
   })
 
 const refresh = (engines: Engines, subscribed: ReadonlyArray<string> | undefined) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const writer = yield* CacheWriter
     yield* writer.applyAll(podsOf(engines.ports).map((pod) => DiscoveryEvent.PodAdded({ pod })))
-    if (subscribed !== undefined) yield* MetricCache.use((metrics) => metrics.addSubscriber({ subscribedMetrics: subscribed }))
+    if (subscribed !== undefined)
+      yield* MetricCache.use((metrics) => metrics.addSubscriber({ subscribedMetrics: subscribed }))
     const statistics = MetricRefresh.use((refresh) => refresh.statistics)
-    const { cores, engineCores, result } = yield* cpuOver(engines, Effect.gen(function*() {
-      const before = (yield* statistics).engine
-      yield* Effect.sleep(MEASURE_MS)
-      return { before, after: (yield* statistics).engine }
-    }))
+    const { cores, engineCores, result } = yield* cpuOver(
+      engines,
+      Effect.gen(function* () {
+        const before = (yield* statistics).engine
+        yield* Effect.sleep(MEASURE_MS)
+        return { before, after: (yield* statistics).engine }
+      })
+    )
     const { after, before } = result
     const cycles = after.cycles - before.cycles
     const durations = after.recentCycleMs.slice(-cycles)
@@ -132,13 +142,11 @@ const refresh = (engines: Engines, subscribed: ReadonlyArray<string> | undefined
       cycles,
       failedScrapes: failed(after.outcomes) - failed(before.outcomes)
     } satisfies Figures
-  }).pipe(
-    Effect.provide(withMetricRefreshOptions(initForTest, { scrape: defaultScrapeOptions, promql: undefined }))
-  )
+  }).pipe(Effect.provide(withMetricRefreshOptions(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
 
 /** The baseline: the same pages, client and schedule, bodies read as text and dropped. */
 const bareFetch = (engines: Engines) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const urls = engines.ports.map((port) => `http://127.0.0.1:${port}/metrics`)
     const durations = new DurationWindow()
@@ -155,17 +163,24 @@ const bareFetch = (engines: Engines) =>
             Effect.catchCause(() => Effect.sync(() => failedScrapes++))
           ),
         { concurrency: defaultScrapeOptions.concurrency, discard: true }
-      ).pipe(Effect.ensuring(Effect.sync(() => {
-        cycles++
-        durations.record(clock.currentTimeMillisUnsafe() - started)
-      })))
+      ).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            cycles++
+            durations.record(clock.currentTimeMillisUnsafe() - started)
+          })
+        )
+      )
     })
     yield* Effect.forkScoped(repeatCycles(cycle, defaultScrapeOptions.intervalMs))
-    const { cores, engineCores, result } = yield* cpuOver(engines, Effect.gen(function*() {
-      const before = { cycles, failedScrapes }
-      yield* Effect.sleep(MEASURE_MS)
-      return before
-    }))
+    const { cores, engineCores, result } = yield* cpuOver(
+      engines,
+      Effect.gen(function* () {
+        const before = { cycles, failedScrapes }
+        yield* Effect.sleep(MEASURE_MS)
+        return before
+      })
+    )
     const measured = cycles - result.cycles
     const recent = durations.toArray().slice(-measured)
     return {
@@ -183,32 +198,39 @@ const describe = (figures: Figures): string =>
   `(engines ${figures.engineCores.toFixed(2)} cores; ${figures.cycles} cycles, ${figures.failedScrapes} failed scrapes)`
 
 const atScale = (count: number) =>
-  Effect.scoped(Effect.gen(function*() {
-    const fleet = yield* engines(count)
-    const all = yield* refresh(fleet, undefined)
-    console.log(`refresh N=${count}, every catalogue metric: ${describe(all)}`)
-    const router = yield* refresh(fleet, ROUTER_METRICS)
-    console.log(`refresh N=${count}, ${ROUTER_METRICS.length} subscribed metrics: ${describe(router)}`)
-    const bare = yield* bareFetch(fleet)
-    console.log(`refresh N=${count}, baseline bare fetch (no parse, no store): ${describe(bare)}`)
-    const busy = yield* Effect.scoped(Effect.flatMap(engines(count, true), (fleet) => refresh(fleet, undefined)))
-    console.log(`refresh N=${count}, every catalogue metric, busy engines (every histogram changes between scrapes): ${describe(busy)}`)
-    printComparison(
-      `refresh N=${count} CPU`,
-      { label: "every metric", value: all.cores },
-      { label: "bare fetch", value: bare.cores },
-      "cores"
-    )
-    return all
-  }))
+  Effect.scoped(
+    Effect.gen(function* () {
+      const fleet = yield* engines(count)
+      const all = yield* refresh(fleet, undefined)
+      console.log(`refresh N=${count}, every catalogue metric: ${describe(all)}`)
+      const router = yield* refresh(fleet, ROUTER_METRICS)
+      console.log(`refresh N=${count}, ${ROUTER_METRICS.length} subscribed metrics: ${describe(router)}`)
+      const bare = yield* bareFetch(fleet)
+      console.log(`refresh N=${count}, baseline bare fetch (no parse, no store): ${describe(bare)}`)
+      const busy = yield* Effect.scoped(Effect.flatMap(engines(count, true), (fleet) => refresh(fleet, undefined)))
+      console.log(
+        `refresh N=${count}, every catalogue metric, busy engines (every histogram changes between scrapes): ` +
+          describe(busy)
+      )
+      printComparison(
+        `refresh N=${count} CPU`,
+        { label: "every metric", value: all.cores },
+        { label: "bare fetch", value: bare.cores },
+        "cores"
+      )
+      return all
+    })
+  )
 
 export const run = (): Promise<void> =>
-  Effect.runPromise(Effect.gen(function*() {
-    for (const count of FLEET_SIZES) {
-      const all = yield* atScale(count)
-      if (count === 200) {
-        printFigure("refresh N=200 cycle p99, every catalogue metric", all.p99, "ms", "< 50 ms")
-        printFigure("refresh N=200 CPU, every catalogue metric", all.cores, "cores", "< 1 core")
+  Effect.runPromise(
+    Effect.gen(function* () {
+      for (const count of FLEET_SIZES) {
+        const all = yield* atScale(count)
+        if (count === 200) {
+          printFigure("refresh N=200 cycle p99, every catalogue metric", all.p99, "ms", "< 50 ms")
+          printFigure("refresh N=200 CPU, every catalogue metric", all.cores, "cores", "< 1 core")
+        }
       }
-    }
-  }).pipe(Effect.provide(Layer.empty)))
+    }).pipe(Effect.provide(Layer.empty))
+  )

@@ -7,15 +7,13 @@
  * that every scrape finds every request histogram changed. Every 50 ms every
  * engine's process CPU time moves too, so no page is served twice alike.
  */
-import { EngineSimulator } from "../src/EngineSimulator.ts"
+import { EngineSimulator } from "../src/demo/EngineSimulator.ts"
 
 export const BENCH_MODELS = ["llama-3-8b", "lora-a"] as const
 
 const count = Number(process.argv[2] ?? "1")
 const busy = process.argv[3] === "busy"
-const engines = await Promise.all(
-  Array.from({ length: count }, () => EngineSimulator.start({ models: BENCH_MODELS }))
-)
+const engines = await Promise.all(Array.from({ length: count }, () => EngineSimulator.start({ models: BENCH_MODELS })))
 for (const engine of engines) {
   engine.metrics.setLora({ maxLora: 4, running: ["lora-a"], waiting: [] })
   engine.metrics.completeRequests("llama-3-8b", 20)

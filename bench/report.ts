@@ -32,9 +32,9 @@ export const printComparison = (
 ): void => {
   const ratio = ours.value / baseline.value
   console.log(
-    `${title}: ${ours.label} ${formatNumber(ours.value)} ${unit}, ${baseline.label} ${
-      formatNumber(baseline.value)
-    } ${unit}, ratio ${ratio.toFixed(2)}`
+    `${title}: ${ours.label} ${formatNumber(ours.value)} ${unit}, ${baseline.label} ${formatNumber(
+      baseline.value
+    )} ${unit}, ratio ${ratio.toFixed(2)}`
   )
 }
 

@@ -10,10 +10,10 @@ import type { AddressInfo } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { newTestCacheWithPods } from "../layers/index.ts"
-import { CacheStore } from "../src/CacheStore.ts"
-import { LiveCache } from "../src/LiveCache.ts"
-import { MetricValue } from "../src/MetricValue.ts"
-import { serveApi } from "../src/ServiceServer.ts"
+import { CacheStore } from "../src/cache/CacheStore.ts"
+import { LiveCache } from "../src/service/LiveCache.ts"
+import { MetricValue } from "../src/store/MetricValue.ts"
+import { serveApi } from "../src/service/ServiceServer.ts"
 import { printComparison, printFigure } from "./report.ts"
 
 const POD_COUNT = 100
@@ -55,13 +55,7 @@ const toMs = (value: string, unit: string): number =>
 
 const runWrk = (url: string): Promise<WrkResult> =>
   new Promise((resolve, reject) => {
-    const wrk = spawn("wrk", [
-      `-t${THREADS}`,
-      `-c${CONNECTIONS}`,
-      `-d${DURATION_SECONDS}s`,
-      "--latency",
-      url
-    ])
+    const wrk = spawn("wrk", [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${DURATION_SECONDS}s`, "--latency", url])
     let output = ""
     wrk.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     wrk.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
@@ -116,7 +110,7 @@ const baseline = async (body: Uint8Array): Promise<WrkResult> => {
   }
 }
 
-const service = Effect.gen(function*() {
+const service = Effect.gen(function* () {
   const cache = yield* Layer.build(newTestCacheWithPods(makePods(), MODEL))
   moveMetrics(cache, 0)
   const server = yield* Layer.build(
@@ -139,7 +133,8 @@ export const run = async (): Promise<void> => {
   const { body, cycles, ours } = await Effect.runPromise(service)
   const bare = await baseline(body)
   console.log(
-    `GET /v1/models/{model}/pods, ${POD_COUNT} pods (${body.byteLength} bytes), metrics moving every ${METRIC_PERIOD_MS} ms ` +
+    `GET /v1/models/{model}/pods, ${POD_COUNT} pods (${body.byteLength} bytes), ` +
+      `metrics moving every ${METRIC_PERIOD_MS} ms ` +
       `(${cycles} changes), wrk ${THREADS} threads ${CONNECTIONS} connections ${DURATION_SECONDS} s`
   )
   printComparison(
@@ -148,10 +143,15 @@ export const run = async (): Promise<void> => {
     { label: "bare node:http", value: bare.requestsPerSecond },
     "req/s"
   )
-  printComparison("p99 latency", { label: "service", value: ours.p99Ms }, {
-    label: "bare node:http",
-    value: bare.p99Ms
-  }, "ms")
+  printComparison(
+    "p99 latency",
+    { label: "service", value: ours.p99Ms },
+    {
+      label: "bare node:http",
+      value: bare.p99Ms
+    },
+    "ms"
+  )
   printFigure("service requests/s", ours.requestsPerSecond, "req/s", ">= 5,000")
   printFigure("service p99 latency", ours.p99Ms, "ms", "< 20")
 }

@@ -16,7 +16,7 @@ import {
   redisService,
   RequestTrace,
   RequestTracker,
-  RoutingContext,
+  type RoutingContext,
   TraceFlusher
 } from "../src/index.ts"
 import { countRoundTrips } from "../test/support/redisClient.ts"
@@ -36,7 +36,7 @@ const tokens = Array.from({ length: 1024 }, (_, i) => [1 + ((i * 7919) % 8_000),
 const discardingRedis = Layer.succeed(Redis, { setWithExpiry: () => Effect.void })
 
 /** The lifecycles through the services of a built cache, as one synchronous batch. */
-const lifecyclesOf = Effect.fnUntraced(function*(
+const lifecyclesOf = Effect.fnUntraced(function* (
   cache: Layer.Layer<CacheServices>,
   pods: ReadonlyArray<V1Pod>,
   contexts: ReadonlyArray<RoutingContext>
@@ -46,7 +46,7 @@ const lifecyclesOf = Effect.fnUntraced(function*(
     Effect.provideContext(services)
   )
   const tracker = Context.get(services, RequestTracker)
-  const lifecycles = Effect.gen(function*() {
+  const lifecycles = Effect.gen(function* () {
     for (let i = 0; i < BATCH; i++) {
       const ctx = contexts[i & 1023]!
       const [input, output] = tokens[i & 1023]!
@@ -61,19 +61,23 @@ const lifecyclesOf = Effect.fnUntraced(function*(
 
 /** Tracing off and on, measured in alternate rounds so a change of load on the machine hits both alike. */
 const hotPath = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingContext>) =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const off = yield* lifecyclesOf(initForTest, pods, contexts)
-    const on = yield* lifecyclesOf(withRequestTraceTo(discardingRedis)(initForTest), pods, contexts)
-    if (off.traced || !on.traced) throw new Error("the trace is not on in exactly one of the two caches")
-    let best = { off: 0, on: 0 }
-    for (let round = 0; round < HOT_PATH_ROUNDS; round++) {
-      best = {
-        off: Math.max(best.off, opsPerSecond(off.run, BATCH, 1)),
-        on: Math.max(best.on, opsPerSecond(on.run, BATCH, 1))
-      }
-    }
-    return best
-  })))
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const off = yield* lifecyclesOf(initForTest, pods, contexts)
+        const on = yield* lifecyclesOf(withRequestTraceTo(discardingRedis)(initForTest), pods, contexts)
+        if (off.traced || !on.traced) throw new Error("the trace is not on in exactly one of the two caches")
+        let best = { off: 0, on: 0 }
+        for (let round = 0; round < HOT_PATH_ROUNDS; round++) {
+          best = {
+            off: Math.max(best.off, opsPerSecond(off.run, BATCH, 1)),
+            on: Math.max(best.on, opsPerSecond(on.run, BATCH, 1))
+          }
+        }
+        return best
+      })
+    )
+  )
 
 /** Opens 1,000 windows, each with 10 requests over a few buckets. */
 const fillWindows = (store: FleetStore, round: number): void => {
@@ -95,49 +99,53 @@ const median = (values: ReadonlyArray<number>): number => {
 const flush = async (): Promise<void> => {
   const server = await startRedisServer()
   try {
-    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
-      const redis = redisService(client)
-      const store = new FleetStore()
-      const flusher = new TraceFlusher(store, new RequestTrace(1), redis)
-      store.setTraceRecorder(flusher.trace)
-      const roundTrips = countRoundTrips(client)
-      const durations: Array<number> = []
-      const tripsPerFlush: Array<number> = []
-      for (let round = 0; round < FLUSH_ROUNDS; round++) {
-        fillWindows(store, round)
-        const before = roundTrips.count
-        const start = performance.now()
-        yield* flusher.flush(1_735_689_600 + round * 10)
-        durations.push(performance.now() - start)
-        tripsPerFlush.push(roundTrips.count - before)
-      }
-      if (flusher.stats.written !== FLUSH_MODELS * FLUSH_ROUNDS) throw new Error(`wrote ${flusher.stats.written}`)
-      // The baseline: the same 1,000 SETs, each awaited before the next.
-      const keys = Array.from({ length: FLUSH_MODELS }, (_, m) => `aibrix:model-${m}_request_trace_1735689600`)
-      const values = yield* Effect.promise(() => client.mget(keys))
-      const start = performance.now()
-      for (let m = 0; m < FLUSH_MODELS; m++) {
-        yield* Effect.promise(() => client.set(keys[m]!, values[m] ?? "{}", "EX", 600))
-      }
-      const oneByOne = performance.now() - start
-      const best = Math.min(...durations)
-      printFigure(
-        `flush of ${FLUSH_MODELS.toLocaleString("en-US")} models in one tick (best of ${FLUSH_ROUNDS}, median ${
-          median(durations).toFixed(1)
-        } ms)`,
-        best,
-        "ms",
-        "well under 100 ms"
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+          const redis = redisService(client)
+          const store = new FleetStore()
+          const flusher = new TraceFlusher(store, new RequestTrace(1), redis)
+          store.setTraceRecorder(flusher.trace)
+          const roundTrips = countRoundTrips(client)
+          const durations: Array<number> = []
+          const tripsPerFlush: Array<number> = []
+          for (let round = 0; round < FLUSH_ROUNDS; round++) {
+            fillWindows(store, round)
+            const before = roundTrips.count
+            const start = performance.now()
+            yield* flusher.flush(1_735_689_600 + round * 10)
+            durations.push(performance.now() - start)
+            tripsPerFlush.push(roundTrips.count - before)
+          }
+          if (flusher.stats.written !== FLUSH_MODELS * FLUSH_ROUNDS) throw new Error(`wrote ${flusher.stats.written}`)
+          // The baseline: the same 1,000 SETs, each awaited before the next.
+          const keys = Array.from({ length: FLUSH_MODELS }, (_, m) => `aibrix:model-${m}_request_trace_1735689600`)
+          const values = yield* Effect.promise(() => client.mget(keys))
+          const start = performance.now()
+          for (let m = 0; m < FLUSH_MODELS; m++) {
+            yield* Effect.promise(() => client.set(keys[m]!, values[m] ?? "{}", "EX", 600))
+          }
+          const oneByOne = performance.now() - start
+          const best = Math.min(...durations)
+          const models = FLUSH_MODELS.toLocaleString("en-US")
+          printFigure(
+            `flush of ${models} models in one tick ` +
+              `(best of ${FLUSH_ROUNDS}, median ${median(durations).toFixed(1)} ms)`,
+            best,
+            "ms",
+            "well under 100 ms"
+          )
+          printFigure("round trips per flush", Math.max(...tripsPerFlush), "round trips", "1 pipeline")
+          printComparison(
+            `${FLUSH_MODELS.toLocaleString("en-US")} SETs`,
+            { label: "one pipeline", value: best },
+            { label: "one by one", value: oneByOne },
+            "ms"
+          )
+        })
       )
-      printFigure("round trips per flush", Math.max(...tripsPerFlush), "round trips", "1 pipeline")
-      printComparison(
-        `${FLUSH_MODELS.toLocaleString("en-US")} SETs`,
-        { label: "one pipeline", value: best },
-        { label: "one by one", value: oneByOne },
-        "ms"
-      )
-    })))
+    )
   } finally {
     await server.dispose()
   }

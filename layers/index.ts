@@ -1,8 +1,8 @@
 /** Ready-made layers of aibrix-cache. */
 export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type PodMetrics } from "./test.ts"
-export { kubernetesDiscovery, kubernetesDiscoveryWith, staticDiscovery } from "./discovery.ts"
-export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "./metrics.ts"
-export { withRequestTrace, withRequestTraceTo } from "./trace.ts"
+export { kubernetesDiscovery, kubernetesDiscoveryWith, staticDiscovery } from "../src/discovery/DiscoveryLayers.ts"
+export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "../src/metrics/MetricRefreshLayers.ts"
+export { withRequestTrace, withRequestTraceTo } from "../src/trace/RequestTraceLayers.ts"
 export {
   init,
   initForGateway,
@@ -12,4 +12,4 @@ export {
   type LiveServices,
   withSource,
   withTraceWhenEnabled
-} from "./live.ts"
+} from "../src/live/Live.ts"

@@ -4,12 +4,12 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Effect, Layer } from "effect"
-import { type CacheServices, layerEmpty, makeContext } from "../src/Cache.ts"
-import { CacheWriter } from "../src/CacheWriter.ts"
-import { DiscoveryEvent } from "../src/DiscoveryEvent.ts"
-import { FleetStore } from "../src/FleetStore.ts"
-import type { MetricValue } from "../src/MetricValue.ts"
-import { MODEL_LABEL } from "../src/Pod.ts"
+import { type CacheServices, layerEmpty, makeContext } from "../src/cache/Cache.ts"
+import { CacheWriter } from "../src/cache/CacheWriter.ts"
+import { DiscoveryEvent } from "../src/store/DiscoveryEvent.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
+import type { MetricValue } from "../src/store/MetricValue.ts"
+import { MODEL_LABEL } from "../src/store/Pod.ts"
 
 /** `InitForTest`: an empty store, no fibers. */
 export const initForTest: Layer.Layer<CacheServices> = layerEmpty
@@ -33,20 +33,22 @@ export const newTestCacheWithPodsMetrics = (
   model: string,
   podMetrics: PodMetrics
 ): Layer.Layer<CacheServices> =>
-  Layer.effectContext(Effect.gen(function*() {
-    const store = new FleetStore()
-    const context = makeContext(store)
-    for (const pod of pods) labelWithModel(pod, model)
-    yield* CacheWriter.use((writer) => writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))).pipe(
-      Effect.provideContext(context)
-    )
-    for (const entry of store.podEntries()) {
-      for (const [metric, value] of metricsOf(podMetrics, entry.pod.metadata.name)) {
-        store.setPodMetric(entry.key, metric, value)
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const store = new FleetStore()
+      const context = makeContext(store)
+      for (const pod of pods) labelWithModel(pod, model)
+      yield* CacheWriter.use((writer) => writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))).pipe(
+        Effect.provideContext(context)
+      )
+      for (const entry of store.podEntries()) {
+        for (const [metric, value] of metricsOf(podMetrics, entry.pod.metadata.name)) {
+          store.setPodMetric(entry.key, metric, value)
+        }
       }
-    }
-    return context
-  }))
+      return context
+    })
+  )
 
 const labelWithModel = (pod: V1Pod, model: string): void => {
   if (pod.metadata === undefined) return // malformed: the writer logs and skips it

@@ -7,7 +7,10 @@ import { Config, Effect, Schema, SchemaIssue } from "effect"
 const invalid = (name: string, value: string, expected: string): Config.ConfigError =>
   new Config.ConfigError(
     new Schema.SchemaError(
-      new SchemaIssue.Pointer([name], new SchemaIssue.InvalidValue({ message: `${expected}, got ${JSON.stringify(value)}` }))
+      new SchemaIssue.Pointer(
+        [name],
+        new SchemaIssue.InvalidValue({ message: `${expected}, got ${JSON.stringify(value)}` })
+      )
     )
   )
 
@@ -37,10 +40,12 @@ export const envBoolean = (name: string, fallback: boolean): Config.Config<boole
     return TRUE.has(word) ? true : FALSE.has(word) ? false : undefined
   })
 
-const portIn = (lowest: number) => (value: string): number | undefined => {
-  const port = /^\d+$/.test(value) ? Number(value) : Number.NaN
-  return port >= lowest && port <= 65535 ? port : undefined
-}
+const portIn =
+  (lowest: number) =>
+  (value: string): number | undefined => {
+    const port = /^\d+$/.test(value) ? Number(value) : Number.NaN
+    return port >= lowest && port <= 65535 ? port : undefined
+  }
 
 /** A TCP port to connect to: an integer in [1, 65535]. */
 export const envPort = (name: string, fallback: number): Config.Config<number> =>

@@ -2,13 +2,18 @@
  * aibrix-cache: a live in-memory view of an LLM serving fleet for a gateway.
  * Ready-made layers are in `aibrix-cache/layers`.
  */
-export { Cache, type CacheService, type CacheServices } from "./Cache.ts"
-export { CacheReadiness } from "./CacheReadiness.ts"
-export { CacheStore } from "./CacheStore.ts"
-export { CacheWriter } from "./CacheWriter.ts"
-export { DiscoveryEvent } from "./DiscoveryEvent.ts"
-export { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound, StaticFleetInvalid } from "./DiscoveryErrors.ts"
-export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./Errors.ts"
+export { Cache, type CacheService, type CacheServices } from "./cache/Cache.ts"
+export { CacheReadiness } from "./cache/CacheReadiness.ts"
+export { CacheStore } from "./cache/CacheStore.ts"
+export { CacheWriter } from "./cache/CacheWriter.ts"
+export { DiscoveryEvent } from "./store/DiscoveryEvent.ts"
+export {
+  DiscoverySyncTimeout,
+  KubeConfigInvalid,
+  KubeConfigNotFound,
+  StaticFleetInvalid
+} from "./discovery/DiscoveryErrors.ts"
+export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./store/Errors.ts"
 export {
   type EngineMetrics,
   FleetStore,
@@ -17,19 +22,19 @@ export {
   type Rejection,
   type TokenCounts,
   type TraceRecorder
-} from "./FleetStore.ts"
-export { loadKubeConfig } from "./KubeConfigLoader.ts"
+} from "./store/FleetStore.ts"
+export { loadKubeConfig } from "./discovery/KubeConfigLoader.ts"
 export {
   type InformerRestarts,
   KubernetesSource,
   type KubernetesSourceError,
   type KubernetesSourceOptions,
   makeKubernetesSource
-} from "./KubernetesSource.ts"
-export { MetricCache, type MetricSubscriber } from "./MetricCache.ts"
-export * as MetricCatalogue from "./MetricCatalogue.ts"
-export { MetricRefresh } from "./MetricRefresh.ts"
-export { type MetricRefreshOptions, type PromQLOptions, type ScrapeOptions } from "./MetricRefreshConfig.ts"
+} from "./discovery/KubernetesSource.ts"
+export { MetricCache, type MetricSubscriber } from "./cache/MetricCache.ts"
+export * as MetricCatalogue from "./metrics/MetricCatalogue.ts"
+export { MetricRefresh } from "./metrics/MetricRefresh.ts"
+export type { MetricRefreshOptions, PromQLOptions, ScrapeOptions } from "./metrics/MetricRefreshConfig.ts"
 export {
   Histogram,
   type HistogramBuckets,
@@ -38,14 +43,14 @@ export {
   MetricValue,
   Prometheus,
   Simple
-} from "./MetricValue.ts"
-export { ModelCache } from "./ModelCache.ts"
-export { type ModelAdapter } from "./ModelAdapter.ts"
-export * as Pod from "./Pod.ts"
-export { PodCache } from "./PodCache.ts"
-export { PodList } from "./PodList.ts"
-export { PrometheusQueryError } from "./PrometheusApi.ts"
-export { PromQLResult } from "./PromQLResult.ts"
+} from "./store/MetricValue.ts"
+export { ModelCache } from "./cache/ModelCache.ts"
+export type { ModelAdapter } from "./store/ModelAdapter.ts"
+export * as Pod from "./store/Pod.ts"
+export { PodCache } from "./cache/PodCache.ts"
+export { PodList } from "./store/PodList.ts"
+export { PrometheusQueryError } from "./metrics/PrometheusApi.ts"
+export { PromQLResult } from "./store/PromQLResult.ts"
 export {
   connectRedis,
   Redis,
@@ -55,26 +60,26 @@ export {
   type RedisEntry,
   redisService,
   RedisWriteError
-} from "./Redis.ts"
-export { RequestTrace } from "./RequestTrace.ts"
-export {
-  type EngineRefreshStatistics,
-  type PodScrapeStatistics,
-  type PromQLRefreshStatistics,
-  type RefreshStatistics
-} from "./RefreshStatistics.ts"
-export { type MaybeRoutingContext, RequestTracker } from "./RequestTracker.ts"
-export { RoutingContext } from "./RoutingContext.ts"
-export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./StaticFleet.ts"
-export { makeStaticSource, type StaticSourceOptions } from "./StaticSource.ts"
-export { type RestartBackoff } from "./SupervisedInformer.ts"
-export { bucketIndex } from "./TraceBucket.ts"
-export { traceEnabled } from "./TraceConfig.ts"
+} from "./trace/Redis.ts"
+export { RequestTrace } from "./trace/RequestTrace.ts"
+export type {
+  EngineRefreshStatistics,
+  PodScrapeStatistics,
+  PromQLRefreshStatistics,
+  RefreshStatistics
+} from "./metrics/RefreshStatistics.ts"
+export { type MaybeRoutingContext, RequestTracker } from "./cache/RequestTracker.ts"
+export { RoutingContext } from "./store/RoutingContext.ts"
+export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./discovery/StaticFleet.ts"
+export { makeStaticSource, type StaticSourceOptions } from "./discovery/StaticSource.ts"
+export type { RestartBackoff } from "./discovery/internal/SupervisedInformer.ts"
+export { bucketIndex } from "./trace/TraceBucket.ts"
+export { traceEnabled } from "./trace/TraceConfig.ts"
 export {
   TRACE_TTL_SECONDS,
   traceFlushLayer,
   TraceFlusher,
   TraceFlushStatistics,
   type TraceFlushStats
-} from "./TraceFlush.ts"
-export { traceKey, TraceWindow, windowJson } from "./TraceWindow.ts"
+} from "./trace/TraceFlush.ts"
+export { traceKey, TraceWindow, windowJson } from "./trace/TraceWindow.ts"

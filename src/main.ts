@@ -4,7 +4,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Runtime } from "effect"
-import { cli } from "./ServiceCli.ts"
+import { cli } from "./service/ServiceCli.ts"
 
 /** An interruption (a signal) is the normal way to stop the service. */
 const teardown: Runtime.Teardown = (exit, onExit) =>

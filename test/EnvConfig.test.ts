@@ -8,31 +8,34 @@ const withEnv = (env: Record<string, string>) =>
 
 describe("traceEnabled", () => {
   it.effect("is false when AIBRIX_GPU_OPTIMIZER_TRACING_FLAG is unset", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       assert.isFalse(yield* traceEnabled.pipe(withEnv({})))
-    }))
+    })
+  )
 
   it.effect("reads the flag as Go's ParseBool does, and the words Effect accepts", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       for (const value of ["true", "True", "TRUE", "t", "1", "yes", "on"]) {
         assert.isTrue(yield* traceEnabled.pipe(withEnv({ AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: value })), value)
       }
       for (const value of ["false", "False", "f", "0", "no", "off"]) {
         assert.isFalse(yield* traceEnabled.pipe(withEnv({ AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: value })), value)
       }
-    }))
+    })
+  )
 
   it.effect("fails on a bad value, naming the variable and the value", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const error = yield* Effect.flip(traceEnabled.pipe(withEnv({ AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "maybe" })))
       assert.include(error.message, "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG")
       assert.include(error.message, `"maybe"`)
-    }))
+    })
+  )
 })
 
 describe("envPort", () => {
   it.effect("accepts 1 to 65535 and names a bad value", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const port = envPort("P", 6379)
       assert.strictEqual(yield* port.pipe(withEnv({})), 6379)
       assert.strictEqual(yield* port.pipe(withEnv({ P: "6380" })), 6380)
@@ -41,12 +44,13 @@ describe("envPort", () => {
         assert.include(error.message, `"${value}"`)
         assert.include(error.message, `"P"`)
       }
-    }))
+    })
+  )
 })
 
 describe("envListenPort", () => {
   it.effect("accepts 0 (any free port) to 65535 and names a bad value", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const port = envListenPort("AIBRIX_PORT", 8080)
       assert.strictEqual(yield* port.pipe(withEnv({})), 8080)
       assert.strictEqual(yield* port.pipe(withEnv({ AIBRIX_PORT: "0" })), 0)
@@ -56,5 +60,6 @@ describe("envListenPort", () => {
         assert.include(error.message, `"${value}"`)
         assert.include(error.message, "AIBRIX_PORT")
       }
-    }))
+    })
+  )
 })

@@ -7,7 +7,7 @@ import { newTestCacheWithPods } from "../layers/index.ts"
 
 it("the README example routes to the one pod", async () => {
   const route = (model: string, requestId: string) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const pods = yield* PodCache
       const tracker = yield* RequestTracker
       const candidates = yield* pods.listPodsByModel(model) // fails with ModelNotFound

@@ -4,8 +4,8 @@ import { TestClock } from "effect/testing"
 import type { Redis as IORedis } from "ioredis"
 import { newTestCacheWithPods, withRequestTrace, withRequestTraceTo } from "../../layers/index.ts"
 import { type CacheServices, Redis, RequestTracker, traceKey } from "../../src/index.ts"
-import { makePod } from "../fixtures.ts"
-import { captureLogs } from "../support/logLines.ts"
+import { makePod } from "../support/fixtures.ts"
+import { captureLogs } from "../support/capturedLogs.ts"
 import { eventually, readAll, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
 
@@ -20,7 +20,7 @@ const cache = () => newTestCacheWithPods([makePod({ name: "p1" }), makePod({ nam
 
 /** Adds `count` requests to the model and finishes every other one with token sizes. */
 const requests = (prefix: string, model: string, count: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const tracker = yield* RequestTracker
     for (let i = 0; i < count; i++) {
       const id = `${prefix}-${i}`
@@ -36,12 +36,12 @@ const parse = (value: string | undefined): Record<string, number> => JSON.parse(
 
 describe("withRequestTrace (real redis-server)", () => {
   it.effect("writes each window under its key, with its JSON and a 600 s TTL", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TestClock.setTime(BASE + 4_000)
       const server = yield* redisServer()
       const reader = yield* readerClient(server)
       const env = { REDIS_HOST: server.host, REDIS_PORT: String(server.port) }
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         yield* requests("a", "llama", 3)
         yield* requests("b", "lora-1", 1)
         yield* TestClock.adjust(6_000) // :10
@@ -64,61 +64,66 @@ describe("withRequestTrace (real redis-server)", () => {
         const ttl = yield* Effect.promise(() => reader.ttl(key))
         assert.isTrue(ttl > 580 && ttl <= 600, `${key} ttl ${ttl}`)
       }
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
-  it.effect("delivers every window written before, during and after an outage, each once", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(BASE + 1_000)
-      const server = yield* redisServer()
-      const reader = yield* readerClient(server)
-      const logs: Array<string> = []
-      const failures = () => logs.filter((line) => line.includes("could not write")).length
-      const expected: Array<string> = []
-      let seconds = 10
-      let added = 0
-      /** Requests, then 10 s on: the flush on the next boundary writes them under its ts. */
-      const interval = (count: number) =>
-        Effect.gen(function*() {
-          yield* requests(`r${seconds}`, "llama", count)
-          added += count
-          yield* TestClock.adjust(10_000)
-          seconds += 10
-          expected.push(traceKey("llama", BASE_S + seconds))
+  it.effect(
+    "delivers every window written before, during and after an outage, each once",
+    () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(BASE + 1_000)
+        const server = yield* redisServer()
+        const reader = yield* readerClient(server)
+        const logs: Array<string> = []
+        const failures = () => logs.filter((line) => line.includes("could not write")).length
+        const expected: Array<string> = []
+        let seconds = 10
+        let added = 0
+        /** Requests, then 10 s on: the flush on the next boundary writes them under its ts. */
+        const interval = (count: number) =>
+          Effect.gen(function* () {
+            yield* requests(`r${seconds}`, "llama", count)
+            added += count
+            yield* TestClock.adjust(10_000)
+            seconds += 10
+            expected.push(traceKey("llama", BASE_S + seconds))
+          })
+        const redis = Redis.layerConfig({ host: server.host, port: server.port, password: undefined })
+        const body: Effect.Effect<void, never, CacheServices> = Effect.gen(function* () {
+          yield* TestClock.adjust(9_000) // :10, nothing open yet
+          yield* interval(2) // :20
+          yield* interval(3) // :30
+          assert.isTrue(yield* eventually(hasKeys(reader, expected)), "written before the outage")
+          yield* Effect.promise(() => server.stop({ save: true })) // a restart keeps the data
+          yield* interval(4) // :40 fails
+          yield* interval(5) // :50 fails
+          assert.isTrue(yield* eventually(Effect.sync(() => failures() === 2)), "two failed flushes")
+          yield* Effect.promise(() => server.start())
+          // Flush on until the client is back and everything is in.
+          let rounds = 0
+          while (!(yield* hasKeys(reader, expected)) && rounds++ < 100) {
+            yield* interval(1)
+            yield* eventually(hasKeys(reader, expected), 300)
+          }
+          yield* requests("last", "llama", 2) // left open: the flush at shutdown writes it
+          added += 2
         })
-      const redis = Redis.layerConfig({ host: server.host, port: server.port, password: undefined })
-      const body: Effect.Effect<void, never, CacheServices> = Effect.gen(function*() {
-        yield* TestClock.adjust(9_000) // :10, nothing open yet
-        yield* interval(2) // :20
-        yield* interval(3) // :30
-        assert.isTrue(yield* eventually(hasKeys(reader, expected)), "written before the outage")
-        yield* Effect.promise(() => server.stop({ save: true })) // a restart keeps the data
-        yield* interval(4) // :40 fails
-        yield* interval(5) // :50 fails
-        assert.isTrue(yield* eventually(Effect.sync(() => failures() === 2)), "two failed flushes")
-        yield* Effect.promise(() => server.start())
-        // Flush on until the client is back and everything is in.
-        let rounds = 0
-        while (!(yield* hasKeys(reader, expected)) && rounds++ < 100) {
-          yield* interval(1)
-          yield* eventually(hasKeys(reader, expected), 300)
-        }
-        yield* requests("last", "llama", 2) // left open: the flush at shutdown writes it
-        added += 2
-      })
-      yield* body.pipe(Effect.provide(withRequestTraceTo(redis)(cache())), captureLogs(logs))
-      const last = traceKey("llama", BASE_S + seconds + 10)
-      const stored = yield* readAll(reader)
-      assert.deepStrictEqual([...stored.keys()].sort(), [...expected, last].sort())
-      let total = 0
-      for (const value of stored.values()) total += parse(value)["meta_total_reqs"] ?? 0
-      assert.strictEqual(total, added)
-      assert.strictEqual(parse(stored.get(traceKey("llama", BASE_S + 40))).meta_total_reqs, 4)
-      assert.strictEqual(parse(stored.get(traceKey("llama", BASE_S + 50))).meta_total_reqs, 5)
-      assert.strictEqual(parse(stored.get(last)).meta_total_reqs, 2)
-    }).pipe(Effect.scoped), 60_000)
+        yield* body.pipe(Effect.provide(withRequestTraceTo(redis)(cache())), captureLogs(logs))
+        const last = traceKey("llama", BASE_S + seconds + 10)
+        const stored = yield* readAll(reader)
+        assert.deepStrictEqual([...stored.keys()].sort(), [...expected, last].sort())
+        let total = 0
+        for (const value of stored.values()) total += parse(value)["meta_total_reqs"] ?? 0
+        assert.strictEqual(total, added)
+        assert.strictEqual(parse(stored.get(traceKey("llama", BASE_S + 40))).meta_total_reqs, 4)
+        assert.strictEqual(parse(stored.get(traceKey("llama", BASE_S + 50))).meta_total_reqs, 5)
+        assert.strictEqual(parse(stored.get(last)).meta_total_reqs, 2)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 
   it.effect("fails to build with a typed error naming the address when Redis does not answer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const port = yield* Effect.promise(freePort)
       const error = yield* Effect.flip(
         Layer.build(withRequestTrace(cache())).pipe(
@@ -128,5 +133,6 @@ describe("withRequestTrace (real redis-server)", () => {
       )
       assert.strictEqual(error._tag, "RedisConnectionError")
       assert.include(error.message, `127.0.0.1:${port}`)
-    }))
+    })
+  )
 })

@@ -59,7 +59,10 @@ type Selector = (labels: Readonly<Record<string, string>>) => boolean
 
 const parseSelector = (text: string | null): Selector => {
   if (text === null || text.trim() === "") return () => true
-  const terms = text.split(",").map((term) => term.trim()).filter((term) => term !== "")
+  const terms = text
+    .split(",")
+    .map((term) => term.trim())
+    .filter((term) => term !== "")
   const tests = terms.map((term): Selector => {
     const notEqual = term.indexOf("!=")
     if (notEqual > 0) {
@@ -82,8 +85,7 @@ const parseSelector = (text: string | null): Selector => {
 const labelsOf = (object: KubernetesObject | undefined): Readonly<Record<string, string>> =>
   object?.metadata?.labels ?? {}
 
-const keyOf = (object: KubernetesObject): string =>
-  `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`
+const keyOf = (object: KubernetesObject): string => `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`
 
 const withResourceVersion = <A extends KubernetesObject>(object: A, resourceVersion: number): A => ({
   ...object,
@@ -207,7 +209,12 @@ export class FakeKubernetes {
     const key = keyOf(stored)
     const previous = state.objects.get(key)
     state.objects.set(key, stored)
-    this.#record(state, { resourceVersion, type: previous === undefined ? "ADDED" : "MODIFIED", object: stored, previous })
+    this.#record(state, {
+      resourceVersion,
+      type: previous === undefined ? "ADDED" : "MODIFIED",
+      object: stored,
+      previous
+    })
     return stored
   }
 
@@ -267,7 +274,7 @@ export class FakeKubernetes {
   cutWatches(resource?: ResourceName): void {
     for (const state of this.#select(resource)) {
       for (const watcher of state.watchers) {
-        watcher.response.write("{\"type\":\"MODIFIED\",\"object\":{\"metadata\":")
+        watcher.response.write('{"type":"MODIFIED","object":{"metadata":')
         watcher.response.socket?.destroy()
       }
       state.watchers.clear()
@@ -383,16 +390,19 @@ export class FakeKubernetes {
     const answer = () => {
       if (response.destroyed) return
       if (failure !== undefined) {
-        response.writeHead(failure, { "content-type": "application/json" })
+        response
+          .writeHead(failure, { "content-type": "application/json" })
           .end(JSON.stringify({ kind: "Status", status: "Failure", code: failure, message: "injected failure" }))
         return
       }
       const items = Array.from(state.objects.values()).filter((object) => selector(labelsOf(object)))
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({
-        ...LIST_KINDS[resource],
-        metadata: { resourceVersion: String(this.#resourceVersion) },
-        items
-      }))
+      response.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          ...LIST_KINDS[resource],
+          metadata: { resourceVersion: String(this.#resourceVersion) },
+          items
+        })
+      )
     }
     if (state.listDelayMs > 0) {
       const timer = setTimeout(answer, state.listDelayMs)

@@ -3,13 +3,13 @@ import { Context, Effect, Layer } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { layerEmpty } from "../../src/Cache.ts"
-import { CacheReadiness } from "../../src/CacheReadiness.ts"
-import { CacheStore } from "../../src/CacheStore.ts"
-import type { FleetStore } from "../../src/FleetStore.ts"
+import { layerEmpty } from "../../src/cache/Cache.ts"
+import { CacheReadiness } from "../../src/cache/CacheReadiness.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import type { FleetStore } from "../../src/store/FleetStore.ts"
 import { kubernetesDiscoveryWith } from "../../layers/index.ts"
-import { KubernetesSource, type KubernetesSourceOptions } from "../../src/KubernetesSource.ts"
-import type { RestartBackoff } from "../../src/SupervisedInformer.ts"
+import { KubernetesSource, type KubernetesSourceOptions } from "../../src/discovery/KubernetesSource.ts"
+import type { RestartBackoff } from "../../src/discovery/internal/SupervisedInformer.ts"
 import { FakeKubernetes, type FakeKubernetesOptions } from "./FakeKubernetes.ts"
 
 /** A fake API server for the test's scope. */
@@ -47,11 +47,14 @@ export interface RunningDiscovery {
 
 /** Starts discovery from the fake in the current scope; returns once synced. */
 export const startDiscovery = (fake: FakeKubernetes, options: KubernetesSourceOptions = {}) =>
-  Effect.map(Layer.build(discoveryLayer(fake, options)), (context): RunningDiscovery => ({
-    store: Context.get(context, CacheStore),
-    source: Context.get(context, KubernetesSource),
-    readiness: Context.get(context, CacheReadiness)
-  }))
+  Effect.map(
+    Layer.build(discoveryLayer(fake, options)),
+    (context): RunningDiscovery => ({
+      store: Context.get(context, CacheStore),
+      source: Context.get(context, KubernetesSource),
+      readiness: Context.get(context, CacheReadiness)
+    })
+  )
 
 /** Waits this long in real time, whatever clock the test runs on. */
 export const realSleep = (ms: number): Effect.Effect<void> =>
@@ -62,7 +65,7 @@ export const realSleep = (ms: number): Effect.Effect<void> =>
  * deadline its last error fails the test.
  */
 export const eventually = <A>(check: () => A, timeoutMs = 15_000): Effect.Effect<A> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (true) {
       try {

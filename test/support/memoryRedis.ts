@@ -3,7 +3,7 @@
  * one entry per round trip, and can be taken down to play an outage.
  */
 import { Clock, Effect, Layer } from "effect"
-import { Redis, RedisWriteError } from "../../src/Redis.ts"
+import { Redis, RedisWriteError } from "../../src/trace/Redis.ts"
 
 export interface StoredValue {
   readonly value: string
@@ -76,6 +76,9 @@ export class MemoryRedis {
 
   /** The stored windows, parsed. */
   windows(): ReadonlyArray<{ readonly key: string; readonly counts: Record<string, number> }> {
-    return Array.from(this.values, ([key, stored]) => ({ key, counts: JSON.parse(stored.value) as Record<string, number> }))
+    return Array.from(this.values, ([key, stored]) => ({
+      key,
+      counts: JSON.parse(stored.value) as Record<string, number>
+    }))
   }
 }

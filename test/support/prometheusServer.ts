@@ -57,14 +57,16 @@ const escapeRegex = (value: string): string => value.replace(/[.*+?^${}()|[\]\\]
  */
 export const prometheusConfig = (options: PrometheusServerOptions): string => {
   const interval = `${options.scrapeIntervalSeconds ?? 1}s`
-  const relabel = options.targets.filter((target) => target.instance !== undefined).map((target) =>
-    [
-      `      - source_labels: [__address__]`,
-      `        regex: ${quote(escapeRegex(target.address))}`,
-      `        target_label: instance`,
-      `        replacement: ${quote(target.instance!)}`
-    ].join("\n")
-  )
+  const relabel = options.targets
+    .filter((target) => target.instance !== undefined)
+    .map((target) =>
+      [
+        `      - source_labels: [__address__]`,
+        `        regex: ${quote(escapeRegex(target.address))}`,
+        `        target_label: instance`,
+        `        replacement: ${quote(target.instance!)}`
+      ].join("\n")
+    )
   return [
     `global:`,
     `  scrape_interval: ${interval}`,
@@ -93,14 +95,17 @@ const stop = (child: ChildProcess): Effect.Effect<void> =>
 
 const isReady = (url: string): Effect.Effect<boolean> =>
   Effect.promise(() =>
-    fetch(`${url}/-/ready`).then((response) => response.ok, () => false)
+    fetch(`${url}/-/ready`).then(
+      (response) => response.ok,
+      () => false
+    )
   )
 
 /** Starts Prometheus and waits until it is ready; stops it and removes its files with the scope. */
 export const startPrometheus = (
   options: PrometheusServerOptions
 ): Effect.Effect<PrometheusServer, PrometheusStartError, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const dir = yield* Effect.acquireRelease(
       Effect.promise(() => mkdtemp(join(tmpdir(), "aibrix-prometheus-"))),
       (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
@@ -112,12 +117,16 @@ export const startPrometheus = (
     let stderr = ""
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn(PROMETHEUS_BINARY, [
-          `--config.file=${configFile}`,
-          `--storage.tsdb.path=${join(dir, "data")}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-          "--log.level=warn"
-        ], { stdio: ["ignore", "ignore", "pipe"] })
+        const child = spawn(
+          PROMETHEUS_BINARY,
+          [
+            `--config.file=${configFile}`,
+            `--storage.tsdb.path=${join(dir, "data")}`,
+            `--web.listen-address=127.0.0.1:${port}`,
+            "--log.level=warn"
+          ],
+          { stdio: ["ignore", "ignore", "pipe"] }
+        )
         child.stderr?.setEncoding("utf8")
         child.stderr?.on("data", (chunk: string) => {
           stderr += chunk
@@ -135,8 +144,8 @@ export const startPrometheus = (
         ready
           ? Effect.void
           : child.exitCode !== null
-          ? Effect.fail(new PrometheusStartError({ reason: `prometheus exited: ${stderr}` }))
-          : Effect.fail(new PrometheusStartError({ reason: "not ready yet" }))
+            ? Effect.fail(new PrometheusStartError({ reason: `prometheus exited: ${stderr}` }))
+            : Effect.fail(new PrometheusStartError({ reason: "not ready yet" }))
       ),
       Effect.retry({
         schedule: Schedule.spaced("100 millis"),

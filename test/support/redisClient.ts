@@ -28,8 +28,11 @@ export const readAll = (client: IORedis): Effect.Effect<ReadonlyMap<string, stri
   })
 
 /** Runs `attempt` until it returns true, sleeping (real time) between tries; false at the deadline. */
-export const eventually = <E, R>(attempt: Effect.Effect<boolean, E, R>, timeoutMs = 15_000): Effect.Effect<boolean, E, R> =>
-  Effect.gen(function*() {
+export const eventually = <E, R>(
+  attempt: Effect.Effect<boolean, E, R>,
+  timeoutMs = 15_000
+): Effect.Effect<boolean, E, R> =>
+  Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if (yield* attempt) return true

@@ -37,7 +37,9 @@ export const freePort = (): Promise<number> =>
     server.once("error", reject)
     server.listen(0, HOST, () => {
       const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
+      )
     })
   })
 

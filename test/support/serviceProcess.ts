@@ -57,7 +57,7 @@ export const serviceProcess = (
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {}
 ): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const home = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "aibrix-service-home-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
@@ -126,12 +126,8 @@ export const get = (url: string): Effect.Effect<{ readonly status: number; reado
   )
 
 /** Polls `attempt` (in real time) until it yields a value; dies with `what` after `timeoutMs`. */
-export const poll = <A>(
-  what: string,
-  attempt: Effect.Effect<A | undefined>,
-  timeoutMs = 30_000
-): Effect.Effect<A> =>
-  Effect.gen(function*() {
+export const poll = <A>(what: string, attempt: Effect.Effect<A | undefined>, timeoutMs = 30_000): Effect.Effect<A> =>
+  Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       const value = yield* attempt

@@ -1,0 +1,179 @@
+/**
+ * Discovery from Kubernetes: informers on the pods that name a base model and
+ * on the ModelAdapters, in all namespaces, feeding the store through
+ * `CacheWriter`. A scoped resource: acquiring it registers the handlers,
+ * starts both informers and waits until both have listed once; closing its
+ * scope stops them, with no request left open.
+ */
+import type { KubeConfig, V1Pod } from "@kubernetes/client-node"
+import { Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
+import { CacheReadiness, makeReadinessSignal } from "../cache/CacheReadiness.ts"
+import type { CacheWriter } from "../cache/CacheWriter.ts"
+import { DiscoveryEvent } from "../store/DiscoveryEvent.ts"
+import { DiscoverySyncTimeout, type KubeConfigInvalid, type KubeConfigNotFound } from "./DiscoveryErrors.ts"
+import { makeDiscoveryFeed } from "./DiscoveryFeed.ts"
+import { checkKubeConfig, loadKubeConfig } from "./KubeConfigLoader.ts"
+import {
+  type AdapterObject,
+  isAdapterObject,
+  isPodObject,
+  trackAdapters,
+  trackPods
+} from "./internal/KubernetesEvents.ts"
+import { GROUP, PLURAL, VERSION } from "../store/ModelAdapter.ts"
+import { MODEL_LABEL } from "../store/Pod.ts"
+import {
+  defaultBackoff,
+  type InformerSpec,
+  type RestartBackoff,
+  type SupervisedInformer,
+  superviseInformer
+} from "./internal/SupervisedInformer.ts"
+
+/** Pods that name a base model, all namespaces. */
+export const podInformer: InformerSpec<V1Pod> = {
+  resource: "pods",
+  path: "/api/v1/pods",
+  labelSelector: MODEL_LABEL,
+  isObject: isPodObject
+}
+
+/** ModelAdapters, all namespaces. */
+export const adapterInformer: InformerSpec<AdapterObject> = {
+  resource: PLURAL,
+  path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+  isObject: isAdapterObject
+}
+
+export interface KubernetesSourceOptions {
+  /** The cluster to watch; by default `KUBECONFIG`, the default kubeconfig file, else in-cluster. */
+  readonly kubeConfig?: KubeConfig | undefined
+  /** How long both informers may take to list once (default 60 seconds). */
+  readonly syncTimeout?: Duration.Input | undefined
+  /** The backoff between restarts of an informer that stopped on an error. */
+  readonly backoff?: RestartBackoff | undefined
+}
+
+/** Restarts of each informer after it stopped on an error. */
+export interface InformerRestarts {
+  readonly pods: number
+  readonly modelAdapters: number
+}
+
+/** The running Kubernetes source, for the service's metrics. */
+export class KubernetesSource extends Context.Service<
+  KubernetesSource,
+  {
+    readonly restarts: Effect.Effect<InformerRestarts>
+  }
+>()("aibrix-cache/KubernetesSource") {}
+
+export type KubernetesSourceError = KubeConfigNotFound | KubeConfigInvalid | DiscoverySyncTimeout
+
+const awaitSync = (
+  informers: ReadonlyArray<SupervisedInformer>,
+  timeout: Duration.Input
+): Effect.Effect<void, DiscoverySyncTimeout> =>
+  Effect.forEach(informers, (informer) => Deferred.await(informer.synced), {
+    concurrency: "unbounded",
+    discard: true
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.suspend(() =>
+          Effect.fail(
+            new DiscoverySyncTimeout({
+              timeout: Duration.format(Duration.fromInputUnsafe(timeout)),
+              unsynced: informers
+                .filter((informer) => !Deferred.isDoneUnsafe(informer.synced))
+                .map((informer) => {
+                  const lastError = informer.lastError()
+                  return lastError === undefined
+                    ? { resource: informer.resource }
+                    : { resource: informer.resource, lastError }
+                })
+            })
+          )
+        )
+    })
+  )
+
+/**
+ * Starts the source in the current scope and returns once its initial sync has
+ * been applied to the store (its readiness is then already true).
+ */
+export const makeKubernetesSource = (
+  options: KubernetesSourceOptions = {}
+): Effect.Effect<
+  { readonly source: KubernetesSource["Service"]; readonly readiness: CacheReadiness["Service"] },
+  KubernetesSourceError,
+  CacheWriter | Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const kubeConfig = options.kubeConfig ?? (yield* loadKubeConfig)
+    yield* checkKubeConfig(kubeConfig)
+    const backoff = options.backoff ?? defaultBackoff
+    const feed = yield* makeDiscoveryFeed
+    const signal = yield* makeReadinessSignal
+    const pods = trackPods(feed.emit)
+    const adapters = trackAdapters(feed.emit)
+    // An adapter maps only the pods known when it is applied, and pods and
+    // adapters are listed concurrently: after the initial sync, and after every
+    // relist of the pods, every adapter is applied once more.
+    let initialSyncDone = false
+    const reapplyAdapters = () => {
+      for (const adapter of adapters.current()) feed.emit(DiscoveryEvent.AdapterAdded({ adapter }))
+    }
+    const podsInformer = yield* superviseInformer(
+      kubeConfig,
+      podInformer,
+      {
+        ...pods,
+        listed: () => {
+          if (initialSyncDone) reapplyAdapters()
+        }
+      },
+      backoff
+    )
+    const adaptersInformer = yield* superviseInformer(
+      kubeConfig,
+      adapterInformer,
+      {
+        ...adapters,
+        listed: () => {}
+      },
+      backoff
+    )
+
+    yield* awaitSync([podsInformer, adaptersInformer], options.syncTimeout ?? "60 seconds")
+    initialSyncDone = true
+    reapplyAdapters()
+    yield* feed.flushed
+    yield* signal.markReady
+    yield* Effect.logInfo("Kubernetes discovery synced").pipe(
+      Effect.annotateLogs({
+        pods: Array.from(pods.current()).length,
+        model_adapters: Array.from(adapters.current()).length
+      })
+    )
+    return {
+      source: KubernetesSource.of({
+        restarts: Effect.sync(() => ({ pods: podsInformer.restarts(), modelAdapters: adaptersInformer.restarts() }))
+      }),
+      readiness: signal.readiness
+    }
+  })
+
+/**
+ * Kubernetes discovery as a layer over a cache layer's `CacheWriter`: built once
+ * the initial sync is in the store, torn down with every informer stopped.
+ */
+export const layerKubernetesSource = (
+  options: KubernetesSourceOptions = {}
+): Layer.Layer<KubernetesSource | CacheReadiness, KubernetesSourceError, CacheWriter> =>
+  Layer.effectContext(
+    Effect.map(makeKubernetesSource(options), ({ readiness, source }) =>
+      Context.make(KubernetesSource, source).pipe(Context.add(CacheReadiness, readiness))
+    )
+  )

@@ -1,0 +1,77 @@
+/**
+ * The list half of an informer: one GET of a collection, authenticated by the
+ * kubeconfig, abortable, and kept as plain JSON. Watch events arrive as plain
+ * JSON too; the generated API clients would turn listed pods into class
+ * instances with `Date`s instead, and take far longer over thousands of pods.
+ */
+import {
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  RequestContext
+} from "@kubernetes/client-node"
+import { Schema } from "effect"
+
+const ListBody = Schema.Struct({
+  metadata: Schema.optional(
+    Schema.NullOr(
+      Schema.Struct({
+        resourceVersion: Schema.optional(Schema.NullOr(Schema.String))
+      })
+    )
+  ),
+  items: Schema.NullOr(Schema.Array(Schema.Unknown))
+})
+
+/** An item the client's informer can key: it reads `metadata.name` without checking. */
+const NamedObject = Schema.Struct({ metadata: Schema.Struct({ name: Schema.String }) })
+export const isNamedObject = Schema.is(NamedObject)
+
+/** A failed request, with the HTTP status the client's informer looks for. */
+export class KubernetesRequestError extends Error {
+  readonly statusCode: number
+
+  constructor(statusCode: number, message: string) {
+    super(message)
+    this.name = "KubernetesRequestError"
+    this.statusCode = statusCode
+  }
+}
+
+const decodeListBody = Schema.decodeUnknownSync(Schema.fromJsonString(ListBody))
+
+/** Lists the collection at `path` (with the label selector, if given); items that are not objects are dropped. */
+export const listObjects =
+  <T extends KubernetesObject>(
+    kubeConfig: KubeConfig,
+    path: string,
+    labelSelector: string | undefined,
+    isObject: (item: unknown) => item is T,
+    signal: AbortSignal
+  ) =>
+  async (): Promise<KubernetesListObject<T>> => {
+    const cluster = kubeConfig.getCurrentCluster()
+    if (cluster === null) throw new Error("no current cluster in the kubeconfig")
+    const url = new URL(cluster.server + path)
+    if (labelSelector !== undefined) url.searchParams.set("labelSelector", labelSelector)
+    const request = new RequestContext(url.toString(), HttpMethod.GET)
+    request.setHeaderParam("Accept", "application/json")
+    await kubeConfig.applySecurityAuthentication(request)
+    request.setSignal(signal)
+    const response = await new IsomorphicFetchHttpLibrary().send(request).toPromise()
+    const text = await response.body.text()
+    if (response.httpStatusCode !== 200) {
+      throw new KubernetesRequestError(
+        response.httpStatusCode,
+        `list ${path}: HTTP ${response.httpStatusCode} ${text.slice(0, 200)}`
+      )
+    }
+    const body = decodeListBody(text)
+    const resourceVersion = body.metadata?.resourceVersion ?? undefined
+    return {
+      metadata: resourceVersion === undefined ? {} : { resourceVersion },
+      items: (body.items ?? []).filter(isObject)
+    }
+  }

@@ -1,0 +1,85 @@
+/**
+ * The live cache layers, the reference's constructors as Layers: a store fed
+ * by a discovery source, the metric refresh, and the request trace when asked
+ * for. Each is one Layer whose scope owns every informer, fiber and client:
+ * closing it (`Layer.launch` ending, `ManagedRuntime.dispose`) stops the
+ * refresh, flushes the trace one last time before Redis quits, and stops the
+ * informers.
+ */
+import { type Config, Effect, Layer } from "effect"
+import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
+import type { CacheReadiness } from "../cache/CacheReadiness.ts"
+import type { CacheStore } from "../cache/CacheStore.ts"
+import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
+import type { KubernetesSource, KubernetesSourceError } from "../discovery/KubernetesSource.ts"
+import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
+import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
+import { traceEnabled } from "../trace/TraceConfig.ts"
+import { kubernetesDiscovery, staticDiscovery } from "../discovery/DiscoveryLayers.ts"
+import { withMetricRefresh } from "../metrics/MetricRefreshLayers.ts"
+import { withRequestTrace } from "../trace/RequestTraceLayers.ts"
+
+/** What every live layer provides: the cache services, its readiness and the refresh's statistics. */
+export type LiveServices = CacheServices | CacheReadiness | MetricRefresh
+
+/**
+ * `cacheLayer` fed by `source` (a discovery source writing through
+ * `CacheWriter` and raising `CacheReadiness`), with the metric refresh running
+ * once the source has synced.
+ */
+export const withSource = <S, SE, SR, A, E, R>(
+  source: Layer.Layer<S, SE, SR>,
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>
+): Layer.Layer<S | A | CacheStore | MetricRefresh, SE | E | Config.ConfigError, R | Exclude<SR, A | CacheStore>> =>
+  withMetricRefresh(source.pipe(Layer.provideMerge(cacheLayer)))
+
+/**
+ * `cacheLayer` with the request trace on when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG`
+ * says so (flushed to the Redis of `REDIS_*`), as it is otherwise.
+ */
+export const withTraceWhenEnabled = <A, E, R>(
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>
+): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
+  Layer.unwrap(Effect.map(traceEnabled, (enabled) => (enabled ? withRequestTrace(cacheLayer) : cacheLayer)))
+
+const kubernetesCache: Layer.Layer<LiveServices | KubernetesSource, KubernetesSourceError | Config.ConfigError, never> =
+  withSource(kubernetesDiscovery, layerEmpty)
+
+/** `Init`: Kubernetes discovery and the metric refresh; no trace. */
+export const init: Layer.Layer<LiveServices | KubernetesSource, KubernetesSourceError | Config.ConfigError> =
+  kubernetesCache
+
+/** `InitForMetadata`: as `init`, plus a Redis client (of `REDIS_*`) for the app; no trace. */
+export const initForMetadata: Layer.Layer<
+  LiveServices | KubernetesSource | Redis,
+  KubernetesSourceError | RedisConnectionError | Config.ConfigError
+> = kubernetesCache.pipe(Layer.provideMerge(Redis.layer))
+
+/**
+ * `InitForGateway`: as `init`, with the request trace on when
+ * `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true, flushed to the Redis of
+ * `REDIS_*` every 10 s. With the flag off no Redis is needed.
+ */
+export const initForGateway: Layer.Layer<
+  LiveServices | KubernetesSource,
+  KubernetesSourceError | RedisConnectionError | Config.ConfigError
+> = withTraceWhenEnabled(kubernetesCache)
+
+/** A discovery source over a fresh store, with the metric refresh and, when the flag says so, the trace. */
+export const initFromSource = <S, SE, SR>(
+  source: Layer.Layer<S, SE, SR>
+): Layer.Layer<
+  S | CacheServices | MetricRefresh,
+  SE | RedisConnectionError | Config.ConfigError,
+  Exclude<SR, CacheServices>
+> => withTraceWhenEnabled(withSource(source, layerEmpty))
+
+/**
+ * The fleet of a static YAML or JSON file (followed as it changes), with the
+ * metric refresh and, when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true, the
+ * trace flushed to the Redis of `REDIS_*`.
+ */
+export const initStatic = (
+  path: string
+): Layer.Layer<LiveServices, StaticFleetInvalid | RedisConnectionError | Config.ConfigError> =>
+  initFromSource(staticDiscovery(path))

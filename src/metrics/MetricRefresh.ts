@@ -1,0 +1,52 @@
+/**
+ * The metric refresh of a cache: the engine scrape loop and, when Prometheus
+ * is configured, the PromQL loop, both forked in the layer's scope, and their
+ * statistics as a service.
+ */
+import { type Config, Context, Effect, Layer } from "effect"
+import { HttpClient } from "effect/http"
+import { CacheStore } from "../cache/CacheStore.ts"
+import { makeEngineRefresh } from "./internal/EngineRefresh.ts"
+import { metricRefreshConfig, type MetricRefreshOptions } from "./MetricRefreshConfig.ts"
+import { makePrometheusApi } from "./PrometheusApi.ts"
+import { makePromQLRefresh } from "./internal/PromQLRefresh.ts"
+import type { RefreshStatistics } from "./RefreshStatistics.ts"
+
+/** The running refresh, as the service that reports on it. */
+export class MetricRefresh extends Context.Service<
+  MetricRefresh,
+  {
+    /** A snapshot of the loops' statistics. */
+    readonly statistics: Effect.Effect<RefreshStatistics>
+  }
+>()("aibrix-cache/MetricRefresh") {}
+
+/**
+ * The refresh over the store of `CacheStore`. While nobody subscribed, every
+ * metric of the catalogue is refreshed; once someone did (`addSubscriber`),
+ * only the metrics subscribers named, engine and PromQL alike.
+ */
+export const layer = (
+  options: MetricRefreshOptions
+): Layer.Layer<MetricRefresh, never, CacheStore | HttpClient.HttpClient> =>
+  Layer.effect(
+    MetricRefresh,
+    Effect.gen(function* () {
+      const store = yield* CacheStore
+      const client = yield* HttpClient.HttpClient
+      const engine = makeEngineRefresh(store, client, options.scrape)
+      yield* Effect.forkScoped(engine.run)
+      const promql =
+        options.promql === undefined
+          ? undefined
+          : makePromQLRefresh(store, makePrometheusApi(client, options.promql.prometheus), options.promql)
+      if (promql !== undefined) yield* Effect.forkScoped(promql.run)
+      return MetricRefresh.of({
+        statistics: Effect.sync(() => ({ engine: engine.statistics(), promql: promql?.statistics() }))
+      })
+    })
+  )
+
+/** The refresh with its settings read from the environment. */
+export const layerConfig: Layer.Layer<MetricRefresh, Config.ConfigError, CacheStore | HttpClient.HttpClient> =
+  Layer.unwrap(Effect.map(metricRefreshConfig, layer))

@@ -1,0 +1,11 @@
+/** The metric refresh: engine pages scraped per pod, the catalogue of canonical metrics, and PromQL queries. */
+export * as EnginePage from "./EnginePage.ts"
+export * as EnginePageReader from "./EnginePageReader.ts"
+export * as EngineScrape from "./EngineScrape.ts"
+export * as MetricCatalogue from "./MetricCatalogue.ts"
+export * as MetricRefresh from "./MetricRefresh.ts"
+export * as MetricRefreshConfig from "./MetricRefreshConfig.ts"
+export * as MetricRefreshLayers from "./MetricRefreshLayers.ts"
+export * as PromQL from "./PromQL.ts"
+export * as PrometheusApi from "./PrometheusApi.ts"
+export * as RefreshStatistics from "./RefreshStatistics.ts"

@@ -1,0 +1,21 @@
+/**
+ * The live cache the service runs for each source: the source over the
+ * server's store, the metric refresh, and the request trace when
+ * `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true.
+ */
+import { kubernetesDiscovery, staticDiscovery } from "../discovery/DiscoveryLayers.ts"
+import { withSource, withTraceWhenEnabled } from "../live/Live.ts"
+import { layerDemoFleet } from "../demo/DemoFleet.ts"
+import type { LiveCacheOver } from "./Service.ts"
+import type { ServiceSource } from "./ServiceSource.ts"
+
+export const liveCacheFor = (source: ServiceSource): LiveCacheOver<unknown> => {
+  switch (source._tag) {
+    case "Kubernetes":
+      return (cacheLayer) => withTraceWhenEnabled(withSource(kubernetesDiscovery, cacheLayer))
+    case "Demo":
+      return (cacheLayer) => withTraceWhenEnabled(withSource(layerDemoFleet(), cacheLayer))
+    case "Static":
+      return (cacheLayer) => withTraceWhenEnabled(withSource(staticDiscovery(source.path), cacheLayer))
+  }
+}

@@ -1,0 +1,580 @@
+/**
+ * The in-memory view of the fleet: pods, the models and adapters they serve,
+ * their metrics, and the gateway's own request counts.
+ *
+ * Every method is synchronous and does no I/O, so each one is atomic with respect
+ * to every fiber of the process: the services over it run each call inside one
+ * `Effect.sync`, and no interleaving of fibers can observe a half-applied change.
+ * Discovery, the metric refresh and the trace flush feed it from the edges.
+ */
+import type { V1Pod } from "@kubernetes/client-node"
+import type { DiscoveryEvent } from "./DiscoveryEvent.ts"
+import {
+  adapterKeyOf,
+  describeInvalidAdapter,
+  instanceKeysOf,
+  isValidModelAdapter,
+  type ModelAdapter,
+  type ValidModelAdapter
+} from "./ModelAdapter.ts"
+import { MetricValue } from "./MetricValue.ts"
+import {
+  baseModelOf,
+  describeInvalidPod,
+  isTracked,
+  isValidPod,
+  keyOf,
+  namespaceOf,
+  podIpOf,
+  podKey,
+  type PodKey,
+  uidOf,
+  type ValidPod
+} from "./Pod.ts"
+import { PodList } from "./PodList.ts"
+import type { RoutingContext } from "./RoutingContext.ts"
+
+/** The pod-scope metric that mirrors the gateway's running count of a pod. */
+export const REALTIME_RUNNING_METRIC = "realtime_num_requests_running"
+
+/** Running counts below this share their metric value (see `#runningValue`). */
+const SHARED_RUNNING_VALUES = 1024
+
+/**
+ * What one scrape of a pod's engine yields, whole: pod-scope values by metric
+ * name, and pod-model-scope values by model, then metric name.
+ */
+export interface EngineMetrics {
+  readonly pod: ReadonlyMap<string, MetricValue>
+  readonly models: ReadonlyMap<string, ReadonlyMap<string, MetricValue>>
+}
+
+/** One tracked pod: the latest object discovered, and everything the cache knows of it. */
+export class PodEntry {
+  readonly key: PodKey
+  pod: ValidPod
+  readonly uid: string
+  readonly podIp: string
+  baseModel: string
+  /** Names of the adapters loaded on this pod. */
+  readonly adapters = new Set<string>()
+  /** Every model name the pod maps to: its base model and its adapters. */
+  readonly models = new Set<string>()
+  /** Requests the gateway routed here and has not seen finish. */
+  running = 0
+  readonly podMetrics = new Map<string, MetricValue>()
+  /** model name -> metric name -> value */
+  readonly modelMetrics = new Map<string, Map<string, MetricValue>>()
+  /** Set once the pod leaves the store; in-flight requests may still hold the entry. */
+  removed = false
+  /** The engine's metrics as last written, so the next scrape replaces exactly those. */
+  engineMetrics: EngineMetrics | undefined = undefined
+  /** Set while the engine's values are old: its last scrapes failed. */
+  engineMetricsStale = false
+
+  constructor(key: PodKey, pod: ValidPod, baseModel: string) {
+    this.key = key
+    this.pod = pod
+    this.uid = uidOf(pod)
+    this.podIp = podIpOf(pod)
+    this.baseModel = baseModel
+  }
+
+  /** Base model first, then the adapters. */
+  modelNames(): ReadonlyArray<string> {
+    const names = [this.baseModel]
+    for (const adapter of this.adapters) if (adapter !== this.baseModel) names.push(adapter)
+    return names
+  }
+}
+
+/** One model or adapter name and the pods that serve it. */
+class ModelEntry {
+  readonly name: string
+  readonly pods = new Map<PodKey, PodEntry>()
+  #podList: PodList | undefined
+
+  constructor(name: string) {
+    this.name = name
+  }
+
+  /** The pods as a list, rebuilt only after the model's pods changed. */
+  podList(): PodList {
+    if (this.#podList === undefined) {
+      this.#podList = new PodList(Array.from(this.pods.values(), (entry) => entry.pod))
+    }
+    return this.#podList
+  }
+
+  invalidate(): void {
+    this.#podList = undefined
+  }
+}
+
+/** An adapter as last applied: the pods it was mapped to. */
+interface AppliedAdapter {
+  readonly name: string
+  readonly adapter: ModelAdapter
+  readonly podKeys: ReadonlyArray<PodKey>
+}
+
+/** The gateway's count of a model's requests not yet finished. */
+interface PendingCounter {
+  count: number
+}
+
+/** A request between `addRequest` and its `doneRequest`, and what it counted. */
+interface InFlightRequest {
+  readonly model: string
+  /** The counter the request added itself to, if the model existed then. */
+  readonly pending: PendingCounter | undefined
+  /** The very entry whose running count the request holds, if any. */
+  readonly pod: PodEntry | undefined
+}
+
+/** The token sizes of a finished request, for the trace. */
+export interface TokenCounts {
+  readonly input: number
+  readonly output: number
+}
+
+/**
+ * The workload trace's side of request tracking. The store calls it for every
+ * request it counts, exactly once per add and once per done.
+ */
+export interface TraceRecorder {
+  /** Counts a request in the model's open window and returns the window's term. */
+  addRequest(model: string): number
+  /** The term of the model's open window, without counting anything. */
+  currentTerm(model: string): number
+  /** Counts a request finished; with token counts, also in the window's histogram. */
+  doneRequest(model: string, term: number, tokens: TokenCounts | undefined): void
+}
+
+/** Why an event was skipped instead of applied. */
+export interface Rejection {
+  readonly event: DiscoveryEvent["_tag"]
+  readonly reason: string
+}
+
+export class FleetStore {
+  readonly #pods = new Map<PodKey, PodEntry>()
+  // The lookup of the hot path, which avoids building a `namespace/name` string.
+  readonly #podsByNamespace = new Map<string, Map<string, PodEntry>>()
+  readonly #models = new Map<string, ModelEntry>()
+  readonly #adapters = new Map<string, AppliedAdapter>()
+  // Kept by model name, not in the model's entry: requests stay pending for their
+  // model even while it has no pods for a moment (all its pods restarting).
+  readonly #pending = new Map<string, PendingCounter>()
+  readonly #inFlight = new Map<string, InFlightRequest>()
+  readonly #subscribedMetrics = new Set<string>()
+  #trace: TraceRecorder | undefined
+  readonly #runningValues: Array<MetricValue | undefined> = []
+  #version = 0
+
+  // ---- discovery -------------------------------------------------------------
+
+  /** Applies one discovery event; returns why it was skipped, if it was. */
+  apply(event: DiscoveryEvent): Rejection | undefined {
+    switch (event._tag) {
+      case "PodAdded":
+        return this.#withValidPod(event, event.pod, (pod) => this.#upsertPod(pod))
+      case "PodUpdated":
+        return this.#withValidPod(event, event.newPod, (newPod) => {
+          // Of the old object only the key matters (the rename case): validating all
+          // of it would double the cost of every update.
+          const oldName = event.oldPod.metadata?.name
+          if (typeof oldName === "string" && oldName !== "") {
+            const oldKey = podKey(namespaceOf(event.oldPod), oldName)
+            if (oldKey !== keyOf(newPod)) this.#removePod(oldKey)
+          }
+          this.#upsertPod(newPod)
+        })
+      case "PodDeleted":
+        return this.#withValidPod(event, event.pod, (pod) => this.#removePod(keyOf(pod)))
+      case "PodDeletedByKey":
+        this.#removePod(event.key)
+        return undefined
+      case "AdapterAdded":
+        return this.#withValidAdapter(event, event.adapter, (adapter) => this.#applyAdapter(adapter))
+      case "AdapterUpdated":
+        return this.#withValidAdapter(event, event.newAdapter, (newAdapter) => {
+          if (isValidModelAdapter(event.oldAdapter)) this.#unmapAdapter(adapterKeyOf(event.oldAdapter))
+          this.#applyAdapter(newAdapter)
+        })
+      case "AdapterDeleted":
+        return this.#withValidAdapter(event, event.adapter, (adapter) => this.#unmapAdapter(adapterKeyOf(adapter)))
+    }
+  }
+
+  #withValidPod(event: DiscoveryEvent, pod: V1Pod, change: (pod: ValidPod) => void): Rejection | undefined {
+    if (!isValidPod(pod)) return { event: event._tag, reason: `malformed pod: ${describeInvalidPod(pod)}` }
+    change(pod)
+    return undefined
+  }
+
+  #withValidAdapter(
+    event: DiscoveryEvent,
+    adapter: ModelAdapter,
+    change: (adapter: ValidModelAdapter) => void
+  ): Rejection | undefined {
+    if (!isValidModelAdapter(adapter)) {
+      return { event: event._tag, reason: `malformed ModelAdapter: ${describeInvalidAdapter(adapter)}` }
+    }
+    change(adapter)
+    return undefined
+  }
+
+  /**
+   * Stores a pod that was added or changed. The same running engine (same key,
+   * UID and IP) keeps its adapters, metrics and running count; anything else
+   * replaces the entry as a new pod.
+   */
+  #upsertPod(pod: ValidPod): void {
+    const key = keyOf(pod)
+    const baseModel = baseModelOf(pod)
+    if (baseModel === undefined || !isTracked(pod)) {
+      this.#removePod(key)
+      return
+    }
+    const existing = this.#pods.get(key)
+    if (existing !== undefined && existing.uid === uidOf(pod) && existing.podIp === podIpOf(pod)) {
+      this.#refreshPod(existing, pod, baseModel)
+      return
+    }
+    this.#removePod(key)
+    const entry = new PodEntry(key, pod, baseModel)
+    this.#pods.set(key, entry)
+    this.#namespacePods(namespaceOf(pod)).set(pod.metadata.name, entry)
+    this.#link(entry, baseModel)
+    this.#version++
+  }
+
+  #refreshPod(entry: PodEntry, pod: ValidPod, baseModel: string): void {
+    entry.pod = pod
+    if (baseModel !== entry.baseModel) {
+      const previous = entry.baseModel
+      entry.baseModel = baseModel
+      this.#link(entry, baseModel)
+      this.#unlinkUnlessServed(entry, previous)
+    }
+    // The lists hand out pod objects, so they must show the new one.
+    for (const model of entry.models) this.#models.get(model)?.invalidate()
+    this.#version++
+  }
+
+  #removePod(key: PodKey): void {
+    const entry = this.#pods.get(key)
+    if (entry === undefined) return
+    this.#pods.delete(key)
+    this.#dropFromNamespace(entry)
+    entry.removed = true
+    for (const name of entry.models) this.#detach(entry, name)
+    entry.models.clear()
+    this.#version++
+  }
+
+  #namespacePods(namespace: string): Map<string, PodEntry> {
+    let pods = this.#podsByNamespace.get(namespace)
+    if (pods === undefined) {
+      pods = new Map()
+      this.#podsByNamespace.set(namespace, pods)
+    }
+    return pods
+  }
+
+  #dropFromNamespace(entry: PodEntry): void {
+    const namespace = namespaceOf(entry.pod)
+    const pods = this.#podsByNamespace.get(namespace)
+    if (pods === undefined) return
+    pods.delete(entry.pod.metadata.name)
+    if (pods.size === 0) this.#podsByNamespace.delete(namespace)
+  }
+
+  #applyAdapter(adapter: ValidModelAdapter): void {
+    const key = adapterKeyOf(adapter)
+    this.#unmapAdapter(key)
+    const name = adapter.metadata.name
+    const podKeys: Array<PodKey> = []
+    for (const instance of instanceKeysOf(adapter)) {
+      const entry = this.#pods.get(instance)
+      if (entry === undefined) continue
+      entry.adapters.add(name)
+      this.#link(entry, name)
+      podKeys.push(instance)
+    }
+    this.#adapters.set(key, { name, adapter, podKeys })
+    this.#version++
+  }
+
+  #unmapAdapter(key: string): void {
+    const applied = this.#adapters.get(key)
+    if (applied === undefined) return
+    this.#adapters.delete(key)
+    for (const instance of applied.podKeys) {
+      const entry = this.#pods.get(instance)
+      if (entry === undefined || !entry.adapters.delete(applied.name)) continue
+      this.#unlinkUnlessServed(entry, applied.name)
+    }
+    this.#version++
+  }
+
+  #link(entry: PodEntry, name: string): void {
+    if (entry.models.has(name)) return
+    entry.models.add(name)
+    let model = this.#models.get(name)
+    if (model === undefined) {
+      model = new ModelEntry(name)
+      this.#models.set(name, model)
+    }
+    model.pods.set(entry.key, entry)
+    model.invalidate()
+  }
+
+  /** Unmaps a model from a pod unless the pod still serves it as base model or adapter. */
+  #unlinkUnlessServed(entry: PodEntry, name: string): void {
+    if (name === entry.baseModel || entry.adapters.has(name) || !entry.models.delete(name)) return
+    this.#detach(entry, name)
+  }
+
+  /** Removes the model -> pod mapping; the last one removed deletes the model. */
+  #detach(entry: PodEntry, name: string): void {
+    const model = this.#models.get(name)
+    if (model === undefined || model.pods.get(entry.key) !== entry) return
+    model.pods.delete(entry.key)
+    model.invalidate()
+    if (model.pods.size === 0) this.#models.delete(name)
+  }
+
+  // ---- reads -----------------------------------------------------------------
+
+  /** Grows by one on every change of pods, models or adapters. */
+  get version(): number {
+    return this.#version
+  }
+
+  podEntry(namespace: string, name: string): PodEntry | undefined {
+    return this.#podsByNamespace.get(namespace)?.get(name)
+  }
+
+  podEntryByKey(key: PodKey): PodEntry | undefined {
+    return this.#pods.get(key)
+  }
+
+  podEntries(): IterableIterator<PodEntry> {
+    return this.#pods.values()
+  }
+
+  get podCount(): number {
+    return this.#pods.size
+  }
+
+  listPods(): ReadonlyArray<V1Pod> {
+    return Array.from(this.#pods.values(), (entry) => entry.pod)
+  }
+
+  podList(model: string): PodList | undefined {
+    return this.#models.get(model)?.podList()
+  }
+
+  hasModel(model: string): boolean {
+    return this.#models.has(model)
+  }
+
+  listModels(): ReadonlyArray<string> {
+    return Array.from(this.#models.keys())
+  }
+
+  get modelCount(): number {
+    return this.#models.size
+  }
+
+  /** The adapters as last applied, for re-applying them after a sync. */
+  listAdapters(): ReadonlyArray<ModelAdapter> {
+    return Array.from(this.#adapters.values(), (applied) => applied.adapter)
+  }
+
+  // ---- metrics ---------------------------------------------------------------
+
+  /** Sets a pod-scope metric; false when the pod is not tracked. */
+  setPodMetric(key: PodKey, metric: string, value: MetricValue): boolean {
+    const entry = this.#pods.get(key)
+    if (entry === undefined) return false
+    entry.podMetrics.set(metric, value)
+    return true
+  }
+
+  /** Sets a pod-model-scope metric; false when the pod is not tracked. */
+  setPodModelMetric(key: PodKey, model: string, metric: string, value: MetricValue): boolean {
+    const entry = this.#pods.get(key)
+    if (entry === undefined) return false
+    this.#modelMetrics(entry, model).set(metric, value)
+    return true
+  }
+
+  /**
+   * Sets a metric on this very entry (pod scope when `model` is undefined);
+   * false when the entry left the store meanwhile, so a value fetched for a pod
+   * never lands on a pod recreated under its name.
+   */
+  setEntryMetric(entry: PodEntry, model: string | undefined, metric: string, value: MetricValue): boolean {
+    if (entry.removed) return false
+    if (model === undefined) entry.podMetrics.set(metric, value)
+    else this.#modelMetrics(entry, model).set(metric, value)
+    return true
+  }
+
+  /**
+   * Replaces, in one step, the metrics the previous scrape of this entry's
+   * engine wrote with those of a new scrape; values from elsewhere (the
+   * gateway's running count, PromQL) stay. Clears the stale mark. False when
+   * the entry left the store meanwhile.
+   */
+  replaceEngineMetrics(entry: PodEntry, metrics: EngineMetrics): boolean {
+    if (entry.removed) return false
+    // The very values already in place (an engine page read as before): nothing to write.
+    if (entry.engineMetrics === metrics) {
+      entry.engineMetricsStale = false
+      return true
+    }
+    this.#clearEngineMetrics(entry)
+    for (const [metric, value] of metrics.pod) entry.podMetrics.set(metric, value)
+    for (const [model, values] of metrics.models) {
+      const stored = this.#modelMetrics(entry, model)
+      for (const [metric, value] of values) stored.set(metric, value)
+    }
+    entry.engineMetrics = metrics
+    entry.engineMetricsStale = false
+    return true
+  }
+
+  /** Marks the engine's values as old; they are still read. */
+  markEngineMetricsStale(entry: PodEntry): void {
+    if (entry.engineMetrics !== undefined) entry.engineMetricsStale = true
+  }
+
+  /** Removes the engine's values from reads; other values stay. */
+  dropEngineMetrics(entry: PodEntry): void {
+    this.#clearEngineMetrics(entry)
+    entry.engineMetrics = undefined
+    entry.engineMetricsStale = false
+  }
+
+  #clearEngineMetrics(entry: PodEntry): void {
+    const previous = entry.engineMetrics
+    if (previous === undefined) return
+    for (const metric of previous.pod.keys()) entry.podMetrics.delete(metric)
+    for (const [model, values] of previous.models) {
+      const stored = entry.modelMetrics.get(model)
+      if (stored === undefined) continue
+      for (const metric of values.keys()) stored.delete(metric)
+      if (stored.size === 0) entry.modelMetrics.delete(model)
+    }
+  }
+
+  #modelMetrics(entry: PodEntry, model: string): Map<string, MetricValue> {
+    let metrics = entry.modelMetrics.get(model)
+    if (metrics === undefined) {
+      metrics = new Map()
+      entry.modelMetrics.set(model, metrics)
+    }
+    return metrics
+  }
+
+  /** Records metric names that someone reads; the refresh may skip the others. */
+  subscribe(metrics: Iterable<string>): void {
+    for (const metric of metrics) this.#subscribedMetrics.add(metric)
+  }
+
+  get subscribedMetrics(): ReadonlySet<string> {
+    return this.#subscribedMetrics
+  }
+
+  // ---- request tracking ------------------------------------------------------
+
+  /** Turns the workload trace on (a recorder) or off (undefined). */
+  setTraceRecorder(recorder: TraceRecorder | undefined): void {
+    this.#trace = recorder
+  }
+
+  /**
+   * Counts a request once: pending for its model if the model exists, running on
+   * the routed pod if routing chose one. Returns the trace term (0 untraced).
+   * An id already in flight counts nothing again.
+   */
+  addRequest(ctx: RoutingContext | undefined, requestId: string, model: string): number {
+    if (this.#inFlight.has(requestId)) return this.#trace === undefined ? 0 : this.#trace.currentTerm(model)
+    const pending = this.#models.has(model) ? this.#pendingCounter(model) : undefined
+    if (pending !== undefined) pending.count++
+    const pod = this.#routedEntry(ctx)
+    if (pod !== undefined) {
+      pod.running++
+      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running))
+    }
+    this.#inFlight.set(requestId, { model, pending, pod })
+    return this.#trace === undefined ? 0 : this.#trace.addRequest(model)
+  }
+
+  /**
+   * Gives back exactly what the request's add counted, to the very entries that
+   * counted it; an id not in flight changes nothing.
+   */
+  doneRequest(requestId: string, term: number, tokens?: TokenCounts): void {
+    const request = this.#inFlight.get(requestId)
+    if (request === undefined) return
+    this.#inFlight.delete(requestId)
+    if (request.pending !== undefined) this.#releasePending(request.model, request.pending)
+    const pod = request.pod
+    if (pod !== undefined && pod.running > 0) {
+      pod.running--
+      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running))
+    }
+    this.#trace?.doneRequest(request.model, term, tokens)
+  }
+
+  /** The running count as a metric value; values are immutable, so small counts share one. */
+  #runningValue(count: number): MetricValue {
+    if (count >= SHARED_RUNNING_VALUES) return MetricValue.simple(count)
+    this.#runningValues[count] ??= MetricValue.simple(count)
+    return this.#runningValues[count]
+  }
+
+  #pendingCounter(model: string): PendingCounter {
+    let pending = this.#pending.get(model)
+    if (pending === undefined) {
+      pending = { count: 0 }
+      this.#pending.set(model, pending)
+    }
+    return pending
+  }
+
+  #releasePending(model: string, pending: PendingCounter): void {
+    if (pending.count > 0) pending.count--
+    // Forget the counter of a model that is gone once nothing is pending for it.
+    if (pending.count === 0 && !this.#models.has(model)) this.#pending.delete(model)
+  }
+
+  /** The tracked entry of the routed pod, unless the pod was recreated since routing. */
+  #routedEntry(ctx: RoutingContext | undefined): PodEntry | undefined {
+    const target = ctx?.targetPod
+    if (target === undefined) return undefined
+    const name = target.metadata?.name
+    if (name === undefined) return undefined
+    const entry = this.podEntry(namespaceOf(target), name)
+    if (entry === undefined || entry.pod === target) return entry
+    const uid = uidOf(target)
+    return uid === "" || entry.uid === "" || uid === entry.uid ? entry : undefined
+  }
+
+  pendingRequests(model: string): number {
+    return this.#pending.get(model)?.count ?? 0
+  }
+
+  runningRequests(key: PodKey): number {
+    return this.#pods.get(key)?.running ?? 0
+  }
+
+  get inFlightCount(): number {
+    return this.#inFlight.size
+  }
+}

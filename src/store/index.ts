@@ -1,0 +1,10 @@
+/** The fleet store: pods, models, adapters and their values, changed only by pure, synchronous transitions. */
+export * as DiscoveryEvent from "./DiscoveryEvent.ts"
+export * as Errors from "./Errors.ts"
+export * as FleetStore from "./FleetStore.ts"
+export * as MetricValue from "./MetricValue.ts"
+export * as ModelAdapter from "./ModelAdapter.ts"
+export * as Pod from "./Pod.ts"
+export * as PodList from "./PodList.ts"
+export * as PromQLResult from "./PromQLResult.ts"
+export * as RoutingContext from "./RoutingContext.ts"

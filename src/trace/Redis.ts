@@ -1,0 +1,156 @@
+/**
+ * The Redis the request trace is written to: one ioredis connection, opened and
+ * PINGed when its layer is built and closed with QUIT when the layer's scope
+ * closes. The service is the little the trace needs, so tests can fake it.
+ */
+import { Config, Context, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
+import { Redis as IORedis } from "ioredis"
+import { envPort, envString } from "../EnvConfig.ts"
+
+/** Where Redis is: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`. */
+export interface RedisConfig {
+  readonly host: string
+  readonly port: number
+  readonly password: Redacted.Redacted<string> | undefined
+}
+
+/** The Redis settings from the environment (localhost:6379, no password). */
+export const redisConfig: Config.Config<RedisConfig> = Config.all({
+  host: envString("REDIS_HOST", "localhost"),
+  port: envPort("REDIS_PORT", 6379),
+  password: Config.option(Config.Redacted("REDIS_PASSWORD")).pipe(
+    Config.map(Option.filter((password) => Redacted.value(password) !== "")),
+    Config.map(Option.getOrUndefined)
+  )
+})
+
+/** Redis did not answer when its layer was built. */
+export class RedisConnectionError extends Schema.TaggedError<RedisConnectionError>()("RedisConnectionError", {
+  host: Schema.String,
+  port: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot connect to Redis at ${this.host}:${this.port}: ${this.reason}`
+  }
+}
+
+/** A write to Redis failed (some or all of its commands). */
+export class RedisWriteError extends Schema.TaggedError<RedisWriteError>()("RedisWriteError", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Redis write failed: ${this.reason}`
+  }
+}
+
+/** One key and the string to store under it. */
+export interface RedisEntry {
+  readonly key: string
+  readonly value: string
+}
+
+/** How long the first connection may take before the layer fails. */
+const CONNECT_TIMEOUT_MS = 3_000
+/** A command with no reply after this long fails instead of holding up the writer. */
+const COMMAND_TIMEOUT_MS = 5_000
+/** Reconnection backoff after a lost connection: 100 ms more per attempt, at most this. */
+const MAX_RECONNECT_DELAY_MS = 2_000
+/** How long QUIT may wait for its reply before the connection is just closed. */
+const QUIT_TIMEOUT_MS = 1_000
+
+const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/**
+ * Opens a connection and PINGs it; fails with `RedisConnectionError` at the
+ * first failure (no retry at start-up). Once connected, a lost connection is
+ * re-established in the background while commands fail fast instead of
+ * queueing. Closing the scope sends QUIT.
+ */
+export const connectRedis = (config: RedisConfig): Effect.Effect<IORedis, RedisConnectionError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      let connected = false
+      let firstError: unknown
+      const client = new IORedis({
+        host: config.host,
+        port: config.port,
+        ...(config.password === undefined ? {} : { password: Redacted.value(config.password) }),
+        protocol: 2,
+        lazyConnect: true,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        commandTimeout: COMMAND_TIMEOUT_MS,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        retryStrategy: (attempt) => (connected ? Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS) : null)
+      })
+      // Failures reach the caller through the commands that fail; the socket's
+      // own error says more than "Connection is closed".
+      client.on("error", (error) => {
+        firstError ??= error
+      })
+      return Effect.tryPromise({
+        try: async () => {
+          await client.connect()
+          await client.ping()
+          connected = true
+          return client
+        },
+        catch: (cause) => {
+          client.disconnect()
+          const reason = reasonOf(firstError ?? cause)
+          return new RedisConnectionError({ host: config.host, port: config.port, reason })
+        }
+      })
+    }),
+    (client) =>
+      Effect.promise(() => client.quit().catch(() => undefined)).pipe(
+        Effect.timeoutOption(QUIT_TIMEOUT_MS),
+        Effect.ensuring(Effect.sync(() => client.disconnect()))
+      )
+  )
+
+/** The service over a connected client. */
+export const redisService = (client: IORedis): Redis["Service"] => ({
+  setWithExpiry: (entries, ttlSeconds) =>
+    Effect.tryPromise({
+      try: () => {
+        const pipeline = client.pipeline()
+        for (const entry of entries) pipeline.set(entry.key, entry.value, "EX", ttlSeconds)
+        return pipeline.exec()
+      },
+      catch: (cause) => new RedisWriteError({ reason: reasonOf(cause) })
+    }).pipe(
+      Effect.flatMap((results) => {
+        const failures = (results ?? []).flatMap(([error]) => (error === null ? [] : [error]))
+        return failures.length === 0
+          ? Effect.void
+          : Effect.fail(
+              new RedisWriteError({
+                reason: `${failures.length} of ${entries.length} SETs failed: ${reasonOf(failures[0])}`
+              })
+            )
+      })
+    )
+})
+
+export class Redis extends Context.Service<
+  Redis,
+  {
+    /**
+     * `SET key value EX ttlSeconds` for every entry, pipelined in one round trip.
+     * Fails if any of them failed; writing them all again is harmless.
+     */
+    setWithExpiry(entries: ReadonlyArray<RedisEntry>, ttlSeconds: number): Effect.Effect<void, RedisWriteError>
+  }
+>()("aibrix-cache/Redis") {
+  /** A Redis connection to this address, for the layer's lifetime. */
+  static readonly layerConfig = (config: RedisConfig): Layer.Layer<Redis, RedisConnectionError> =>
+    Layer.effect(Redis, Effect.map(connectRedis(config), redisService))
+
+  /** A Redis connection to `REDIS_HOST`:`REDIS_PORT`, for the layer's lifetime. */
+  static readonly layer: Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> = Layer.unwrap(
+    Effect.map(redisConfig, Redis.layerConfig)
+  )
+}

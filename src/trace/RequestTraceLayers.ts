@@ -1,0 +1,31 @@
+/**
+ * The request trace on top of any cache layer: tracing on for its store, and
+ * the flush fiber writing the windows to Redis every 10 s, all in the layer's
+ * scope.
+ */
+import { type Config, Layer } from "effect"
+import type { CacheStore } from "../cache/CacheStore.ts"
+import { Redis, type RedisConnectionError } from "./Redis.ts"
+import { traceFlushLayer, type TraceFlushStatistics } from "./TraceFlush.ts"
+
+/**
+ * `cacheLayer` (any layer providing the cache services, `CacheStore` among
+ * them) with the trace on, flushed to the Redis of `redis`. Closing the scope
+ * turns the trace off, flushes it once more, then releases Redis. It also
+ * provides `TraceFlushStatistics`, the flush's counts.
+ */
+export const withRequestTraceTo =
+  <RE, RR>(redis: Layer.Layer<Redis, RE, RR>) =>
+  <A, E, R>(
+    cacheLayer: Layer.Layer<A, E, R>
+  ): Layer.Layer<A | TraceFlushStatistics, E | RE, R | Exclude<RR | CacheStore, A>> =>
+    traceFlushLayer.pipe(Layer.provide(redis), Layer.provideMerge(cacheLayer))
+
+/**
+ * `cacheLayer` with the trace on, flushed to the Redis of `REDIS_HOST`,
+ * `REDIS_PORT` and `REDIS_PASSWORD`.
+ */
+export const withRequestTrace: <A, E, R>(
+  cacheLayer: Layer.Layer<A, E, R>
+) => Layer.Layer<A | TraceFlushStatistics, E | RedisConnectionError | Config.ConfigError, R | Exclude<CacheStore, A>> =
+  withRequestTraceTo(Redis.layer)

@@ -1,0 +1,187 @@
+/**
+ * The refresh against simulated engines on loopback, over real HTTP with the
+ * undici client, on the real clock. Waits count refresh cycles, not time.
+ */
+import type { V1Pod } from "@kubernetes/client-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Schedule } from "effect"
+import { newTestCacheWithPods, withMetricRefreshOptions } from "../../layers/index.ts"
+import { EngineBehavior, EngineSimulator } from "../../src/demo/EngineSimulator.ts"
+import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
+import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
+import { defaultScrapeOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
+import type { RefreshStatistics } from "../../src/metrics/RefreshStatistics.ts"
+import { podOf } from "../support/simulatedPods.ts"
+
+const MODEL = "llama-3-8b"
+
+const statistics = MetricRefresh.use((refresh) => refresh.statistics)
+
+/** Polls the statistics (every 10 ms, for at most 20 s) until the check holds. */
+const until = (check: (statistics: RefreshStatistics) => boolean) =>
+  statistics.pipe(
+    Effect.filterOrFail(check, () => "not yet" as const),
+    Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 2000 }),
+    Effect.orElseSucceed(() => assert.fail("the refresh never got there"))
+  )
+
+/** Waits for `n` more cycles to end: a change made before this call is seen by then (the second starts after it). */
+const cyclesFromNow = (n: number) =>
+  Effect.gen(function* () {
+    const start = (yield* statistics).engine.cycles
+    yield* until((s) => s.engine.cycles >= start + n)
+  })
+
+const runningOf = (pod: string, model: string) =>
+  MetricCache.use((metrics) => metrics.getMetricValueByPodModel(pod, "default", model, "num_requests_running"))
+
+const refreshing = (pods: ReadonlyArray<V1Pod>, scrape: Partial<ScrapeOptions> = {}) =>
+  withMetricRefreshOptions(newTestCacheWithPods(pods, MODEL), {
+    scrape: { ...defaultScrapeOptions, ...scrape },
+    promql: undefined
+  })
+
+describe("engine refresh against simulated engines", () => {
+  it.live(
+    "values appear within two cycles and follow changes, per pod and model",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* EngineSimulator.scoped({ models: [MODEL, "lora-a"] })
+        const b = yield* EngineSimulator.scoped({ models: [MODEL] })
+        const c = yield* EngineSimulator.scoped({ models: ["qwen-7b"] })
+        a.metrics.setGauge(MODEL, "num_requests_running", 3)
+        a.metrics.setGauge("lora-a", "num_requests_running", 1)
+        b.metrics.setGauge(MODEL, "num_requests_running", 5)
+        c.metrics.setGauge("qwen-7b", "gpu_cache_usage_perc", 0.5)
+        a.metrics.setLora({ maxLora: 2, running: ["lora-a"], waiting: [] })
+        a.metrics.completeRequests(MODEL, 4)
+        yield* Effect.gen(function* () {
+          yield* cyclesFromNow(2)
+          assert.deepStrictEqual(yield* runningOf("pod-a", MODEL), MetricValue.simple(3))
+          assert.deepStrictEqual(yield* runningOf("pod-a", "lora-a"), MetricValue.simple(1))
+          assert.deepStrictEqual(yield* runningOf("pod-b", MODEL), MetricValue.simple(5))
+          const metrics = yield* MetricCache
+          assert.deepStrictEqual(
+            yield* metrics.getMetricValueByPodModel("pod-c", "default", "qwen-7b", "gpu_cache_usage_perc"),
+            MetricValue.simple(0.5)
+          )
+          assert.deepStrictEqual(
+            yield* metrics.getMetricValueByPod("pod-a", "default", "running_lora_adapters"),
+            MetricValue.label("lora-a")
+          )
+          const latency = yield* metrics.getMetricValueByPodModel(
+            "pod-a",
+            "default",
+            MODEL,
+            "e2e_request_latency_seconds"
+          )
+          assert.isTrue(MetricValue.isHistogram(latency) && latency.count === 4)
+
+          a.metrics.setGauge(MODEL, "num_requests_running", 9)
+          b.behave(EngineBehavior.fail(500))
+          yield* cyclesFromNow(2)
+          assert.deepStrictEqual(yield* runningOf("pod-a", MODEL), MetricValue.simple(9))
+          assert.deepStrictEqual(
+            yield* runningOf("pod-b", MODEL),
+            MetricValue.simple(5),
+            "a failing engine keeps its values"
+          )
+          const { engine } = yield* statistics
+          assert.isAtLeast(engine.pods.find((pod) => pod.key === "default/pod-b")!.outcomes.status, 1)
+          assert.strictEqual(engine.outcomes.malformed + engine.outcomes.timeout + engine.outcomes.transport, 0)
+        }).pipe(Effect.provide(refreshing([podOf("pod-a", a), podOf("pod-b", b), podOf("pod-c", c)])))
+      }),
+    60_000
+  )
+
+  it.live(
+    "each engine is scraped over one kept-alive connection",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* EngineSimulator.scoped({ models: [MODEL] })
+        const b = yield* EngineSimulator.scoped({ models: [MODEL] })
+        yield* Effect.gen(function* () {
+          yield* cyclesFromNow(10)
+          assert.isAtLeast(a.scrapes, 10)
+          assert.isAtLeast(b.scrapes, 10)
+          assert.strictEqual(a.connections, 1)
+          assert.strictEqual(b.connections, 1)
+        }).pipe(Effect.provide(refreshing([podOf("pod-a", a), podOf("pod-b", b)])))
+      }),
+    60_000
+  )
+
+  it.live(
+    "a hung engine holds a cycle no longer than its timeout, and the others keep updating",
+    () =>
+      Effect.gen(function* () {
+        const hung = yield* EngineSimulator.scoped({ models: [MODEL] })
+        const healthy = yield* EngineSimulator.scoped({ models: [MODEL] })
+        const corrupt = yield* EngineSimulator.scoped({ models: [MODEL] })
+        hung.behave(EngineBehavior.hang)
+        corrupt.behave(EngineBehavior.corrupt("truncate"))
+        yield* Effect.gen(function* () {
+          yield* cyclesFromNow(1)
+          for (const running of [1, 2, 3]) {
+            healthy.metrics.setGauge(MODEL, "num_requests_running", running)
+            yield* cyclesFromNow(2)
+            assert.deepStrictEqual(yield* runningOf("healthy", MODEL), MetricValue.simple(running))
+          }
+          const { engine } = yield* statistics
+          const outcomes = (key: string) => engine.pods.find((pod) => pod.key === key)!.outcomes
+          assert.isAtLeast(outcomes("default/hung").timeout, 6)
+          assert.strictEqual(outcomes("default/hung").ok, 0)
+          assert.isAtLeast(outcomes("default/corrupt").malformed, 6)
+          assert.strictEqual(outcomes("default/healthy").timeout, 0)
+          // Each cycle waits for the hung engine up to its timeout, then ends:
+          // bounded by the timeout, whatever the engine does.
+          assert.isTrue(
+            engine.recentCycleMs.every((ms) => ms < 3 * 300),
+            JSON.stringify(engine.recentCycleMs)
+          )
+          assert.isAtLeast(engine.pods.find((pod) => pod.key === "default/hung")!.missedCycles, 6)
+          const missing = yield* Effect.flip(runningOf("hung", MODEL))
+          assert.strictEqual(missing._tag, "MetricNotFound", "it never answered")
+        }).pipe(
+          Effect.provide(
+            refreshing([podOf("hung", hung), podOf("healthy", healthy), podOf("corrupt", corrupt)], { timeoutMs: 300 })
+          )
+        )
+      }),
+    60_000
+  )
+
+  it.live(
+    "a pod removed from the store takes its metrics with it, and the fiber ends with the scope",
+    () =>
+      Effect.gen(function* () {
+        const kept = yield* EngineSimulator.scoped({ models: [MODEL] })
+        const removed = yield* EngineSimulator.scoped({ models: [MODEL] })
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const context = yield* Layer.build(refreshing([podOf("kept", kept), podOf("removed", removed)]))
+            yield* Effect.gen(function* () {
+              yield* cyclesFromNow(2)
+              assert.isTrue(MetricValue.isSimple(yield* runningOf("removed", MODEL)))
+              const writer = yield* CacheWriter
+              yield* writer.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/removed" }))
+              yield* cyclesFromNow(1)
+              const scrapesAfterRemoval = removed.scrapes
+              yield* cyclesFromNow(3)
+              assert.strictEqual(removed.scrapes, scrapesAfterRemoval, "no scrape of a pod that left the store")
+              assert.strictEqual((yield* Effect.flip(runningOf("removed", MODEL)))._tag, "PodNotFound")
+              assert.deepStrictEqual(
+                (yield* statistics).engine.pods.map((pod) => pod.key),
+                ["default/kept"]
+              )
+            }).pipe(Effect.provideContext(context))
+          })
+        )
+        const scrapes = kept.scrapes
+        assert.isAtLeast(scrapes, 6)
+        yield* Effect.sleep(300)
+        assert.strictEqual(kept.scrapes, scrapes, "no scrape after the layer's scope closed")
+      }),
+    60_000
+  )
+})

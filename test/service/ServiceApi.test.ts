@@ -1,0 +1,336 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option, Result, Schema } from "effect"
+import { HttpServer } from "effect/http"
+import { initForTest } from "../../layers/index.ts"
+import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { CacheWriter } from "../../src/cache/CacheWriter.ts"
+import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
+import { LiveCache } from "../../src/service/LiveCache.ts"
+import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
+import { MetricValue } from "../../src/store/MetricValue.ts"
+import { parse } from "../../src/exposition/Parser.ts"
+import { DurationHistogram, type RefreshStatistics, zeroOutcomes } from "../../src/metrics/RefreshStatistics.ts"
+import { RoutingContext } from "../../src/store/RoutingContext.ts"
+import {
+  ErrorBody,
+  EXPOSITION_CONTENT_TYPE,
+  ModelList,
+  ModelPods,
+  PodDetail,
+  Readiness
+} from "../../src/service/ServiceApi.ts"
+import { serveApi } from "../../src/service/ServiceServer.ts"
+import { makeAdapter, makePod } from "../support/fixtures.ts"
+
+interface Fetched {
+  readonly status: number
+  readonly contentType: string | null
+  readonly text: string
+}
+
+/** The API on a real server on port 0, over the test cache, reporting on the given live context. */
+const withServer = <A, E>(
+  live: Layer.Layer<LiveCache>,
+  body: (get: (path: string) => Effect.Effect<Fetched>) => Effect.Effect<A, E, CacheWriter | CacheStore>
+) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(live)))
+    const url = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+    const get = (path: string) =>
+      Effect.promise(async () => {
+        const response = await fetch(url + path)
+        return {
+          status: response.status,
+          contentType: response.headers.get("content-type"),
+          text: await response.text()
+        }
+      })
+    return yield* body(get)
+  }).pipe(Effect.scoped, Effect.provide(initForTest))
+
+const ready: Layer.Layer<LiveCache> = Layer.unwrap(
+  Effect.gen(function* () {
+    const signal = yield* makeReadinessSignal
+    yield* signal.markReady
+    return LiveCache.built(Context.make(CacheReadiness, signal.readiness))
+  })
+)
+
+const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, text: string): S["Type"] =>
+  Schema.decodeUnknownSync(schema)(JSON.parse(text))
+
+const seed = Effect.gen(function* () {
+  const writer = yield* CacheWriter
+  const store = yield* CacheStore
+  yield* writer.applyAll([
+    DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama", ip: "10.0.0.1" }) }),
+    DiscoveryEvent.PodAdded({ pod: makePod({ name: "b", model: "llama", ip: "10.0.0.2", ready: false }) }),
+    DiscoveryEvent.PodAdded({ pod: makePod({ name: "c", model: "qwen", ip: "10.0.0.3", namespace: "team" }) }),
+    DiscoveryEvent.AdapterAdded({ adapter: makeAdapter("llama-sql", ["a"]) })
+  ])
+  store.setPodModelMetric("default/a", "llama", "num_requests_running", MetricValue.simple(3))
+  store.setPodModelMetric("default/a", "llama", "num_requests_waiting", MetricValue.simple(1))
+  store.setPodModelMetric("default/a", "llama", "gpu_cache_usage_perc", MetricValue.simple(0.25))
+  store.setPodMetric("default/a", "max_lora", MetricValue.label("4"))
+  store.setPodModelMetric(
+    "default/a",
+    "llama",
+    "time_to_first_token_seconds",
+    MetricValue.histogram({ sum: 1.5, count: 4, buckets: { "0.1": 1, "1": 3, "+Inf": 4 } })
+  )
+  return store
+})
+
+describe("the service's API", () => {
+  it.effect("lists base models and adapters, OpenAI style, an adapter with its parent", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        yield* seed
+        const response = yield* get("/v1/models")
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.contentType, "application/json")
+        const list = decode(ModelList, response.text)
+        assert.strictEqual(list.object, "list")
+        const byId = new Map(list.data.map((model) => [model.id, model]))
+        assert.deepStrictEqual([...byId.keys()].sort(), ["llama", "llama-sql", "qwen"])
+        const llama = byId.get("llama")!
+        assert.strictEqual(llama.object, "model")
+        assert.strictEqual(llama.parent, null)
+        assert.strictEqual(llama.pods, 2)
+        assert.strictEqual(llama.ready_pods, 1)
+        const adapter = byId.get("llama-sql")!
+        assert.strictEqual(adapter.parent, "llama")
+        assert.strictEqual(adapter.root, "llama")
+        assert.strictEqual(adapter.pods, 1)
+        assert.isNumber(adapter.created)
+      })
+    )
+  )
+
+  it.effect("a model's pods with readiness and key metrics, and only the ready ones on ?ready=true", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        yield* seed
+        const all = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.strictEqual(all.model, "llama")
+        const a = all.pods.find((pod) => pod.name === "a")!
+        assert.deepStrictEqual(a, {
+          name: "a",
+          namespace: "default",
+          ip: "10.0.0.1",
+          ready: true,
+          base_model: "llama",
+          stale: false,
+          metrics: {
+            num_requests_running: 3,
+            num_requests_waiting: 1,
+            gpu_cache_usage_perc: 0.25,
+            realtime_num_requests_running: null
+          }
+        })
+        assert.isFalse(all.pods.find((pod) => pod.name === "b")!.ready)
+        const readyOnly = decode(ModelPods, (yield* get("/v1/models/llama/pods?ready=true")).text)
+        assert.deepStrictEqual(
+          readyOnly.pods.map((pod) => pod.name),
+          ["a"]
+        )
+        // An adapter's pods show the base model's load.
+        const adapter = decode(ModelPods, (yield* get("/v1/models/llama-sql/pods")).text)
+        assert.deepStrictEqual(
+          adapter.pods.map((pod) => [pod.name, pod.metrics.num_requests_running]),
+          [["a", 3]]
+        )
+      })
+    )
+  )
+
+  it.effect("the kept body follows every change it shows: metrics, running counts, pods", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        const store = yield* seed
+        const running = (pods: ModelPods) => pods.pods.find((pod) => pod.name === "a")?.metrics
+        const first = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.strictEqual(running(first)?.num_requests_running, 3)
+        store.setPodModelMetric("default/a", "llama", "num_requests_running", MetricValue.simple(7))
+        const second = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.strictEqual(running(second)?.num_requests_running, 7)
+        const pod = store.podEntry("default", "a")!.pod
+        store.addRequest(RoutingContext.make({ model: "llama", requestId: "r1" }).setTargetPod(pod), "r1", "llama")
+        const third = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.strictEqual(running(third)?.realtime_num_requests_running, 1)
+        store.replaceEngineMetrics(store.podEntry("default", "a")!, { pod: new Map(), models: new Map() })
+        store.markEngineMetricsStale(store.podEntry("default", "a")!)
+        const stale = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.isTrue(stale.pods.find((pod) => pod.name === "a")!.stale)
+        const writer = yield* CacheWriter
+        yield* writer.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "d", model: "llama", ip: "10.0.0.4" }) }))
+        const fourth = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.deepStrictEqual(fourth.pods.map((p) => p.name).sort(), ["a", "b", "d"])
+        yield* writer.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/b" }))
+        yield* writer.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/d" }))
+        yield* writer.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/a" }))
+        assert.strictEqual((yield* get("/v1/models/llama/pods")).status, 404)
+      })
+    )
+  )
+
+  it.effect("one pod with its models and every metric as JSON", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        yield* seed
+        const response = yield* get("/v1/pods/default/a")
+        assert.strictEqual(response.status, 200)
+        const pod = decode(PodDetail, response.text)
+        assert.deepStrictEqual(pod.models, ["llama", "llama-sql"])
+        assert.deepStrictEqual(pod.metrics["max_lora"], { type: "label", value: "4" })
+        assert.deepStrictEqual(pod.model_metrics["llama"]?.["time_to_first_token_seconds"], {
+          type: "histogram",
+          sum: 1.5,
+          count: 4,
+          mean: 0.375,
+          buckets: [
+            { le: "0.1", count: 1 },
+            { le: "1", count: 3 },
+            { le: "+Inf", count: 4 }
+          ]
+        })
+        assert.deepStrictEqual(pod.model_metrics["llama"]?.["num_requests_running"], { type: "simple", value: 3 })
+        const other = decode(PodDetail, (yield* get("/v1/pods/team/c")).text)
+        assert.strictEqual(other.base_model, "qwen")
+      })
+    )
+  )
+
+  it.effect("unknown models, pods and routes are JSON 404s; bad parameters JSON 400s", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        yield* seed
+        const cases: ReadonlyArray<readonly [string, number, string]> = [
+          ["/v1/models/nope/pods", 404, "NotFound"],
+          ["/v1/pods/default/nope", 404, "NotFound"],
+          ["/v1/pods/other/a", 404, "NotFound"],
+          ["/v2/anything", 404, "NotFound"],
+          ["/v1/models/llama/pods?ready=maybe", 400, "BadRequest"],
+          ["/v1/pods/Not_A_Namespace/a", 400, "BadRequest"]
+        ]
+        for (const [path, status, tag] of cases) {
+          const response = yield* get(path)
+          assert.strictEqual(response.status, status, path)
+          assert.strictEqual(response.contentType, "application/json", path)
+          const error = decode(ErrorBody, response.text)
+          assert.strictEqual(error._tag, tag, path)
+          assert.isAbove(error.message.length, 0, path)
+        }
+      })
+    )
+  )
+
+  it.effect("healthz always; readyz 503 until the live cache is built and synced, then 200", () =>
+    Effect.gen(function* () {
+      const notBuilt = Layer.succeed(LiveCache, { current: Effect.succeed(Option.none()) })
+      yield* withServer(notBuilt, (get) =>
+        Effect.gen(function* () {
+          assert.strictEqual((yield* get("/healthz")).status, 200)
+          const response = yield* get("/readyz")
+          assert.strictEqual(response.status, 503)
+          assert.strictEqual(decode(ErrorBody, response.text)._tag, "NotReady")
+        })
+      )
+      const unsynced = Layer.unwrap(
+        Effect.map(makeReadinessSignal, (signal) => LiveCache.built(Context.make(CacheReadiness, signal.readiness)))
+      )
+      yield* withServer(unsynced, (get) =>
+        Effect.map(get("/readyz"), (response) => assert.strictEqual(response.status, 503))
+      )
+      yield* withServer(ready, (get) =>
+        Effect.gen(function* () {
+          yield* seed
+          const response = yield* get("/readyz")
+          assert.strictEqual(response.status, 200)
+          assert.deepStrictEqual(decode(Readiness, response.text), { ready: true, pods: 3, models: 3 })
+        })
+      )
+    })
+  )
+
+  it.effect("/metrics is Prometheus text our own parser reads", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        yield* seed
+        const response = yield* get("/metrics")
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.contentType, EXPOSITION_CONTENT_TYPE)
+        const page = parse(response.text)
+        assert.isTrue(Result.isSuccess(page), response.text)
+        const families = Result.getOrThrow(page).families
+        const value = (name: string, labels: Record<string, string> = {}) =>
+          families
+            .get(name)
+            ?.samples.find((sample) => Object.entries(labels).every(([key, v]) => sample.labels[key] === v))?.value
+        assert.strictEqual(value("aibrix_cache_ready"), 1)
+        assert.strictEqual(value("aibrix_cache_pods", { ready: "true" }), 2)
+        assert.strictEqual(value("aibrix_cache_pods", { ready: "false" }), 1)
+        assert.strictEqual(value("aibrix_cache_models"), 3)
+        assert.strictEqual(value("aibrix_cache_adapters"), 1)
+      })
+    )
+  )
+
+  it.effect(
+    "/metrics shows the refresh's cycle and scrape durations as cumulative histograms, and scrapes by outcome",
+    () => {
+      const scrapes = new DurationHistogram()
+      for (const ms of [0.5, 3, 3, 40, 2_000]) scrapes.record(ms)
+      const cycles = new DurationHistogram()
+      cycles.record(45)
+      const statistics: RefreshStatistics = {
+        engine: {
+          cycles: 1,
+          lastCycleMs: 45,
+          recentCycleMs: [45],
+          cycleDurations: cycles.snapshot(),
+          scrapeDurations: scrapes.snapshot(),
+          outcomes: { ...zeroOutcomes(), ok: 4, timeout: 1 },
+          pagesMissingFamilies: 0,
+          pods: [],
+          stalePods: 0,
+          droppedPods: 0
+        },
+        promql: undefined
+      }
+      const live: Layer.Layer<LiveCache> = Layer.unwrap(
+        Effect.gen(function* () {
+          const signal = yield* makeReadinessSignal
+          yield* signal.markReady
+          return LiveCache.built(
+            Context.make(CacheReadiness, signal.readiness).pipe(
+              Context.add(MetricRefresh, { statistics: Effect.succeed(statistics) })
+            )
+          )
+        })
+      )
+      return withServer(live, (get) =>
+        Effect.gen(function* () {
+          const families = Result.getOrThrow(parse((yield* get("/metrics")).text)).families
+          const scrape = families.get("aibrix_cache_scrape_duration_seconds")!
+          assert.strictEqual(scrape.type, "histogram")
+          const bucket = (le: string) =>
+            scrape.samples.find((sample) => sample.name.endsWith("_bucket") && sample.labels["le"] === le)?.value
+          assert.strictEqual(bucket("0.001"), 1)
+          assert.strictEqual(bucket("0.005"), 3)
+          assert.strictEqual(bucket("0.05"), 4)
+          assert.strictEqual(bucket("2.5"), 5)
+          assert.strictEqual(bucket("+Inf"), 5)
+          assert.strictEqual(scrape.samples.find((sample) => sample.name.endsWith("_count"))?.value, 5)
+          assert.closeTo(scrape.samples.find((sample) => sample.name.endsWith("_sum"))?.value ?? 0, 2.0465, 1e-9)
+          const cycle = families.get("aibrix_cache_refresh_cycle_duration_seconds")!
+          assert.strictEqual(cycle.samples.find((sample) => sample.name.endsWith("_count"))?.value, 1)
+          const outcomes = families.get("aibrix_cache_scrapes_total")!.samples
+          assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "timeout")?.value, 1)
+          assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "ok")?.value, 4)
+        })
+      )
+    }
+  )
+})

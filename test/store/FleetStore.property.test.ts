@@ -1,0 +1,170 @@
+/**
+ * Long random sequences of discovery events and requests; after every step the
+ * store's indexes must agree with each other and with the spec's invariants.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
+import { FleetStore } from "../../src/store/FleetStore.ts"
+import { isTracked } from "../../src/store/Pod.ts"
+import { RoutingContext } from "../../src/store/RoutingContext.ts"
+import { makeAdapter, makePod } from "../support/fixtures.ts"
+
+const NAMESPACES = ["a", "b"] as const
+const POD_NAMES = ["p0", "p1", "p2", "p3"] as const
+const MODELS = ["m0", "m1", "m2"] as const
+const ADAPTERS = ["lora0", "lora1", "m0"] as const // one adapter shares a base model's name
+
+const podArb = fc
+  .record({
+    name: fc.constantFrom(...POD_NAMES),
+    namespace: fc.constantFrom(...NAMESPACES),
+    model: fc.option(fc.constantFrom(...MODELS), { nil: undefined }),
+    uid: fc.constantFrom("u1", "u2"),
+    ip: fc.constantFrom("10.0.0.1", "10.0.0.2", ""),
+    worker: fc.integer({ min: 0, max: 6 }).map((n) => n === 0)
+  })
+  .map(({ worker, ...options }) =>
+    makePod({ ...options, ...(worker ? { labels: { "ray.io/node-type": "worker" } } : {}) })
+  )
+
+const adapterArb = fc
+  .record({
+    name: fc.constantFrom(...ADAPTERS),
+    namespace: fc.constantFrom(...NAMESPACES),
+    instances: fc.subarray([...POD_NAMES, "ghost"])
+  })
+  .map(({ instances, name, namespace }) => makeAdapter(name, instances, namespace))
+
+type Step =
+  | { readonly _tag: "Event"; readonly event: DiscoveryEvent }
+  | { readonly _tag: "Add"; readonly requestId: string; readonly model: string; readonly route: string | undefined }
+  | { readonly _tag: "Done"; readonly requestId: string }
+
+const requestIdArb = fc.constantFrom("r0", "r1", "r2", "r3", "r4")
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  podArb.map((pod) => ({ _tag: "Event", event: DiscoveryEvent.PodAdded({ pod }) }) as const),
+  fc.tuple(podArb, podArb).map(
+    ([oldPod, newPod]) =>
+      ({
+        _tag: "Event",
+        event: DiscoveryEvent.PodUpdated({ oldPod, newPod })
+      }) as const
+  ),
+  podArb.map((pod) => ({ _tag: "Event", event: DiscoveryEvent.PodDeleted({ pod }) }) as const),
+  fc.tuple(fc.constantFrom(...NAMESPACES), fc.constantFrom(...POD_NAMES)).map(
+    ([namespace, name]) =>
+      ({
+        _tag: "Event",
+        event: DiscoveryEvent.PodDeletedByKey({ key: `${namespace}/${name}` })
+      }) as const
+  ),
+  adapterArb.map((adapter) => ({ _tag: "Event", event: DiscoveryEvent.AdapterAdded({ adapter }) }) as const),
+  fc.tuple(adapterArb, adapterArb).map(
+    ([oldAdapter, newAdapter]) =>
+      ({
+        _tag: "Event",
+        event: DiscoveryEvent.AdapterUpdated({ oldAdapter, newAdapter })
+      }) as const
+  ),
+  adapterArb.map((adapter) => ({ _tag: "Event", event: DiscoveryEvent.AdapterDeleted({ adapter }) }) as const),
+  fc
+    .record({
+      requestId: requestIdArb,
+      model: fc.constantFrom(...MODELS, ...ADAPTERS),
+      route: fc.option(fc.constantFrom(...NAMESPACES.flatMap((ns) => POD_NAMES.map((name) => `${ns}/${name}`))), {
+        nil: undefined
+      })
+    })
+    .map((add) => ({ _tag: "Add", ...add }) as const),
+  requestIdArb.map((requestId) => ({ _tag: "Done", requestId }) as const)
+)
+
+const run = (store: FleetStore, step: Step): void => {
+  switch (step._tag) {
+    case "Event":
+      store.apply(step.event)
+      return
+    case "Add": {
+      const ctx = RoutingContext.make({ model: step.model, requestId: step.requestId })
+      const target = step.route === undefined ? undefined : store.podEntryByKey(step.route)
+      if (target !== undefined) ctx.setTargetPod(target.pod)
+      store.addRequest(ctx, step.requestId, step.model)
+      return
+    }
+    case "Done":
+      store.doneRequest(step.requestId, 0)
+  }
+}
+
+const isDelete = (step: Step): boolean =>
+  step._tag === "Event" &&
+  (step.event._tag === "PodDeleted" || step.event._tag === "PodDeletedByKey" || step.event._tag === "AdapterDeleted")
+
+/** A snapshot of everything a reader can see, to compare two states. */
+const view = (store: FleetStore) => ({
+  models: [...store.listModels()].sort().map((model) => [
+    model,
+    store
+      .podList(model)!
+      .all()
+      .map((pod) => pod)
+  ]),
+  pods: [...store.podEntries()].map((entry) => [entry.key, entry.pod, entry.modelNames(), entry.running]),
+  pending: MODELS.map((model) => store.pendingRequests(model))
+})
+
+const checkInvariants = (store: FleetStore): void => {
+  const entries = [...store.podEntries()]
+  for (const entry of entries) {
+    expect(isTracked(entry.pod)).toBe(true)
+    expect(entry.running).toBeGreaterThanOrEqual(0)
+    // pod -> model implies model -> pod
+    for (const model of entry.modelNames()) expect(store.podList(model)?.all()).toContain(entry.pod)
+    expect(new Set(entry.modelNames())).toEqual(entry.models)
+  }
+  for (const model of store.listModels()) {
+    const list = store.podList(model)!
+    expect(list.len).toBeGreaterThan(0) // no model without pods
+    for (const pod of list.all()) {
+      const entry = entries.find((candidate) => candidate.pod === pod)
+      expect(entry?.modelNames()).toContain(model) // model -> pod implies pod -> model
+    }
+  }
+  for (const model of [...MODELS, ...ADAPTERS]) expect(store.pendingRequests(model)).toBeGreaterThanOrEqual(0)
+}
+
+describe("FleetStore under random event sequences", () => {
+  it("keeps its indexes consistent after every step", () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 150 }), (steps) => {
+        const store = new FleetStore()
+        for (const step of steps) {
+          run(store, step)
+          checkInvariants(store)
+          if (isDelete(step)) {
+            const before = view(store)
+            run(store, step)
+            expect(view(store)).toEqual(before)
+          }
+        }
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("gives every count back: finishing all requests leaves no pending or running", () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 150 }), (steps) => {
+        const store = new FleetStore()
+        for (const step of steps) run(store, step)
+        for (const requestId of ["r0", "r1", "r2", "r3", "r4"]) store.doneRequest(requestId, 0)
+        expect(store.inFlightCount).toBe(0)
+        for (const model of [...MODELS, ...ADAPTERS]) expect(store.pendingRequests(model)).toBe(0)
+        for (const entry of store.podEntries()) expect(entry.running).toBe(0)
+      }),
+      { numRuns: 300 }
+    )
+  })
+})
