@@ -50,8 +50,13 @@ export const renderServiceMetrics = (
         ])
         .counter(
           `${PREFIX}scrapes_total`,
-          "Engine scrapes by outcome (ok, timeout, transport, status, too_large, malformed).",
+          "Engine scrapes by outcome (ok, timeout, transport, status, too_large, truncated, malformed).",
           Object.entries(engine.outcomes).map(([outcome, value]) => ({ labels: { outcome }, value }))
+        )
+        .counter(
+          `${PREFIX}malformed_families_total`,
+          "Families of engine pages that gave no value because they would give a wrong one.",
+          [{ value: engine.malformedFamilies }]
         )
         .gauge(`${PREFIX}stale_pods`, "Pods whose engine values are old (their last scrapes failed).", [
           {

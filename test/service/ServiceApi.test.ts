@@ -293,6 +293,7 @@ describe("the service's API", () => {
           scrapeDurations: scrapes.snapshot(),
           outcomes: { ...zeroOutcomes(), ok: 4, timeout: 1 },
           pagesMissingFamilies: 0,
+          malformedFamilies: 0,
           pods: [],
           stalePods: 0,
           droppedPods: 0
