@@ -2,11 +2,12 @@
  * The cache service: a live cache layer behind the HTTP API. The server starts
  * first, over the empty store, so `/healthz` answers at once and `/readyz`
  * says 503 until the source has synced; the live layer is then built over that
- * store. Closing the scope stops the server first (no new connections, the
+ * store. Closing the scope first drains (`/readyz` says 503 for a moment while
+ * the server still answers), then stops the server (no new connections, the
  * responses in flight finish), then the live layer (the refresh, the trace's
  * last flush before Redis quits, the informers).
  */
-import { Context, Effect, Layer, Option, Ref, Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option, Ref, Scope } from "effect"
 import { HttpServer } from "effect/http"
 import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
 import { CacheStore } from "../cache/CacheStore.ts"
@@ -20,7 +21,25 @@ export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
   readonly source: string
   readonly live: LiveCacheOver<E>
+  /** How long `/readyz` says 503 before the listener closes, once the service stops. */
+  readonly drain: Duration.Duration
 }
+
+/**
+ * The first step of a stop: `/readyz` says 503 for `duration` while the server
+ * still answers, for the endpoints that route to this replica to let it go.
+ */
+const drain = (stopping: Ref.Ref<boolean>, duration: Duration.Duration): Effect.Effect<void> =>
+  Ref.set(stopping, true).pipe(
+    Effect.andThen(
+      Duration.isZero(duration)
+        ? Effect.void
+        : Effect.logInfo("draining").pipe(
+            Effect.annotateLogs({ ms: Duration.toMillis(duration) }),
+            Effect.andThen(Effect.sleep(duration))
+          )
+    )
+  )
 
 /** Runs the service until interrupted; fails when the server cannot listen or the live layer cannot start. */
 export const runService = <E>(options: ServiceOptions<E>) =>
@@ -31,13 +50,16 @@ export const runService = <E>(options: ServiceOptions<E>) =>
     const liveScope = yield* Scope.fork(scope, "sequential")
     const store = yield* Layer.buildWithScope(layerEmpty, liveScope)
     const built = yield* Ref.make(Option.none<Context.Context<never>>())
-    const liveCache = Layer.succeed(LiveCache, { current: Ref.get(built) })
+    const stopping = yield* Ref.make(false)
+    const liveCache = Layer.succeed(LiveCache, { current: Ref.get(built), stopping: Ref.get(stopping) })
     const server = yield* Layer.buildWithScope(
       serveApi(options).pipe(Layer.provide(Layer.succeedContext(store)), Layer.provide(liveCache)),
       scope
     )
     const address = HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)
     yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ url: address }))
+    // Added after the server, so it runs before the server closes.
+    yield* Effect.addFinalizer(() => drain(stopping, options.drain))
 
     const live = yield* Layer.buildWithScope(options.live(Layer.succeedContext(store)), liveScope)
     const fleet = Context.get(live, CacheStore)

@@ -54,7 +54,8 @@ const opsHandlers = HttpApiBuilder.group(
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
-        Effect.flatMap(ready, (isReady) => {
+        Effect.flatMap(Effect.all([live.stopping, ready]), ([stopping, isReady]) => {
+          if (stopping) return Effect.fail(new NotReady({ message: "the service is stopping" }))
           const readiness = { ready: isReady, pods: store.podCount, models: store.modelCount }
           return isReady
             ? Effect.succeed(readiness)
