@@ -40,6 +40,15 @@ describe("redisConfig", () => {
   )
 })
 
+/** Whether a write of `k` succeeds again before the deadline. */
+const writesAgain = (redis: Redis["Service"]) =>
+  eventually(
+    redis.setWithExpiry([{ key: "k", value: "after" }], 600).pipe(
+      Effect.as(true),
+      Effect.orElseSucceed(() => false)
+    )
+  )
+
 describe("Redis (real redis-server)", () => {
   it.live("fails at once with a typed error naming host and port when nothing answers", () =>
     Effect.gen(function* () {
@@ -96,13 +105,7 @@ describe("Redis (real redis-server)", () => {
       const error = yield* Effect.flip(redis.setWithExpiry([{ key: "k", value: "during" }], 600))
       assert.strictEqual(error._tag, "RedisWriteError")
       yield* Effect.promise(() => server.start())
-      const written = yield* eventually(
-        redis.setWithExpiry([{ key: "k", value: "after" }], 600).pipe(
-          Effect.as(true),
-          Effect.orElseSucceed(() => false)
-        )
-      )
-      assert.isTrue(written)
+      assert.isTrue(yield* writesAgain(redis))
       const reader = yield* readerClient(server)
       assert.strictEqual(yield* Effect.promise(() => reader.get("k")), "after")
     }).pipe(Effect.scoped)
@@ -120,13 +123,7 @@ describe("Redis (real redis-server)", () => {
       // Several reconnection attempts fail meanwhile.
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1_000)))
       yield* Effect.promise(() => server.start())
-      const written = yield* eventually(
-        redis.setWithExpiry([{ key: "k", value: "after" }], 600).pipe(
-          Effect.as(true),
-          Effect.orElseSucceed(() => false)
-        )
-      )
-      assert.isTrue(written)
+      assert.isTrue(yield* writesAgain(redis))
       yield* eventually(Effect.sync(() => logs.some((line) => line.includes("back"))))
       const lost = logs.filter((line) => line.includes("Redis connection lost"))
       const back = logs.filter((line) => line.includes("Redis connection back"))
