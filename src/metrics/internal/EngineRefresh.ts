@@ -36,8 +36,8 @@ import {
 import type { ScrapeOptions } from "../MetricRefreshConfig.ts"
 import { engineLabelOf, isReady, metricPortOf } from "../../store/Pod.ts"
 import { repeatCycles } from "./RefreshCycles.ts"
+import type { RefreshDurations } from "../RefreshMetrics.ts"
 import {
-  DurationHistogram,
   DurationWindow,
   type EngineRefreshStatistics,
   type OutcomeCounts,
@@ -105,7 +105,8 @@ const nowMs = (clock: Clock.Clock): number => Number(clock.currentTimeNanosUnsaf
 export const makeEngineRefresh = (
   store: FleetStore,
   client: HttpClient.HttpClient,
-  options: ScrapeOptions
+  options: ScrapeOptions,
+  record: RefreshDurations
 ): EngineRefresh => {
   let pods = new Map<PodEntry, PodScrape>()
   let ready: ReadonlyArray<PodScrape> = []
@@ -119,8 +120,6 @@ export const makeEngineRefresh = (
   let malformedFamilies = 0
   const totals = zeroOutcomes()
   const durations = new DurationWindow()
-  const cycleDurations = new DurationHistogram()
-  const scrapeDurations = new DurationHistogram()
 
   /** Rebuilds the target lists, only after the fleet changed. */
   const refreshTargets = (): void => {
@@ -268,7 +267,7 @@ export const makeEngineRefresh = (
         Effect.flatMap((body) => readPage(state, body)),
         Effect.exit,
         Effect.flatMap((exit) => {
-          scrapeDurations.record(nowMs(clock) - started)
+          record.scrape(nowMs(clock) - started)
           return Exit.isSuccess(exit) ? succeeded(state, exit.value) : failed(state, exit.cause)
         })
       )
@@ -301,7 +300,7 @@ export const makeEngineRefresh = (
           cycles++
           const ms = nowMs(clock) - started
           durations.record(ms)
-          cycleDurations.record(ms)
+          record.cycle(ms)
         })
       )
     )
@@ -326,8 +325,6 @@ export const makeEngineRefresh = (
       cycles,
       lastCycleMs: durations.last,
       recentCycleMs: durations.toArray(),
-      cycleDurations: cycleDurations.snapshot(),
-      scrapeDurations: scrapeDurations.snapshot(),
       outcomes: { ...totals },
       pagesMissingFamilies,
       malformedFamilies,
