@@ -97,7 +97,8 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
 export const command = Command.make("aibrix-cache", flags, serve).pipe(
   Command.withDescription(
     "Serves a live view of an LLM serving fleet (pods, models, LoRA adapters, engine metrics) over HTTP: " +
-      "GET /v1/models, /v1/models/{model}/pods, /v1/pods/{namespace}/{name}, /healthz, /readyz, /metrics. " +
+      "GET /v1/models, /v1/models/{model}/pods, /v1/pods/{namespace}/{name}, /healthz, /readyz, /metrics, " +
+      "/openapi.json, /docs. " +
       "The fleet comes from --static FILE, else a Kubernetes cluster (KUBECONFIG, ~/.kube/config or " +
       "in-cluster), else a built-in demo of simulated engines. Redis (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD) " +
       "is used only when AIBRIX_GPU_OPTIMIZER_TRACING_FLAG is true."

@@ -1,4 +1,5 @@
-/** The HTTP service: command line, server, handlers, API schema and the views it serves. */
+/** The HTTP service: command line, server, handlers, API schema and its documents, and the views it serves. */
+export * as ApiDocs from "./ApiDocs.ts"
 export * as FleetViews from "./FleetViews.ts"
 export * as LiveCache from "./LiveCache.ts"
 export * as Service from "./Service.ts"

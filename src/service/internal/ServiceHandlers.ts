@@ -7,6 +7,7 @@ import { Clock, Effect, Layer, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { CacheStore } from "../../cache/CacheStore.ts"
+import { docsRoute, OPENAPI_PATH } from "../ApiDocs.ts"
 import { ModelPodsCache, modelList, podDetail } from "../FleetViews.ts"
 import { isLiveReady, LiveCache } from "../LiveCache.ts"
 import { CacheApi, ModelPods, NotFound, NotReady } from "../ServiceApi.ts"
@@ -73,5 +74,8 @@ const opsHandlers = HttpApiBuilder.group(
   })
 )
 
-/** The API's routes over the cache layer's store, reporting on the live cache. */
-export const apiRoutes = HttpApiBuilder.layer(CacheApi).pipe(Layer.provide([modelsHandlers, opsHandlers]))
+/** The API's routes over the cache layer's store, reporting on the live cache, with its documents. */
+export const apiRoutes = Layer.merge(
+  HttpApiBuilder.layer(CacheApi, { openapiPath: OPENAPI_PATH }).pipe(Layer.provide([modelsHandlers, opsHandlers])),
+  docsRoute
+)
