@@ -19,13 +19,19 @@ export type LiveCacheOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer
 export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
   readonly source: string
+  /** Where OpenTelemetry traces go, when they do, for the first log line. */
+  readonly traces?: string
   readonly live: LiveCacheOver<E>
 }
 
 /** Runs the service until interrupted; fails when the server cannot listen or the live layer cannot start. */
 export const runService = <E>(options: ServiceOptions<E>) =>
   Effect.gen(function* () {
-    yield* Effect.logInfo("starting").pipe(Effect.annotateLogs({ source: options.source }))
+    yield* Effect.logInfo("starting").pipe(
+      Effect.annotateLogs(
+        options.traces === undefined ? { source: options.source } : { source: options.source, traces: options.traces }
+      )
+    )
     const scope = yield* Effect.scope
     // Forked first, so it closes after the server.
     const liveScope = yield* Scope.fork(scope, "sequential")

@@ -11,6 +11,7 @@ import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
 import { chooseSource, describeSource } from "./ServiceSource.ts"
 import { runService } from "./Service.ts"
 import { liveCacheFor } from "./ServiceLive.ts"
+import { layerTracing, tracingConfig } from "./ServiceTracing.ts"
 
 export const DEFAULT_HOST = "127.0.0.1"
 export const DEFAULT_PORT = 8080
@@ -79,7 +80,14 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
       const host = yield* orConfig(input.host, envString("AIBRIX_HOST", DEFAULT_HOST))
       const port = yield* orConfig(input.port, envListenPort("AIBRIX_PORT", DEFAULT_PORT))
       const source = yield* chooseSource(input)
-      return yield* runService({ host, port, source: describeSource(source), live: liveCacheFor(source) })
+      const tracing = yield* tracingConfig
+      return yield* runService({
+        host,
+        port,
+        source: describeSource(source),
+        live: liveCacheFor(source),
+        ...(tracing === undefined ? {} : { traces: tracing.url })
+      }).pipe(Effect.provide(layerTracing(tracing)))
     })
     return yield* service.pipe(
       Effect.catchCause((cause) => {

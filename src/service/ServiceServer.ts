@@ -5,11 +5,12 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { type Cause, Duration, Effect, Layer, Predicate } from "effect"
-import { HttpRouter, type HttpServerError, HttpServerResponse } from "effect/http"
+import { HttpMiddleware, HttpRouter, type HttpServerError, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { createServer } from "node:http"
 import type { ErrorBody } from "./ServiceApi.ts"
 import { apiRoutes } from "./internal/ServiceHandlers.ts"
+import { RequestSampler } from "./TraceSampling.ts"
 
 export interface ServerOptions {
   readonly host: string
@@ -61,6 +62,17 @@ export const jsonClientErrors = HttpRouter.middleware(
   { global: true }
 )
 
+/** Paths polled all day long, whose spans would drown the rest: never traced. */
+export const UNTRACED_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"])
+
+/** Requests untraced: those of `UNTRACED_PATHS`, and those the request sampler leaves out. */
+const untraced = Layer.effect(HttpMiddleware.TracerDisabledWhen)(
+  Effect.gen(function* () {
+    const sampled = yield* RequestSampler
+    return (request) => UNTRACED_PATHS.has(request.url.split("?", 1)[0]!) || !sampled(request)
+  })
+)
+
 /**
  * The API served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
  * the `HttpServer` it provides has the address). Needs the cache layer's store
@@ -68,6 +80,7 @@ export const jsonClientErrors = HttpRouter.middleware(
  */
 export const serveApi = (options: ServerOptions) =>
   HttpRouter.serve(Layer.mergeAll(apiRoutes, jsonClientErrors), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(untraced),
     Layer.provideMerge(
       NodeHttpServer.layer(createServer, {
         host: options.host,
