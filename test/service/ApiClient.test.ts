@@ -8,20 +8,23 @@ import { Context, Effect, Layer } from "effect"
 import { FetchHttpClient, HttpServer } from "effect/http"
 import { HttpApiClient, OpenApi } from "effect/http-api"
 import { initForTest } from "../../layers/index.ts"
+import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
 import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { CacheWriter } from "../../src/cache/CacheWriter.ts"
 import { CacheApi, DiscoveryEvent, MetricValue, ServiceApi } from "../../src/index.ts"
-import { LiveCache } from "../../src/service/LiveCache.ts"
 import { serveApi } from "../../src/service/ServiceServer.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
+import { withFreshRegistry } from "../support/metricRegistry.ts"
 
 /** The API on a real server on port 0 over a synced test cache; its base URL. */
 const server = Effect.gen(function* () {
   const signal = yield* makeReadinessSignal
   yield* signal.markReady
-  const live = LiveCache.built(Context.make(CacheReadiness, signal.readiness))
-  const context = yield* Layer.build(serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(live)))
+  const readiness = Layer.succeed(CacheReadiness, signal.readiness)
+  const context = yield* Layer.build(
+    serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(Layer.merge(readiness, CacheMetrics.layer)))
+  )
   const writer = yield* CacheWriter
   yield* writer.applyAll([
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama", ip: "10.0.0.1" }) }),
@@ -49,7 +52,7 @@ const withClient = <A, E>(
         return { status: response.status, type: response.headers.get("content-type"), text: await response.text() }
       })
     return yield* body(client, get)
-  }).pipe(Effect.scoped, Effect.provide([initForTest, FetchHttpClient.layer]))
+  }).pipe(Effect.scoped, Effect.provide([initForTest, FetchHttpClient.layer]), withFreshRegistry)
 
 describe("the API through HttpApiClient", () => {
   it.effect("reads models, a model's pods and a pod, typed by the package's CacheApi", () =>
