@@ -10,6 +10,7 @@ import { HttpApiError } from "effect/http-api"
 import { createServer } from "node:http"
 import type { ErrorBody } from "./ServiceApi.ts"
 import { apiRoutes } from "./internal/ServiceHandlers.ts"
+import { pageRoutes } from "./FleetPage.ts"
 
 export interface ServerOptions {
   readonly host: string
@@ -62,12 +63,15 @@ export const jsonClientErrors = HttpRouter.middleware(
 )
 
 /**
- * The API served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
+ * The API and the fleet page served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
  * the `HttpServer` it provides has the address). Needs the cache layer's store
  * and the live cache to report on.
  */
 export const serveApi = (options: ServerOptions) =>
-  HttpRouter.serve(Layer.mergeAll(apiRoutes, jsonClientErrors), { disableLogger: true, disableListenLog: true }).pipe(
+  HttpRouter.serve(Layer.mergeAll(apiRoutes, pageRoutes, jsonClientErrors), {
+    disableLogger: true,
+    disableListenLog: true
+  }).pipe(
     Layer.provideMerge(
       NodeHttpServer.layer(createServer, {
         host: options.host,
