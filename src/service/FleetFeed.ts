@@ -133,7 +133,6 @@ export const fleetFeed = (
   }
 }
 
-const encodeFeed = Schema.encodeSync(FleetFeed)
 const utf8 = new TextEncoder()
 
 /**
@@ -173,7 +172,8 @@ export class FleetFeedCache {
         ready,
         now
       })
-      body = utf8.encode(JSON.stringify(encodeFeed(feed)))
+      // The schema has no transformations: the value is its own encoded form (see ServiceApi).
+      body = utf8.encode(JSON.stringify(feed))
       // Pages poll with the latest cursor; a few stragglers must not grow the map without bound.
       if (this.#bodies.size >= 16) this.#bodies.clear()
       this.#bodies.set(key, body)

@@ -32,6 +32,9 @@ const RENDERED = `Array.from(document.querySelectorAll("section[data-model]"), (
   }))
 }))`
 
+/** What each pod row says of its values' freshness. */
+const FRESHNESS = `Array.from(document.querySelectorAll("tr[data-pod] [data-figure=values]"), (cell) => cell.textContent)`
+
 /** Every figure and chart the page shows, as one string: it changes when anything visible moves. */
 const VISIBLE_FIGURES = `Array.from(
   document.querySelectorAll("[data-figure=running], [data-figure=waiting], [data-figure=kv_cache], polyline"),
@@ -115,6 +118,9 @@ describe("the fleet page in a real browser", () => {
           )
         )
         assert.deepStrictEqual(byName(yield* evaluate(page, Schema.Array(RenderedModel), RENDERED)), byName(expected))
+        for (const freshness of yield* evaluate(page, Schema.Array(Schema.String), FRESHNESS)) {
+          assert.match(freshness, /^(fresh|stale)/, "every scraped pod says how fresh its values are")
+        }
         const summary = yield* evaluate(page, Schema.String, `document.getElementById("summary").textContent`)
         for (const engine of new Set(expected.flatMap((model) => model.pods.map((pod) => pod.engine)))) {
           assert.include(summary, engine, "the summary names every engine")
