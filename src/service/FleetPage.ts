@@ -9,10 +9,10 @@
 import { Clock, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { readFileSync } from "node:fs"
+import { CacheReadiness } from "../cache/CacheReadiness.ts"
 import { CacheStore } from "../cache/CacheStore.ts"
 import { FleetFeedCache } from "./FleetFeed.ts"
 import { FleetHistory } from "./FleetHistory.ts"
-import { isLiveReady, type LiveCache } from "./LiveCache.ts"
 import type { ErrorBody } from "./ServiceApi.ts"
 
 /** Time between two samples of the fleet's load, and between two polls of an open page. */
@@ -71,13 +71,12 @@ const badRequest = (message: string): HttpServerResponse.HttpServerResponse =>
  * The page's routes over the cache layer's store, with the sampler feeding
  * their charts; fails when a file of the page is missing.
  */
-export const pageRoutes: Layer.Layer<never, PageAssetMissing, HttpRouter.HttpRouter | CacheStore | LiveCache> =
+export const pageRoutes: Layer.Layer<never, PageAssetMissing, HttpRouter.HttpRouter | CacheStore | CacheReadiness> =
   Layer.effectDiscard(
     Effect.gen(function* () {
       const router = yield* HttpRouter.HttpRouter
       const store = yield* CacheStore
-      const context = yield* Effect.context<LiveCache>()
-      const ready = Effect.provideContext(isLiveReady, context)
+      const readiness = yield* CacheReadiness
       const periodMs = Duration.toMillis(PAGE_PERIOD)
       const history = new FleetHistory(PAGE_WINDOW)
       const run = (yield* Clock.currentTimeMillis).toString(36)
@@ -95,7 +94,7 @@ export const pageRoutes: Layer.Layer<never, PageAssetMissing, HttpRouter.HttpRou
         )
       }
       yield* router.add("GET", FEED_PATH, (request) =>
-        Effect.map(Effect.all([ready, Clock.currentTimeMillis]), ([isReady, now]) => {
+        Effect.map(Effect.all([readiness.isReady, Clock.currentTimeMillis]), ([isReady, now]) => {
           const body = feeds.body(cursorOf(request), isReady, now)
           return body instanceof Uint8Array
             ? HttpServerResponse.uint8Array(body, {

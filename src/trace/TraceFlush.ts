@@ -2,13 +2,15 @@
  * The trace flush: a fiber that, on every 10 s wall-clock boundary, closes the
  * open trace windows and writes them to Redis in one pipelined round trip; and
  * one last flush when its scope closes. Time comes from Effect's `Clock`.
+ * Its counts are in the metric registry (see `TraceMetrics`).
  */
-import { Cause, Clock, Context, Effect, Layer } from "effect"
+import { Cause, Clock, Effect, Layer } from "effect"
 import { CacheStore } from "../cache/CacheStore.ts"
 import type { FleetStore } from "../store/FleetStore.ts"
 import { Redis, type RedisWriteError } from "./Redis.ts"
 import { RequestTrace } from "./RequestTrace.ts"
 import { TraceBacklog, type TraceRecord } from "./TraceBacklog.ts"
+import { observeTraceFlush } from "./TraceMetrics.ts"
 import { TRACE_INTERVAL_SECONDS, traceKey, windowJson } from "./TraceWindow.ts"
 
 /** Seconds a written window lives in Redis. */
@@ -48,13 +50,12 @@ export interface TraceFlushStats {
   readonly dropped: number
 }
 
-/** The running flush, as the service that reports on it (for a service's `/metrics`). */
-export class TraceFlushStatistics extends Context.Service<
-  TraceFlushStatistics,
-  {
-    readonly stats: Effect.Effect<TraceFlushStats>
-  }
->()("aibrix-cache/TraceFlushStatistics") {}
+/** The requests counted in windows that will not be written (their `meta_total_reqs`). */
+const lostRequests = (records: ReadonlyArray<TraceRecord>): number => {
+  let total = 0
+  for (const record of records) total += record.totalRequests
+  return total
+}
 
 export class TraceFlusher {
   readonly trace: RequestTrace
@@ -93,6 +94,10 @@ export class TraceFlusher {
    * the next flush and logs one line.
    */
   flush(ts: number): Effect.Effect<void> {
+    return this.#flush(ts, false)
+  }
+
+  #flush(ts: number, last: boolean): Effect.Effect<void> {
     return Effect.suspend(() => {
       const dropped = this.#close(ts)
       const records = this.#backlog.records()
@@ -108,7 +113,7 @@ export class TraceFlusher {
               this.#backlog.remove(records)
               this.#written += records.length
             }),
-          onFailure: (error) => this.#failure(ts, records, dropped, error)
+          onFailure: (error) => this.#failure(ts, records, dropped, error, last)
         })
       )
     })
@@ -122,15 +127,22 @@ export class TraceFlusher {
         model,
         ts,
         key: traceKey(model, ts),
-        value: windowJson(window, this.#store.pendingRequests(model))
+        value: windowJson(window, this.#store.pendingRequests(model)),
+        totalRequests: window.total
       }
       dropped += this.#backlog.add(record)
     }
     return dropped
   }
 
-  #failure(ts: number, records: ReadonlyArray<TraceRecord>, dropped: number, error: RedisWriteError) {
+  #failure(ts: number, records: ReadonlyArray<TraceRecord>, dropped: number, error: RedisWriteError, last: boolean) {
     this.#failed++
+    if (last) {
+      return Effect.logWarning(
+        `request trace: last flush ${ts} could not write ${records.length} windows to Redis (${error.reason}); ` +
+          `they are lost (${lostRequests(records)} requests)`
+      )
+    }
     const lost = dropped === 0 ? "" : `, ${dropped} oldest dropped (${this.#backlog.dropped} in all)`
     return Effect.logWarning(
       `request trace: flush ${ts} could not write ${records.length} windows to Redis (${error.reason}); ` +
@@ -166,7 +178,7 @@ export class TraceFlusher {
    */
   readonly finalFlush: Effect.Effect<void> = Effect.gen({ self: this }, function* () {
     const now = yield* Clock.currentTimeMillis
-    yield* this.flush(tsOf(Math.max(now, this.#nextTickAt ?? firstTickAt(now))))
+    yield* this.#flush(tsOf(Math.max(now, this.#nextTickAt ?? firstTickAt(now))), true)
   }).pipe(
     Effect.timeoutOrElse({
       duration: FINAL_FLUSH_TIMEOUT_MS,
@@ -174,7 +186,7 @@ export class TraceFlusher {
         Effect.suspend(() =>
           Effect.logWarning(
             `request trace: last flush got no answer from Redis within ${FINAL_FLUSH_TIMEOUT_MS} ms; ` +
-              `${this.#backlog.size} windows not written`
+              `${this.#backlog.size} windows are lost (${lostRequests(this.#backlog.records())} requests)`
           )
         )
     }),
@@ -186,11 +198,11 @@ export class TraceFlusher {
 
 /**
  * Turns the trace on for the store of the cache layer and runs the flush in the
- * layer's scope. Closing the scope stops the flush fiber, turns the trace off,
- * then flushes once more; the Redis client is released after that.
+ * layer's scope, its counts in the registry of the layer's context. Closing
+ * the scope stops the flush fiber, turns the trace off, then flushes once
+ * more; the Redis client is released after that.
  */
-export const traceFlushLayer: Layer.Layer<TraceFlushStatistics, never, CacheStore | Redis> = Layer.effect(
-  TraceFlushStatistics,
+export const traceFlushLayer: Layer.Layer<never, never, CacheStore | Redis> = Layer.effectDiscard(
   Effect.gen(function* () {
     const store = yield* CacheStore
     const redis = yield* Redis
@@ -201,7 +213,7 @@ export const traceFlushLayer: Layer.Layer<TraceFlushStatistics, never, CacheStor
       Effect.sync(() => store.setTraceRecorder(trace)),
       () => Effect.sync(() => store.setTraceRecorder(undefined)).pipe(Effect.andThen(flusher.finalFlush))
     )
+    yield* observeTraceFlush(() => flusher.stats)
     yield* Effect.forkScoped(flusher.run)
-    return TraceFlushStatistics.of({ stats: Effect.sync(() => flusher.stats) })
   })
 )
