@@ -1,5 +1,8 @@
-/** The HTTP service: command line, server, handlers, API schema and its documents, and the views it serves. */
+/** The HTTP service: command line, server, handlers, API schema and its documents, the views it serves and the fleet page. */
 export * as ApiDocs from "./ApiDocs.ts"
+export * as FleetFeed from "./FleetFeed.ts"
+export * as FleetHistory from "./FleetHistory.ts"
+export * as FleetPage from "./FleetPage.ts"
 export * as FleetViews from "./FleetViews.ts"
 export * as Service from "./Service.ts"
 export * as ServiceApi from "./ServiceApi.ts"
