@@ -154,8 +154,16 @@ export const superviseInformer = <T extends KubernetesObject>(
             error: lastError
           })
         )
-        yield* Effect.sleep(delay)
-        yield* start
+        yield* Effect.sleep(delay).pipe(
+          Effect.andThen(start),
+          Effect.withSpan("informer restart", {
+            attributes: {
+              "aibrix.informer": spec.resource,
+              "aibrix.informer.restart": restarts,
+              "error.message": lastError
+            }
+          })
+        )
       }
     })
     yield* Effect.forkScoped(restartAfterFailures)
