@@ -111,11 +111,11 @@ class ModelEntry {
   }
 }
 
-/** An adapter as last applied: the pods it was mapped to. */
+/** An adapter as last applied: its name and the key of every pod it lists, known or not. */
 interface AppliedAdapter {
   readonly name: string
   readonly adapter: ModelAdapter
-  readonly podKeys: ReadonlyArray<PodKey>
+  readonly instanceKeys: ReadonlySet<PodKey>
 }
 
 /** The gateway's count of a model's requests not yet finished. */
@@ -163,6 +163,9 @@ export class FleetStore {
   readonly #podsByNamespace = new Map<string, Map<string, PodEntry>>()
   readonly #models = new Map<string, ModelEntry>()
   readonly #adapters = new Map<string, AppliedAdapter>()
+  // Every pod key some adapter lists, known or not: a pod that arrives under
+  // the key (late, or recreated) is mapped to these adapters at once.
+  readonly #adaptersByInstance = new Map<PodKey, Set<AppliedAdapter>>()
   // Kept by model name, not in the model's entry: requests stay pending for their
   // model even while it has no pods for a moment (all its pods restarting).
   readonly #pending = new Map<string, PendingCounter>()
@@ -247,6 +250,8 @@ export class FleetStore {
     this.#pods.set(key, entry)
     this.#namespacePods(namespaceOf(pod)).set(pod.metadata.name, entry)
     this.#link(entry, baseModel)
+    const listing = this.#adaptersByInstance.get(key)
+    if (listing !== undefined) for (const applied of listing) this.#mapAdapter(entry, applied.name)
     this.#version++
   }
 
@@ -291,32 +296,52 @@ export class FleetStore {
     if (pods.size === 0) this.#podsByNamespace.delete(namespace)
   }
 
+  /**
+   * Maps the adapter to every listed pod that is known, and remembers the
+   * others for when they arrive. An adapter applied again replaces itself.
+   */
   #applyAdapter(adapter: ValidModelAdapter): void {
     const key = adapterKeyOf(adapter)
     this.#unmapAdapter(key)
-    const name = adapter.metadata.name
-    const podKeys: Array<PodKey> = []
-    for (const instance of instanceKeysOf(adapter)) {
-      const entry = this.#pods.get(instance)
-      if (entry === undefined) continue
-      entry.adapters.add(name)
-      this.#link(entry, name)
-      podKeys.push(instance)
+    const applied: AppliedAdapter = {
+      name: adapter.metadata.name,
+      adapter,
+      instanceKeys: new Set(instanceKeysOf(adapter))
     }
-    this.#adapters.set(key, { name, adapter, podKeys })
+    this.#adapters.set(key, applied)
+    for (const instance of applied.instanceKeys) {
+      let listing = this.#adaptersByInstance.get(instance)
+      if (listing === undefined) {
+        listing = new Set()
+        this.#adaptersByInstance.set(instance, listing)
+      }
+      listing.add(applied)
+      const entry = this.#pods.get(instance)
+      if (entry !== undefined) this.#mapAdapter(entry, applied.name)
+    }
     this.#version++
   }
 
+  /** Removes the adapter's mappings and forgets the pods it was waiting for. */
   #unmapAdapter(key: string): void {
     const applied = this.#adapters.get(key)
     if (applied === undefined) return
     this.#adapters.delete(key)
-    for (const instance of applied.podKeys) {
+    for (const instance of applied.instanceKeys) {
+      const listing = this.#adaptersByInstance.get(instance)
+      if (listing?.delete(applied) && listing.size === 0) {
+        this.#adaptersByInstance.delete(instance)
+      }
       const entry = this.#pods.get(instance)
       if (entry === undefined || !entry.adapters.delete(applied.name)) continue
       this.#unlinkUnlessServed(entry, applied.name)
     }
     this.#version++
+  }
+
+  #mapAdapter(entry: PodEntry, name: string): void {
+    entry.adapters.add(name)
+    this.#link(entry, name)
   }
 
   #link(entry: PodEntry, name: string): void {
@@ -389,7 +414,7 @@ export class FleetStore {
     return this.#models.size
   }
 
-  /** The adapters as last applied, for re-applying them after a sync. */
+  /** The adapters as last applied. */
   listAdapters(): ReadonlyArray<ModelAdapter> {
     return Array.from(this.#adapters.values(), (applied) => applied.adapter)
   }
