@@ -42,13 +42,17 @@ export class KubernetesRequestError extends Error {
 
 const decodeListBody = Schema.decodeUnknownSync(Schema.fromJsonString(ListBody))
 
-/** Lists the collection at `path` (with the label selector, if given); items that are not objects are dropped. */
+/**
+ * Lists the collection at `path` (with the label selector, if given); items
+ * that are not objects are dropped, the others passed through `keep`.
+ */
 export const listObjects =
   <T extends KubernetesObject>(
     kubeConfig: KubeConfig,
     path: string,
     labelSelector: string | undefined,
     isObject: (item: unknown) => item is T,
+    keep: ((object: T) => T) | undefined,
     signal: AbortSignal
   ) =>
   async (): Promise<KubernetesListObject<T>> => {
@@ -70,8 +74,9 @@ export const listObjects =
     }
     const body = decodeListBody(text)
     const resourceVersion = body.metadata?.resourceVersion ?? undefined
+    const items = (body.items ?? []).filter(isObject)
     return {
       metadata: resourceVersion === undefined ? {} : { resourceVersion },
-      items: (body.items ?? []).filter(isObject)
+      items: keep === undefined ? items : items.map(keep)
     }
   }
