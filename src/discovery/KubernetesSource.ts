@@ -5,16 +5,19 @@
  * acquiring it registers the handlers, starts both informers and waits until
  * both have listed once; then both are listed again every relist interval,
  * to correct what a watch silently missed. Closing its scope stops them, with
- * no request left open.
+ * no request left open. Each informer's restarts, relists and relist
+ * corrections are in the metric registry from its start (see `DiscoveryMetrics`).
  */
 import type { KubeConfig, KubernetesObject, V1Pod } from "@kubernetes/client-node"
-import { type Config, Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
+import { type Config, Deferred, Duration, Effect, Layer, type Scope } from "effect"
 import { CacheReadiness, makeReadinessSignal } from "../cache/CacheReadiness.ts"
+import { observeCounter } from "../cache/ObservedSeries.ts"
 import type { CacheWriter } from "../cache/CacheWriter.ts"
 import type { DiscoveryEvent } from "../store/DiscoveryEvent.ts"
 import { GROUP, PLURAL, VERSION } from "../store/ModelAdapter.ts"
 import { DiscoverySyncTimeout, type KubeConfigInvalid, type KubeConfigNotFound } from "./DiscoveryErrors.ts"
 import { podLabelSelectorConfig, relistIntervalConfig } from "./DiscoveryConfig.ts"
+import { informerRelists, relistCorrections } from "./DiscoveryMetrics.ts"
 import { makeDiscoveryFeed } from "./DiscoveryFeed.ts"
 import { checkKubeConfig, loadKubeConfig } from "./KubeConfigLoader.ts"
 import {
@@ -26,7 +29,7 @@ import {
   trackAdapters,
   trackPods
 } from "./internal/KubernetesEvents.ts"
-import { CorrectionCounter, type Corrections, difference, totalOf } from "./internal/RelistCorrections.ts"
+import { CorrectionCounter, difference, totalOf } from "./internal/RelistCorrections.ts"
 import {
   defaultBackoff,
   type InformerSpec,
@@ -34,8 +37,6 @@ import {
   type SupervisedInformer,
   superviseInformer
 } from "./internal/SupervisedInformer.ts"
-
-export type { Corrections } from "./internal/RelistCorrections.ts"
 
 /**
  * Pods in all namespaces, narrowed by the label selector when one is given.
@@ -74,28 +75,6 @@ export interface KubernetesSourceOptions {
    */
   readonly relistInterval?: Duration.Input | undefined
 }
-
-/** Restarts of each informer after it stopped on an error. */
-export interface InformerRestarts {
-  readonly pods: number
-  readonly modelAdapters: number
-}
-
-/** The periodic relists completed, and what they corrected in each resource. */
-export interface RelistCorrections {
-  readonly relists: number
-  readonly pods: Corrections
-  readonly modelAdapters: Corrections
-}
-
-/** The running Kubernetes source, for the service's metrics. */
-export class KubernetesSource extends Context.Service<
-  KubernetesSource,
-  {
-    readonly restarts: Effect.Effect<InformerRestarts>
-    readonly relistCorrections: Effect.Effect<RelistCorrections>
-  }
->()("aibrix-cache/KubernetesSource") {}
 
 export type KubernetesSourceError = KubeConfigNotFound | KubeConfigInvalid | DiscoverySyncTimeout | Config.ConfigError
 
@@ -158,6 +137,10 @@ const follow = <T extends KubernetesObject>(
       },
       backoff
     )
+    yield* observeCounter(informerRelists(spec.resource), () => corrections.relists)
+    for (const change of ["added", "updated", "deleted"] as const) {
+      yield* observeCounter(relistCorrections(spec.resource, change), () => corrections.corrections[change])
+    }
     return { informer, corrections, objects }
   })
 
@@ -168,8 +151,7 @@ const follow = <T extends KubernetesObject>(
 const relistEvery = (
   interval: Duration.Duration,
   followed: { readonly pods: Followed; readonly modelAdapters: Followed },
-  flushed: Effect.Effect<void>,
-  completed: () => void
+  flushed: Effect.Effect<void>
 ): Effect.Effect<never> => {
   const relistOnce = Effect.gen(function* () {
     const before = {
@@ -181,7 +163,6 @@ const relistEvery = (
       discard: true
     })
     yield* flushed
-    completed()
     const pods = difference(followed.pods.corrections.corrections, before.pods)
     const adapters = difference(followed.modelAdapters.corrections.corrections, before.adapters)
     if (totalOf(pods) + totalOf(adapters) === 0) return
@@ -205,11 +186,7 @@ const relistEvery = (
  */
 export const makeKubernetesSource = (
   options: KubernetesSourceOptions = {}
-): Effect.Effect<
-  { readonly source: KubernetesSource["Service"]; readonly readiness: CacheReadiness["Service"] },
-  KubernetesSourceError,
-  CacheWriter | Scope.Scope
-> =>
+): Effect.Effect<CacheReadiness["Service"], KubernetesSourceError, CacheWriter | Scope.Scope> =>
   Effect.gen(function* () {
     const podLabelSelector = options.podLabelSelector ?? (yield* podLabelSelectorConfig)
     const relistInterval =
@@ -233,24 +210,10 @@ export const makeKubernetesSource = (
         model_adapters: Array.from(modelAdapters.objects.current()).length
       })
     )
-    let relists = 0
     if (Duration.isGreaterThan(relistInterval, Duration.zero)) {
-      yield* Effect.forkScoped(relistEvery(relistInterval, { pods, modelAdapters }, feed.flushed, () => relists++))
+      yield* Effect.forkScoped(relistEvery(relistInterval, { pods, modelAdapters }, feed.flushed))
     }
-    return {
-      source: KubernetesSource.of({
-        restarts: Effect.sync(() => ({
-          pods: pods.informer.restarts(),
-          modelAdapters: modelAdapters.informer.restarts()
-        })),
-        relistCorrections: Effect.sync(() => ({
-          relists,
-          pods: pods.corrections.corrections,
-          modelAdapters: modelAdapters.corrections.corrections
-        }))
-      }),
-      readiness: signal.readiness
-    }
+    return signal.readiness
   })
 
 /**
@@ -259,9 +222,5 @@ export const makeKubernetesSource = (
  */
 export const layerKubernetesSource = (
   options: KubernetesSourceOptions = {}
-): Layer.Layer<KubernetesSource | CacheReadiness, KubernetesSourceError, CacheWriter> =>
-  Layer.effectContext(
-    Effect.map(makeKubernetesSource(options), ({ readiness, source }) =>
-      Context.make(KubernetesSource, source).pipe(Context.add(CacheReadiness, readiness))
-    )
-  )
+): Layer.Layer<CacheReadiness, KubernetesSourceError, CacheWriter> =>
+  Layer.effect(CacheReadiness, makeKubernetesSource(options))

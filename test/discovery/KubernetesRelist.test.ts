@@ -49,7 +49,7 @@ describe("periodic relist", () => {
   it.effect("corrects adds, updates and deletes a silent watch missed, counts them and logs one line", () => {
     const logs = capturedLogs()
     return Effect.gen(function* () {
-      const { fake, source, store } = yield* syncedFleet("5 minutes")
+      const { fake, relists, restarts, store } = yield* syncedFleet("5 minutes")
       changeSilently(fake)
       // The watches stay open and say nothing: the store does not move.
       yield* realSleep(200)
@@ -63,11 +63,10 @@ describe("periodic relist", () => {
         assert.deepStrictEqual(podsServing(store, "lora"), ["default/p1", "default/p3"])
         assert.strictEqual(store.podEntryByKey("default/p1")?.pod.status?.conditions?.[0]?.status, "False")
       })
-      yield* eventually(() => assert.strictEqual(Effect.runSync(source.relistCorrections).relists, 1))
-      assert.deepStrictEqual(yield* source.relistCorrections, {
-        relists: 1,
-        pods: { added: 1, updated: 1, deleted: 1 },
-        modelAdapters: { added: 0, updated: 1, deleted: 0 }
+      yield* eventually(() => assert.strictEqual(Effect.runSync(relists).modelAdapters.relists, 1))
+      assert.deepStrictEqual(yield* relists, {
+        pods: { relists: 1, added: 1, updated: 1, deleted: 1 },
+        modelAdapters: { relists: 1, added: 0, updated: 1, deleted: 0 }
       })
       const lines = logs.lines.filter((line) => line.message === RELIST_LINE)
       assert.lengthOf(lines, 1)
@@ -82,15 +81,15 @@ describe("periodic relist", () => {
       // A relist is a list and a new watch from its version, not a restart.
       assert.strictEqual(fake.lists("pods"), 2)
       assert.strictEqual(fake.lists("modeladapters"), 2)
-      assert.deepStrictEqual(yield* source.restarts, { pods: 0, modelAdapters: 0 })
+      assert.deepStrictEqual(yield* restarts, { pods: 0, modelAdapters: 0 })
       yield* eventually(() => assert.strictEqual(fake.openWatches(), 2))
 
       // The watch follows again; a relist that finds nothing to correct says nothing.
       fake.put("pods", makePod({ name: "p4", model: "m1", uid: "u4", ip: "10.0.0.4" }))
       yield* eventually(() => assert.deepStrictEqual(podsServing(store, "m1"), ["default/p1", "default/p4"]))
       yield* TestClock.adjust("5 minutes")
-      yield* eventually(() => assert.strictEqual(Effect.runSync(source.relistCorrections).relists, 2))
-      assert.deepStrictEqual((yield* source.relistCorrections).pods, { added: 1, updated: 1, deleted: 1 })
+      yield* eventually(() => assert.strictEqual(Effect.runSync(relists).modelAdapters.relists, 2))
+      assert.deepStrictEqual((yield* relists).pods, { relists: 2, added: 1, updated: 1, deleted: 1 })
       assert.lengthOf(
         logs.lines.filter((line) => line.message === RELIST_LINE),
         1
@@ -100,31 +99,34 @@ describe("periodic relist", () => {
 
   it.effect("a relist asked while the informer waits to restart lists when it restarts, instead of resuming", () =>
     Effect.gen(function* () {
-      const { fake, source, store } = yield* syncedFleet("5 minutes", { base: "10 minutes", cap: "10 minutes" })
+      const { fake, relists, restarts, store } = yield* syncedFleet("5 minutes", {
+        base: "10 minutes",
+        cap: "10 minutes"
+      })
       fake.cutWatches("pods")
       // The restart is counted when its delay starts: 10 minutes, jittered by at most 20%.
-      yield* eventually(() => assert.strictEqual(Effect.runSync(source.restarts).pods, 1))
+      yield* eventually(() => assert.strictEqual(Effect.runSync(restarts).pods, 1))
       fake.remove("pods", "default", "p2")
       yield* TestClock.adjust("5 minutes")
       yield* eventually(() => assert.strictEqual(fake.lists("modeladapters"), 2))
       assert.strictEqual(fake.lists("pods"), 1)
       yield* TestClock.adjust("8 minutes")
-      yield* eventually(() => assert.strictEqual(Effect.runSync(source.relistCorrections).relists, 1))
+      yield* eventually(() => assert.strictEqual(Effect.runSync(relists).pods.relists, 1))
       // Resuming would have replayed the delete from the watch's history: the list found it instead.
       assert.strictEqual(fake.lists("pods"), 2)
       assert.deepStrictEqual(podKeysOf(store), ["default/p1"])
-      assert.deepStrictEqual((yield* source.relistCorrections).pods, { added: 0, updated: 0, deleted: 1 })
-      assert.strictEqual((yield* source.restarts).pods, 1)
+      assert.deepStrictEqual((yield* relists).pods, { relists: 1, added: 0, updated: 0, deleted: 1 })
+      assert.strictEqual((yield* restarts).pods, 1)
     })
   )
 
   it.effect("an interval of 0 turns the relist off", () =>
     Effect.gen(function* () {
-      const { fake, source } = yield* syncedFleet("0 millis")
+      const { fake, relists } = yield* syncedFleet("0 millis")
       yield* TestClock.adjust("1 hour")
       yield* realSleep(100)
       assert.strictEqual(fake.lists("pods"), 1)
-      assert.strictEqual((yield* source.relistCorrections).relists, 0)
+      assert.strictEqual((yield* relists).pods.relists, 0)
     })
   )
 })

@@ -22,11 +22,12 @@ export const difference = (after: Corrections, before: Corrections): Corrections
   deleted: after.deleted - before.deleted
 })
 
-/** Counts the events of one resource while a requested relist is being delivered. */
+/** Counts the events of one resource while a requested relist is being delivered, and those relists. */
 export class CorrectionCounter {
   #added = 0
   #updated = 0
   #deleted = 0
+  #relists = 0
   #counting = false
 
   /** A list is about to be delivered: count its events when it answers a relist. */
@@ -36,7 +37,13 @@ export class CorrectionCounter {
 
   /** The list has been delivered. */
   listed(): void {
+    if (this.#counting) this.#relists++
     this.#counting = false
+  }
+
+  /** Requested relists delivered in full. */
+  get relists(): number {
+    return this.#relists
   }
 
   count(event: DiscoveryEvent): void {

@@ -9,7 +9,9 @@
  * A restart keeps the informer's cache: it resumes watching from the last
  * resource version (the server replays what changed, or answers 410 and the
  * client relists), and a relist reports objects that vanished meanwhile as
- * deleted, since the client diffs the new list against its cache.
+ * deleted, since the client diffs the new list against its cache. The
+ * restarts are observed in the metric registry as
+ * `aibrix_cache_informer_restarts_total{informer}` from the start.
  *
  * `relist` asks for such a list at any time: the watch ends as if the server
  * had answered 410 Gone, the informer lists, delivers the differences to its
@@ -18,6 +20,8 @@
  */
 import { type KubeConfig, type KubernetesObject, ListWatch } from "@kubernetes/client-node"
 import { Clock, Deferred, Duration, Effect, Exit, Pull, Queue, Schedule, type Scope } from "effect"
+import { observeCounter } from "../../cache/ObservedSeries.ts"
+import { informerRestarts } from "../DiscoveryMetrics.ts"
 import { ClosableWatch, closableDelay } from "./ClosableWatch.ts"
 import { describeError } from "./ErrorDescription.ts"
 import { listObjects } from "./KubernetesList.ts"
@@ -69,8 +73,6 @@ export interface SupervisedInformer {
   readonly resource: string
   /** Completes once the informer has listed and delivered every object once. */
   readonly synced: Deferred.Deferred<void>
-  /** How many times the informer was restarted after it stopped on an error. */
-  readonly restarts: () => number
   /** The last error the informer stopped on, for messages. */
   readonly lastError: () => string | undefined
   /**
@@ -160,6 +162,7 @@ export const superviseInformer = <T extends KubernetesObject>(
       })
     })
 
+    yield* observeCounter(informerRestarts(spec.resource), () => restarts)
     yield* Effect.acquireRelease(start, () =>
       Effect.sync(() => {
         watch.close()
@@ -204,7 +207,6 @@ export const superviseInformer = <T extends KubernetesObject>(
     return {
       resource: spec.resource,
       synced,
-      restarts: () => restarts,
       lastError: () => lastError,
       relist
     }
