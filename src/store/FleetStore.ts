@@ -19,15 +19,14 @@ import {
 } from "./ModelAdapter.ts"
 import { MetricValue } from "./MetricValue.ts"
 import {
-  baseModelOf,
   describeInvalidPod,
-  isTracked,
   isValidPod,
   keyOf,
   namespaceOf,
   podIpOf,
   podKey,
   type PodKey,
+  trackedModelOf,
   uidOf,
   type ValidPod
 } from "./Pod.ts"
@@ -181,20 +180,30 @@ export class FleetStore {
   apply(event: DiscoveryEvent): Rejection | undefined {
     switch (event._tag) {
       case "PodAdded":
-        return this.#withValidPod(event, event.pod, (pod) => this.#upsertPod(pod))
-      case "PodUpdated":
-        return this.#withValidPod(event, event.newPod, (newPod) => {
-          // Of the old object only the key matters (the rename case): validating all
-          // of it would double the cost of every update.
-          const oldName = event.oldPod.metadata?.name
-          if (typeof oldName === "string" && oldName !== "") {
-            const oldKey = podKey(namespaceOf(event.oldPod), oldName)
-            if (oldKey !== keyOf(newPod)) this.#removePod(oldKey)
-          }
-          this.#upsertPod(newPod)
-        })
+        if (!isValidPod(event.pod)) return this.#rejectPod(event, event.pod)
+        this.#upsertPod(event.pod)
+        return undefined
+      case "PodUpdated": {
+        const newPod = event.newPod
+        if (!isValidPod(newPod)) return this.#rejectPod(event, newPod)
+        // Of the old object only the key matters (the rename case): validating all
+        // of it would double the cost of every update.
+        const oldPod = event.oldPod
+        const oldName = oldPod.metadata?.name
+        if (
+          typeof oldName === "string" &&
+          oldName !== "" &&
+          (oldName !== newPod.metadata.name || namespaceOf(oldPod) !== namespaceOf(newPod))
+        ) {
+          this.#removePod(podKey(namespaceOf(oldPod), oldName))
+        }
+        this.#upsertPod(newPod)
+        return undefined
+      }
       case "PodDeleted":
-        return this.#withValidPod(event, event.pod, (pod) => this.#removePod(keyOf(pod)))
+        if (!isValidPod(event.pod)) return this.#rejectPod(event, event.pod)
+        this.#removePod(keyOf(event.pod))
+        return undefined
       case "PodDeletedByKey":
         this.#removePod(event.key)
         return undefined
@@ -210,10 +219,8 @@ export class FleetStore {
     }
   }
 
-  #withValidPod(event: DiscoveryEvent, pod: V1Pod, change: (pod: ValidPod) => void): Rejection | undefined {
-    if (!isValidPod(pod)) return { event: event._tag, reason: `malformed pod: ${describeInvalidPod(pod)}` }
-    change(pod)
-    return undefined
+  #rejectPod(event: DiscoveryEvent, pod: V1Pod): Rejection {
+    return { event: event._tag, reason: `malformed pod: ${describeInvalidPod(pod)}` }
   }
 
   #withValidAdapter(
@@ -234,21 +241,23 @@ export class FleetStore {
    * replaces the entry as a new pod.
    */
   #upsertPod(pod: ValidPod): void {
-    const key = keyOf(pod)
-    const baseModel = baseModelOf(pod)
-    if (baseModel === undefined || !isTracked(pod)) {
-      this.#removePod(key)
+    // Found by namespace and name: the update of a known pod builds no key string.
+    const namespace = namespaceOf(pod)
+    const existing = this.podEntry(namespace, pod.metadata.name)
+    const baseModel = trackedModelOf(pod)
+    if (baseModel === undefined) {
+      if (existing !== undefined) this.#removeEntry(existing)
       return
     }
-    const existing = this.#pods.get(key)
     if (existing !== undefined && existing.uid === uidOf(pod) && existing.podIp === podIpOf(pod)) {
       this.#refreshPod(existing, pod, baseModel)
       return
     }
-    this.#removePod(key)
+    if (existing !== undefined) this.#removeEntry(existing)
+    const key = podKey(namespace, pod.metadata.name)
     const entry = new PodEntry(key, pod, baseModel)
     this.#pods.set(key, entry)
-    this.#namespacePods(namespaceOf(pod)).set(pod.metadata.name, entry)
+    this.#namespacePods(namespace).set(pod.metadata.name, entry)
     this.#link(entry, baseModel)
     const listing = this.#adaptersByInstance.get(key)
     if (listing !== undefined) for (const applied of listing) this.#mapAdapter(entry, applied.name)
@@ -270,8 +279,11 @@ export class FleetStore {
 
   #removePod(key: PodKey): void {
     const entry = this.#pods.get(key)
-    if (entry === undefined) return
-    this.#pods.delete(key)
+    if (entry !== undefined) this.#removeEntry(entry)
+  }
+
+  #removeEntry(entry: PodEntry): void {
+    this.#pods.delete(entry.key)
     this.#dropFromNamespace(entry)
     entry.removed = true
     for (const name of entry.models) this.#detach(entry, name)

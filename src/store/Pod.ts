@@ -137,11 +137,16 @@ export const isPodGroupMember = (pod: V1Pod): boolean => {
 }
 
 /**
- * A pod is tracked when it names a base model and is neither a Ray worker nor
- * a pod-group member above 0. Reads only the pod's metadata.
+ * The base model of a tracked pod, undefined for a pod that is not tracked: a
+ * pod is tracked when it names a base model and is neither a Ray worker nor a
+ * pod-group member above 0. Reads only the pod's metadata.
  */
-export const isTracked = (pod: V1Pod): boolean =>
-  baseModelOf(pod) !== undefined && !isRayWorker(pod) && !isPodGroupMember(pod)
+export const trackedModelOf = (pod: V1Pod): string | undefined => {
+  const model = baseModelOf(pod)
+  return model === undefined || isRayWorker(pod) || isPodGroupMember(pod) ? undefined : model
+}
+
+export const isTracked = (pod: V1Pod): boolean => trackedModelOf(pod) !== undefined
 
 export const podIpOf = (pod: V1Pod): string => pod.status?.podIP ?? ""
 
