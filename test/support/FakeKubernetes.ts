@@ -318,7 +318,7 @@ export class FakeKubernetes {
    * Sends pre-serialized watch lines to every open watch of the resource at once
    * (for benchmarks: the server's own JSON work stays out of the measurement).
    */
-  sendRaw(resource: ResourceName, lines: string): void {
+  sendRaw(resource: ResourceName, lines: string | Uint8Array): void {
     for (const watcher of this.#state(resource).watchers) watcher.response.write(lines)
   }
 
