@@ -186,52 +186,66 @@ describe("AIBrix static files", () => {
   })
 })
 
-describe("an AIBrix P/D file served by the live layer", () => {
-  it.live("pods of both roles serve the model, with their engine, roles and scraped figures", () =>
-    Effect.gen(function* () {
-      const model = "Qwen/Qwen2.5-72B"
-      const prefill = yield* EngineSimulator.scoped({ models: [model] })
-      const decode = yield* EngineSimulator.scoped({ models: [model] })
-      prefill.metrics.setGauge(model, "num_requests_running", 2)
-      decode.metrics.setGauge(model, "num_requests_running", 5)
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "aibrix-pd-"))),
-        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-      )
-      const file = path.join(dir, "endpoints-pd.yaml")
-      fs.writeFileSync(
-        file,
-        `models:\n  - name: "${model}"\n    engine: vllm\n    rolesets:\n      - name: default\n` +
-          `        prefill:\n          - "${prefill.host}:${prefill.port}"\n` +
-          `        decode:\n          - "${decode.host}:${decode.port}"\n`
-      )
-      const config = ConfigProvider.layer(
-        ConfigProvider.fromEnv({ env: { AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS: "50" } })
-      )
-      const live = yield* Layer.build(initStatic(file).pipe(Layer.provide(config)))
+describe("an AIBrix file with engine, rolesets and a bare host, served by the live layer", () => {
+  it.live(
+    "pods of both roles serve the model with their engine, roles and scraped figures; the bare host on 8000",
+    () =>
+      Effect.gen(function* () {
+        const model = "Qwen/Qwen2.5-72B"
+        const prefill = yield* EngineSimulator.scoped({ models: [model] })
+        const decode = yield* EngineSimulator.scoped({ models: [model] })
+        prefill.metrics.setGauge(model, "num_requests_running", 2)
+        decode.metrics.setGauge(model, "num_requests_running", 5)
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "aibrix-pd-"))),
+          (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+        )
+        const file = path.join(dir, "endpoints-pd.yaml")
+        fs.writeFileSync(
+          file,
+          `models:\n  - name: "${model}"\n    engine: vllm\n    rolesets:\n      - name: default\n` +
+            `        prefill:\n          - "${prefill.host}:${prefill.port}"\n` +
+            `        decode:\n          - "${decode.host}:${decode.port}"\n` +
+            '  - name: "org/bare"\n    engine: sglang\n    endpoints:\n      - "127.0.0.1"\n'
+        )
+        const config = ConfigProvider.layer(
+          ConfigProvider.fromEnv({ env: { AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS: "50" } })
+        )
+        const live = yield* Layer.build(initStatic(file).pipe(Layer.provide(config)))
 
-      const pods = (yield* PodCache.use((cache) => cache.listPodsByModel(model)).pipe(
-        Effect.provideContext(live)
-      )).all()
-      assert.deepStrictEqual(
-        pods.map((pod) => [label(pod, "role-name"), label(pod, "roleset-name"), label(pod, "model.aibrix.ai/engine")]),
-        [
-          ["prefill", "default", "vllm"],
-          ["decode", "default", "vllm"]
-        ]
-      )
-      const metrics = Context.get(live, MetricCache)
-      const running = (pod: V1Pod) =>
-        metrics.getMetricValueByPodModel(pod.metadata!.name!, STATIC_NAMESPACE, model, "num_requests_running").pipe(
-          Effect.map((value) => (value._tag === "Simple" ? value.value : undefined)),
-          Effect.orElseSucceed(() => undefined)
-        )
-      yield* eventually(() =>
+        const pods = (yield* PodCache.use((cache) => cache.listPodsByModel(model)).pipe(
+          Effect.provideContext(live)
+        )).all()
         assert.deepStrictEqual(
-          pods.map((pod) => Effect.runSync(running(pod))),
-          [2, 5]
+          pods.map((pod) => [
+            label(pod, "role-name"),
+            label(pod, "roleset-name"),
+            label(pod, "model.aibrix.ai/engine")
+          ]),
+          [
+            ["prefill", "default", "vllm"],
+            ["decode", "default", "vllm"]
+          ]
         )
-      )
-    }).pipe(Effect.scoped, withFreshRegistry)
+        const [bare] = (yield* PodCache.use((cache) => cache.listPodsByModel("org/bare")).pipe(
+          Effect.provideContext(live)
+        )).all()
+        assert.deepStrictEqual(
+          [bare?.status?.podIP, metricPortOf(bare!), label(bare!, "model.aibrix.ai/engine")],
+          ["127.0.0.1", 8000, "sglang"]
+        )
+        const metrics = Context.get(live, MetricCache)
+        const running = (pod: V1Pod) =>
+          metrics.getMetricValueByPodModel(pod.metadata!.name!, STATIC_NAMESPACE, model, "num_requests_running").pipe(
+            Effect.map((value) => (value._tag === "Simple" ? value.value : undefined)),
+            Effect.orElseSucceed(() => undefined)
+          )
+        yield* eventually(() =>
+          assert.deepStrictEqual(
+            pods.map((pod) => Effect.runSync(running(pod))),
+            [2, 5]
+          )
+        )
+      }).pipe(Effect.scoped, withFreshRegistry)
   )
 })
