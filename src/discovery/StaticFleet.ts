@@ -25,7 +25,7 @@ import type { V1Pod } from "@kubernetes/client-node"
 import { Exit, Schema, SchemaIssue } from "effect"
 import { createHash } from "node:crypto"
 import { isNode, LineCounter, parseDocument } from "yaml"
-import { METRIC_PORT_LABEL, MODEL_LABEL, podKey, type PodKey } from "../store/Pod.ts"
+import { ENGINE_LABEL, METRIC_PORT_LABEL, MODEL_LABEL, podKey, type PodKey } from "../store/Pod.ts"
 
 /** The namespace of the file's pods, as AIBrix's static provider names it. */
 export const STATIC_NAMESPACE = "standalone"
@@ -35,8 +35,7 @@ export const DEFAULT_ENDPOINT_PORT = 8000
 export const ROLE_LABEL = "role-name"
 /** The roleset a pod belongs to: prefill and decode pods of one roleset are paired. */
 export const ROLESET_LABEL = "roleset-name"
-// The labels AIBrix's static provider also sets: the engine and the serving port.
-const ENGINE_LABEL = "model.aibrix.ai/engine"
+// The serving port, which AIBrix's static provider sets too.
 const PORT_LABEL = "model.aibrix.ai/port"
 
 export const ROLES = ["prefill", "decode"] as const
