@@ -229,7 +229,7 @@ describe("the service with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
         const traceparent = `00-${TRACE_ID}-00f067aa0ba902b7-01`
         const request = (path: string, headers: Record<string, string>) =>
           Effect.promise(() => fetch(`${service.url}${path}`, { headers }).then((response) => response.status))
-        for (const path of ["/healthz", "/readyz", "/metrics", "/metrics?x=1"])
+        for (const path of ["/healthz", "/readyz", "/metrics", "/metrics?x=1", "/page/feed"])
           assert.strictEqual(yield* request(path, { traceparent }), 200)
         // Outside any trace: sampled at OTEL_TRACES_SAMPLER_ARG, 0 here.
         assert.strictEqual(yield* request("/v1/pods/default/engine-0", {}), 200)
@@ -264,7 +264,11 @@ describe("the service with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
         )
         for (const span of receiver.spans) {
           assert.strictEqual(span.resource["service.name"], "aibrix-cache-under-test")
-          assert.notInclude(["/healthz", "/readyz", "/metrics"], span.attributes["url.path"], "probes are not traced")
+          assert.notInclude(
+            ["/healthz", "/readyz", "/metrics", "/page/feed"],
+            span.attributes["url.path"],
+            "probes are not traced"
+          )
         }
         const requests = receiver.spans.filter((span) => span.kind === 2).map((span) => span.attributes["url.path"])
         assert.sameMembers(requests, ["/v1/models", "/v1/models/nope/pods"], "the untraced request left out")
