@@ -11,7 +11,7 @@ import { Context, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { newTestCacheWithPods } from "../layers/index.ts"
 import { CacheStore } from "../src/cache/CacheStore.ts"
-import { LiveCache } from "../src/service/LiveCache.ts"
+import { CacheReadiness } from "../src/cache/CacheReadiness.ts"
 import { MetricValue } from "../src/store/MetricValue.ts"
 import { serveApi } from "../src/service/ServiceServer.ts"
 import { printComparison, printFigure } from "./report.ts"
@@ -116,7 +116,7 @@ const service = Effect.gen(function* () {
   const server = yield* Layer.build(
     serveApi({ host: "127.0.0.1", port: 0 }).pipe(
       Layer.provide(Layer.succeedContext(cache)),
-      Layer.provide(LiveCache.built(cache))
+      Layer.provide(Layer.succeed(CacheReadiness, { isReady: Effect.succeed(true), awaitReady: Effect.void }))
     )
   )
   const url = `${HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)}/v1/models/${MODEL}/pods`

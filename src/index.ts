@@ -25,8 +25,6 @@ export {
 } from "./store/FleetStore.ts"
 export { loadKubeConfig } from "./discovery/KubeConfigLoader.ts"
 export {
-  type InformerRestarts,
-  KubernetesSource,
   type KubernetesSourceError,
   type KubernetesSourceOptions,
   makeKubernetesSource
@@ -79,7 +77,6 @@ export {
   TRACE_TTL_SECONDS,
   traceFlushLayer,
   TraceFlusher,
-  TraceFlushStatistics,
   type TraceFlushStats
 } from "./trace/TraceFlush.ts"
 export { traceKey, TraceWindow, windowJson } from "./trace/TraceWindow.ts"

@@ -1,8 +1,10 @@
 /**
  * Whether the cache holds the fleet yet: true once a discovery source's initial
- * sync has been applied to the store. A service's `/readyz` reads it.
+ * sync has been applied to the store. A service's `/readyz` reads it; the
+ * `aibrix_cache_ready` gauge shows it.
  */
-import { Context, Deferred, Effect } from "effect"
+import { Context, Deferred, Effect, Metric } from "effect"
+import { ready } from "./CacheMetrics.ts"
 
 export class CacheReadiness extends Context.Service<
   CacheReadiness,
@@ -17,13 +19,19 @@ export class CacheReadiness extends Context.Service<
 /** A readiness signal and the one way to raise it, for a discovery source. */
 export interface ReadinessSignal {
   readonly readiness: CacheReadiness["Service"]
+  /** Raises the signal and sets `aibrix_cache_ready` to 1 in the registry of the current context. */
   readonly markReady: Effect.Effect<void>
 }
 
-export const makeReadinessSignal: Effect.Effect<ReadinessSignal> = Effect.map(Deferred.make<void>(), (synced) => ({
-  readiness: CacheReadiness.of({
-    isReady: Deferred.isDone(synced),
-    awaitReady: Deferred.await(synced)
-  }),
-  markReady: Effect.asVoid(Deferred.succeed(synced, undefined))
-}))
+/** A signal not raised yet; `aibrix_cache_ready` is 0 in the registry of the current context. */
+export const makeReadinessSignal: Effect.Effect<ReadinessSignal> = Effect.gen(function* () {
+  const synced = yield* Deferred.make<void>()
+  yield* Metric.update(ready, 0)
+  return {
+    readiness: CacheReadiness.of({
+      isReady: Deferred.isDone(synced),
+      awaitReady: Deferred.await(synced)
+    }),
+    markReady: Deferred.succeed(synced, undefined).pipe(Effect.andThen(Metric.update(ready, 1)))
+  }
+})

@@ -3,10 +3,11 @@
  * on the ModelAdapters, in all namespaces, feeding the store through
  * `CacheWriter`. A scoped resource: acquiring it registers the handlers,
  * starts both informers and waits until both have listed once; closing its
- * scope stops them, with no request left open.
+ * scope stops them, with no request left open. Each informer's restarts are
+ * in the metric registry from its start (see `DiscoveryMetrics`).
  */
 import type { KubeConfig, V1Pod } from "@kubernetes/client-node"
-import { Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
+import { Deferred, Duration, Effect, Layer, type Scope } from "effect"
 import { CacheReadiness, makeReadinessSignal } from "../cache/CacheReadiness.ts"
 import type { CacheWriter } from "../cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../store/DiscoveryEvent.ts"
@@ -54,20 +55,6 @@ export interface KubernetesSourceOptions {
   readonly backoff?: RestartBackoff | undefined
 }
 
-/** Restarts of each informer after it stopped on an error. */
-export interface InformerRestarts {
-  readonly pods: number
-  readonly modelAdapters: number
-}
-
-/** The running Kubernetes source, for the service's metrics. */
-export class KubernetesSource extends Context.Service<
-  KubernetesSource,
-  {
-    readonly restarts: Effect.Effect<InformerRestarts>
-  }
->()("aibrix-cache/KubernetesSource") {}
-
 export type KubernetesSourceError = KubeConfigNotFound | KubeConfigInvalid | DiscoverySyncTimeout
 
 const awaitSync = (
@@ -105,11 +92,7 @@ const awaitSync = (
  */
 export const makeKubernetesSource = (
   options: KubernetesSourceOptions = {}
-): Effect.Effect<
-  { readonly source: KubernetesSource["Service"]; readonly readiness: CacheReadiness["Service"] },
-  KubernetesSourceError,
-  CacheWriter | Scope.Scope
-> =>
+): Effect.Effect<CacheReadiness["Service"], KubernetesSourceError, CacheWriter | Scope.Scope> =>
   Effect.gen(function* () {
     const kubeConfig = options.kubeConfig ?? (yield* loadKubeConfig)
     yield* checkKubeConfig(kubeConfig)
@@ -157,12 +140,7 @@ export const makeKubernetesSource = (
         model_adapters: Array.from(adapters.current()).length
       })
     )
-    return {
-      source: KubernetesSource.of({
-        restarts: Effect.sync(() => ({ pods: podsInformer.restarts(), modelAdapters: adaptersInformer.restarts() }))
-      }),
-      readiness: signal.readiness
-    }
+    return signal.readiness
   })
 
 /**
@@ -171,9 +149,5 @@ export const makeKubernetesSource = (
  */
 export const layerKubernetesSource = (
   options: KubernetesSourceOptions = {}
-): Layer.Layer<KubernetesSource | CacheReadiness, KubernetesSourceError, CacheWriter> =>
-  Layer.effectContext(
-    Effect.map(makeKubernetesSource(options), ({ readiness, source }) =>
-      Context.make(KubernetesSource, source).pipe(Context.add(CacheReadiness, readiness))
-    )
-  )
+): Layer.Layer<CacheReadiness, KubernetesSourceError, CacheWriter> =>
+  Layer.effect(CacheReadiness, makeKubernetesSource(options))

@@ -2,6 +2,7 @@
 export * as DiscoveryErrors from "./DiscoveryErrors.ts"
 export * as DiscoveryFeed from "./DiscoveryFeed.ts"
 export * as DiscoveryLayers from "./DiscoveryLayers.ts"
+export * as DiscoveryMetrics from "./DiscoveryMetrics.ts"
 export * as KubeConfigLoader from "./KubeConfigLoader.ts"
 export * as KubernetesSource from "./KubernetesSource.ts"
 export * as StaticFleet from "./StaticFleet.ts"

@@ -8,10 +8,11 @@
  */
 import { type Config, Effect, Layer } from "effect"
 import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
+import * as CacheMetrics from "../cache/CacheMetrics.ts"
 import type { CacheReadiness } from "../cache/CacheReadiness.ts"
 import type { CacheStore } from "../cache/CacheStore.ts"
 import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
-import type { KubernetesSource, KubernetesSourceError } from "../discovery/KubernetesSource.ts"
+import type { KubernetesSourceError } from "../discovery/KubernetesSource.ts"
 import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
 import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
 import { traceEnabled } from "../trace/TraceConfig.ts"
@@ -25,13 +26,15 @@ export type LiveServices = CacheServices | CacheReadiness | MetricRefresh
 /**
  * `cacheLayer` fed by `source` (a discovery source writing through
  * `CacheWriter` and raising `CacheReadiness`), with the metric refresh running
- * once the source has synced.
+ * once the source has synced. The store's, the source's and the refresh's
+ * families are in the metric registry of the layer's context before the
+ * source starts its initial sync.
  */
 export const withSource = <S, SE, SR, A, E, R>(
   source: Layer.Layer<S, SE, SR>,
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
 ): Layer.Layer<S | A | CacheStore | MetricRefresh, SE | E | Config.ConfigError, R | Exclude<SR, A | CacheStore>> =>
-  withMetricRefresh(source.pipe(Layer.provideMerge(cacheLayer)))
+  withMetricRefresh(source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(cacheLayer)))))
 
 /**
  * `cacheLayer` with the request trace on when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG`
@@ -42,16 +45,17 @@ export const withTraceWhenEnabled = <A, E, R>(
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
   Layer.unwrap(Effect.map(traceEnabled, (enabled) => (enabled ? withRequestTrace(cacheLayer) : cacheLayer)))
 
-const kubernetesCache: Layer.Layer<LiveServices | KubernetesSource, KubernetesSourceError | Config.ConfigError, never> =
-  withSource(kubernetesDiscovery, layerEmpty)
+const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError, never> = withSource(
+  kubernetesDiscovery,
+  layerEmpty
+)
 
 /** `Init`: Kubernetes discovery and the metric refresh; no trace. */
-export const init: Layer.Layer<LiveServices | KubernetesSource, KubernetesSourceError | Config.ConfigError> =
-  kubernetesCache
+export const init: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError> = kubernetesCache
 
 /** `InitForMetadata`: as `init`, plus a Redis client (of `REDIS_*`) for the app; no trace. */
 export const initForMetadata: Layer.Layer<
-  LiveServices | KubernetesSource | Redis,
+  LiveServices | Redis,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
 > = kubernetesCache.pipe(Layer.provideMerge(Redis.layer))
 
@@ -61,7 +65,7 @@ export const initForMetadata: Layer.Layer<
  * `REDIS_*` every 10 s. With the flag off no Redis is needed.
  */
 export const initForGateway: Layer.Layer<
-  LiveServices | KubernetesSource,
+  LiveServices,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
 > = withTraceWhenEnabled(kubernetesCache)
 

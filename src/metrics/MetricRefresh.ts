@@ -1,7 +1,8 @@
 /**
  * The metric refresh of a cache: the engine scrape loop and, when Prometheus
- * is configured, the PromQL loop, both forked in the layer's scope, and their
- * statistics as a service.
+ * is configured, the PromQL loop, both forked in the layer's scope, their
+ * statistics as a service, and their families in the metric registry (see
+ * `RefreshMetrics`).
  */
 import { type Config, Context, Effect, Layer } from "effect"
 import { HttpClient } from "effect/http"
@@ -10,6 +11,7 @@ import { makeEngineRefresh } from "./internal/EngineRefresh.ts"
 import { metricRefreshConfig, type MetricRefreshOptions } from "./MetricRefreshConfig.ts"
 import { makePrometheusApi } from "./PrometheusApi.ts"
 import { makePromQLRefresh } from "./internal/PromQLRefresh.ts"
+import { durationsIn, observeRefresh, registerRefreshFamilies } from "./RefreshMetrics.ts"
 import type { RefreshStatistics } from "./RefreshStatistics.ts"
 
 /** The running refresh, as the service that reports on it. */
@@ -24,7 +26,8 @@ export class MetricRefresh extends Context.Service<
 /**
  * The refresh over the store of `CacheStore`. While nobody subscribed, every
  * metric of the catalogue is refreshed; once someone did (`addSubscriber`),
- * only the metrics subscribers named, engine and PromQL alike.
+ * only the metrics subscribers named, engine and PromQL alike. Its families
+ * are in the registry of the layer's context from the time it is built.
  */
 export const layer = (
   options: MetricRefreshOptions
@@ -34,12 +37,14 @@ export const layer = (
     Effect.gen(function* () {
       const store = yield* CacheStore
       const client = yield* HttpClient.HttpClient
-      const engine = makeEngineRefresh(store, client, options.scrape)
-      yield* Effect.forkScoped(engine.run)
+      yield* registerRefreshFamilies(options)
+      const engine = makeEngineRefresh(store, client, options.scrape, durationsIn(yield* Effect.context<never>()))
       const promql =
         options.promql === undefined
           ? undefined
           : makePromQLRefresh(store, makePrometheusApi(client, options.promql.prometheus), options.promql)
+      yield* observeRefresh(engine.statistics, promql?.statistics)
+      yield* Effect.forkScoped(engine.run)
       if (promql !== undefined) yield* Effect.forkScoped(promql.run)
       return MetricRefresh.of({
         statistics: Effect.sync(() => ({ engine: engine.statistics(), promql: promql?.statistics() }))

@@ -29,24 +29,11 @@ export interface PodScrapeStatistics {
   readonly dropped: boolean
 }
 
-/** A cumulative histogram of durations, as a `/metrics` page shows it. */
-export interface DurationHistogramSnapshot {
-  /** Upper bound in seconds -> cumulative count, ascending; `+Inf` is `count`. */
-  readonly buckets: ReadonlyArray<readonly [bound: number, cumulative: number]>
-  /** Seconds in all. */
-  readonly sum: number
-  readonly count: number
-}
-
 export interface EngineRefreshStatistics {
   readonly cycles: number
   readonly lastCycleMs: number
   /** The durations of the latest cycles (up to `DURATION_WINDOW`), oldest first. */
   readonly recentCycleMs: ReadonlyArray<number>
-  /** Every cycle's duration since start. */
-  readonly cycleDurations: DurationHistogramSnapshot
-  /** Every scrape's duration since start, whatever its outcome. */
-  readonly scrapeDurations: DurationHistogramSnapshot
   /** Scrapes by outcome, since start. */
   readonly outcomes: Readonly<OutcomeCounts>
   /** Pages that lacked at least one catalogue family. */
@@ -91,47 +78,6 @@ export class DurationWindow {
     if (this.#count <= DURATION_WINDOW) return Array.from(this.#values.subarray(0, this.#count))
     const start = this.#count % DURATION_WINDOW
     return [...this.#values.subarray(start), ...this.#values.subarray(0, start)]
-  }
-}
-
-/** Upper bounds, in seconds, of the cycle and scrape duration histograms. */
-export const DURATION_BOUNDS: ReadonlyArray<number> = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-]
-
-/** Counts durations into fixed buckets; recording one allocates nothing. */
-export class DurationHistogram {
-  readonly #bounds: ReadonlyArray<number>
-  /** Per bucket, not cumulative: a duration counts in the first bucket whose bound holds it. */
-  readonly #counts: Float64Array
-  #count = 0
-  #sum = 0
-
-  constructor(bounds: ReadonlyArray<number> = DURATION_BOUNDS) {
-    this.#bounds = bounds
-    this.#counts = new Float64Array(bounds.length)
-  }
-
-  record(ms: number): void {
-    const seconds = ms / 1000
-    this.#count++
-    this.#sum += seconds
-    const bounds = this.#bounds
-    for (let i = 0; i < bounds.length; i++) {
-      if (seconds <= bounds[i]!) {
-        this.#counts[i]!++
-        return
-      }
-    }
-  }
-
-  snapshot(): DurationHistogramSnapshot {
-    let cumulative = 0
-    const buckets = this.#bounds.map((bound, i) => {
-      cumulative += this.#counts[i]!
-      return [bound, cumulative] as const
-    })
-    return { buckets, sum: this.#sum, count: this.#count }
   }
 }
 

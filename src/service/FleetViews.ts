@@ -9,7 +9,7 @@ import { REALTIME_RUNNING_METRIC } from "../store/FleetStore.ts"
 import type { MetricValue } from "../store/MetricValue.ts"
 import { isReady, namespaceOf, podIpOf } from "../store/Pod.ts"
 import type { KeyMetrics, MetricJson, ModelList, ModelObject, ModelPod, ModelPods, PodDetail } from "./ServiceApi.ts"
-import { formatNumber } from "../exposition/ExpositionWriter.ts"
+import { formatSampleValue } from "../exposition/Render.ts"
 
 export const OWNER = "aibrix"
 
@@ -27,7 +27,7 @@ export const metricJson = (value: MetricValue): MetricJson => {
         count: finiteOrNull(value.count),
         mean: finiteOrNull(value.mean),
         buckets: Array.from(value.buckets, ([bound, count]) => ({
-          le: formatNumber(bound),
+          le: formatSampleValue(bound),
           count: finiteOrNull(count)
         }))
       }

@@ -2,20 +2,22 @@
  * The cache service: a live cache layer behind the HTTP API. The server starts
  * first, over the empty store, so `/healthz` answers at once and `/readyz`
  * says 503 until the source has synced; the live layer is then built over that
- * store. Closing the scope first drains (`/readyz` says 503 for a moment while
- * the server still answers), then stops the server (no new connections, the
- * responses in flight finish), then the live layer (the refresh, the trace's
- * last flush before Redis quits, the informers).
+ * store. Server and live layer share one metric registry, the service's own,
+ * which `/metrics` renders. Closing the scope first drains (`/readyz` says 503
+ * for a moment while the server still answers), then stops the server (no new
+ * connections, the responses in flight finish), then the live layer (the
+ * refresh, the trace's last flush before Redis quits, the informers).
  */
-import { Context, Duration, Effect, Layer, Option, Ref, Scope } from "effect"
+import { Context, Deferred, type Duration, Effect, Layer, Metric, Ref, Scope } from "effect"
 import { HttpServer } from "effect/http"
 import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
+import { CacheReadiness } from "../cache/CacheReadiness.ts"
 import { CacheStore } from "../cache/CacheStore.ts"
-import { LiveCache } from "./LiveCache.ts"
+import { drain, ServiceStopping } from "./ServiceDrain.ts"
 import { serveApi, type ServerOptions } from "./ServiceServer.ts"
 
 /** Builds the live cache over the given cache layer (the server's store). */
-export type LiveCacheOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer.Layer<CacheStore, E>
+export type LiveCacheOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer.Layer<CacheStore | CacheReadiness, E>
 
 export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
@@ -25,21 +27,16 @@ export interface ServiceOptions<E> extends ServerOptions {
   readonly drain: Duration.Duration
 }
 
-/**
- * The first step of a stop: `/readyz` says 503 for `duration` while the server
- * still answers, for the endpoints that route to this replica to let it go.
- */
-const drain = (stopping: Ref.Ref<boolean>, duration: Duration.Duration): Effect.Effect<void> =>
-  Ref.set(stopping, true).pipe(
-    Effect.andThen(
-      Duration.isZero(duration)
-        ? Effect.void
-        : Effect.logInfo("draining").pipe(
-            Effect.annotateLogs({ ms: Duration.toMillis(duration) }),
-            Effect.andThen(Effect.sleep(duration))
-          )
-    )
-  )
+/** The readiness of a live layer not built yet: not ready until it is built and its own readiness says so. */
+export const readinessOnceBuilt = (live: Deferred.Deferred<CacheReadiness["Service"]>): CacheReadiness["Service"] =>
+  CacheReadiness.of({
+    isReady: Effect.suspend(() =>
+      Deferred.isDoneUnsafe(live)
+        ? Effect.flatMap(Deferred.await(live), (built) => built.isReady)
+        : Effect.succeed(false)
+    ),
+    awaitReady: Effect.flatMap(Deferred.await(live), (built) => built.awaitReady)
+  })
 
 /** Runs the service until interrupted; fails when the server cannot listen or the live layer cannot start. */
 export const runService = <E>(options: ServiceOptions<E>) =>
@@ -49,11 +46,14 @@ export const runService = <E>(options: ServiceOptions<E>) =>
     // Forked first, so it closes after the server.
     const liveScope = yield* Scope.fork(scope, "sequential")
     const store = yield* Layer.buildWithScope(layerEmpty, liveScope)
-    const built = yield* Ref.make(Option.none<Context.Context<never>>())
+    const liveReadiness = yield* Deferred.make<CacheReadiness["Service"]>()
     const stopping = yield* Ref.make(false)
-    const liveCache = Layer.succeed(LiveCache, { current: Ref.get(built), stopping: Ref.get(stopping) })
     const server = yield* Layer.buildWithScope(
-      serveApi(options).pipe(Layer.provide(Layer.succeedContext(store)), Layer.provide(liveCache)),
+      serveApi(options).pipe(
+        Layer.provide(Layer.succeedContext(store)),
+        Layer.provide(Layer.succeed(CacheReadiness, readinessOnceBuilt(liveReadiness))),
+        Layer.provide(Layer.succeed(ServiceStopping, { stopping: Ref.get(stopping) }))
+      ),
       scope
     )
     const address = HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)
@@ -62,8 +62,8 @@ export const runService = <E>(options: ServiceOptions<E>) =>
     yield* Effect.addFinalizer(() => drain(stopping, options.drain))
 
     const live = yield* Layer.buildWithScope(options.live(Layer.succeedContext(store)), liveScope)
+    yield* Deferred.succeed(liveReadiness, Context.get(live, CacheReadiness))
     const fleet = Context.get(live, CacheStore)
-    yield* Ref.set(built, Option.some(live as Context.Context<never>))
     yield* Effect.logInfo("synced").pipe(
       Effect.annotateLogs({
         pods: fleet.podCount,
@@ -75,5 +75,9 @@ export const runService = <E>(options: ServiceOptions<E>) =>
   }).pipe(
     Effect.onInterrupt(() => Effect.logInfo("stopping")),
     Effect.scoped,
-    Effect.ensuring(Effect.logInfo("stopped"))
+    Effect.ensuring(Effect.logInfo("stopped")),
+    Effect.provideServiceEffect(
+      Metric.MetricRegistry,
+      Effect.sync((): Metric.MetricRegistry => new Map())
+    )
   )

@@ -202,7 +202,7 @@ const answerParserErrors = (server: Server): Server =>
 /**
  * The API served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
  * the `HttpServer` it provides has the address). Needs the cache layer's store
- * and the live cache to report on.
+ * and readiness; `/metrics` renders the metric registry of the context it is built in.
  */
 export const serveApi = (options: ServerOptions) =>
   HttpRouter.serve(Layer.mergeAll(apiRoutes, jsonErrors), {

@@ -1,11 +1,10 @@
 /** The HTTP service: command line, server, handlers, API schema and the views it serves. */
 export * as FleetViews from "./FleetViews.ts"
-export * as LiveCache from "./LiveCache.ts"
 export * as Service from "./Service.ts"
 export * as ServiceApi from "./ServiceApi.ts"
 export * as ServiceCli from "./ServiceCli.ts"
+export * as ServiceDrain from "./ServiceDrain.ts"
 export * as ServiceLive from "./ServiceLive.ts"
 export * as ServiceLog from "./ServiceLog.ts"
-export * as ServiceMetrics from "./ServiceMetrics.ts"
 export * as ServiceServer from "./ServiceServer.ts"
 export * as ServiceSource from "./ServiceSource.ts"

@@ -6,20 +6,23 @@
 import { type Config, Layer } from "effect"
 import type { CacheStore } from "../cache/CacheStore.ts"
 import { Redis, type RedisConnectionError } from "./Redis.ts"
-import { traceFlushLayer, type TraceFlushStatistics } from "./TraceFlush.ts"
+import { traceFlushLayer } from "./TraceFlush.ts"
+import { registerTraceFamilies } from "./TraceMetrics.ts"
 
 /**
  * `cacheLayer` (any layer providing the cache services, `CacheStore` among
  * them) with the trace on, flushed to the Redis of `redis`. Closing the scope
- * turns the trace off, flushes it once more, then releases Redis. It also
- * provides `TraceFlushStatistics`, the flush's counts.
+ * turns the trace off, flushes it once more, then releases Redis. The flush's
+ * families are in the registry before `cacheLayer` is built.
  */
 export const withRequestTraceTo =
   <RE, RR>(redis: Layer.Layer<Redis, RE, RR>) =>
-  <A, E, R>(
-    cacheLayer: Layer.Layer<A, E, R>
-  ): Layer.Layer<A | TraceFlushStatistics, E | RE, R | Exclude<RR | CacheStore, A>> =>
-    traceFlushLayer.pipe(Layer.provide(redis), Layer.provideMerge(cacheLayer))
+  <A, E, R>(cacheLayer: Layer.Layer<A, E, R>): Layer.Layer<A, E | RE, R | Exclude<RR | CacheStore, A>> =>
+    traceFlushLayer.pipe(
+      Layer.provide(redis),
+      Layer.provideMerge(cacheLayer),
+      Layer.provide(Layer.effectDiscard(registerTraceFamilies))
+    )
 
 /**
  * `cacheLayer` with the trace on, flushed to the Redis of `REDIS_HOST`,
@@ -27,5 +30,6 @@ export const withRequestTraceTo =
  */
 export const withRequestTrace: <A, E, R>(
   cacheLayer: Layer.Layer<A, E, R>
-) => Layer.Layer<A | TraceFlushStatistics, E | RedisConnectionError | Config.ConfigError, R | Exclude<CacheStore, A>> =
-  withRequestTraceTo(Redis.layer)
+) => Layer.Layer<A, E | RedisConnectionError | Config.ConfigError, R | Exclude<CacheStore, A>> = withRequestTraceTo(
+  Redis.layer
+)

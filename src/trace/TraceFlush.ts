@@ -2,13 +2,15 @@
  * The trace flush: a fiber that, on every 10 s wall-clock boundary, closes the
  * open trace windows and writes them to Redis in one pipelined round trip; and
  * one last flush when its scope closes. Time comes from Effect's `Clock`.
+ * Its counts are in the metric registry (see `TraceMetrics`).
  */
-import { Cause, Clock, Context, Effect, Layer } from "effect"
+import { Cause, Clock, Effect, Layer } from "effect"
 import { CacheStore } from "../cache/CacheStore.ts"
 import type { FleetStore } from "../store/FleetStore.ts"
 import { Redis, type RedisWriteError } from "./Redis.ts"
 import { RequestTrace } from "./RequestTrace.ts"
 import { TraceBacklog, type TraceRecord } from "./TraceBacklog.ts"
+import { observeTraceFlush } from "./TraceMetrics.ts"
 import { TRACE_INTERVAL_SECONDS, traceKey, windowJson } from "./TraceWindow.ts"
 
 /** Seconds a written window lives in Redis. */
@@ -47,14 +49,6 @@ export interface TraceFlushStats {
   /** Windows pushed out of the backlog unwritten. */
   readonly dropped: number
 }
-
-/** The running flush, as the service that reports on it (for a service's `/metrics`). */
-export class TraceFlushStatistics extends Context.Service<
-  TraceFlushStatistics,
-  {
-    readonly stats: Effect.Effect<TraceFlushStats>
-  }
->()("aibrix-cache/TraceFlushStatistics") {}
 
 /** The requests counted in windows that will not be written (their `meta_total_reqs`). */
 const lostRequests = (records: ReadonlyArray<TraceRecord>): number => {
@@ -204,11 +198,11 @@ export class TraceFlusher {
 
 /**
  * Turns the trace on for the store of the cache layer and runs the flush in the
- * layer's scope. Closing the scope stops the flush fiber, turns the trace off,
- * then flushes once more; the Redis client is released after that.
+ * layer's scope, its counts in the registry of the layer's context. Closing
+ * the scope stops the flush fiber, turns the trace off, then flushes once
+ * more; the Redis client is released after that.
  */
-export const traceFlushLayer: Layer.Layer<TraceFlushStatistics, never, CacheStore | Redis> = Layer.effect(
-  TraceFlushStatistics,
+export const traceFlushLayer: Layer.Layer<never, never, CacheStore | Redis> = Layer.effectDiscard(
   Effect.gen(function* () {
     const store = yield* CacheStore
     const redis = yield* Redis
@@ -219,7 +213,7 @@ export const traceFlushLayer: Layer.Layer<TraceFlushStatistics, never, CacheStor
       Effect.sync(() => store.setTraceRecorder(trace)),
       () => Effect.sync(() => store.setTraceRecorder(undefined)).pipe(Effect.andThen(flusher.finalFlush))
     )
+    yield* observeTraceFlush(() => flusher.stats)
     yield* Effect.forkScoped(flusher.run)
-    return TraceFlushStatistics.of({ stats: Effect.sync(() => flusher.stats) })
   })
 )

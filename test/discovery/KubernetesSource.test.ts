@@ -221,13 +221,13 @@ describe("Kubernetes discovery: watch events", () => {
 
   it.live("bookmarks and cleanly ended watches are handled by the client without a restart", () =>
     Effect.gen(function* () {
-      const { fake, source, store } = yield* withServingPod
+      const { fake, restarts, store } = yield* withServingPod
       fake.bookmark()
       fake.endWatches()
       yield* eventually(() => assert.strictEqual(fake.openWatches(), 2))
       putPod(fake, { name: "p2", model: "m2", ip: "10.0.0.2" })
       yield* eventually(() => assert.deepStrictEqual(modelsOf(store), ["lora", "m1", "m2"]))
-      assert.deepStrictEqual(yield* source.restarts, { pods: 0, modelAdapters: 0 })
+      assert.deepStrictEqual(yield* restarts, { pods: 0, modelAdapters: 0 })
     })
   )
 })
@@ -267,12 +267,12 @@ describe("Kubernetes discovery: disconnects", () => {
 
   it.live("a watch cut mid-stream is restarted by our backoff, resumes, and replays what it missed", () =>
     Effect.gen(function* () {
-      const { fake, source, store } = yield* syncedFleet()
+      const { fake, restarts, store } = yield* syncedFleet()
       fake.cutWatches()
       changeWhileDisconnected(fake)
       yield* assertReconciled(fake, store)
       // The adapters' restart may still be on its way when the pods' one reconciled.
-      yield* eventually(() => assert.deepStrictEqual(Effect.runSync(source.restarts), { pods: 1, modelAdapters: 1 }))
+      yield* eventually(() => assert.deepStrictEqual(Effect.runSync(restarts), { pods: 1, modelAdapters: 1 }))
       // It resumed from its resource version: no relist was needed.
       assert.strictEqual(fake.lists("pods"), 1)
     })
@@ -280,7 +280,7 @@ describe("Kubernetes discovery: disconnects", () => {
 
   it.live("a cut watch whose version was compacted meanwhile relists, and deletes what vanished", () =>
     Effect.gen(function* () {
-      const { fake, source, store } = yield* syncedFleet()
+      const { fake, restarts, store } = yield* syncedFleet()
       fake.cutWatches()
       changeWhileDisconnected(fake)
       fake.compact()
@@ -291,17 +291,17 @@ describe("Kubernetes discovery: disconnects", () => {
         assert.strictEqual(fake.lists("pods"), 2)
         assert.strictEqual(fake.lists("modeladapters"), 2)
       })
-      assert.deepStrictEqual(yield* source.restarts, { pods: 1, modelAdapters: 1 })
+      assert.deepStrictEqual(yield* restarts, { pods: 1, modelAdapters: 1 })
     })
   )
 
   it.live("410 Gone as a watch event: the client relists, no restart needed", () =>
     Effect.gen(function* () {
-      const { fake, source, store } = yield* syncedFleet()
+      const { fake, restarts, store } = yield* syncedFleet()
       changeWhileDisconnectedAfterExpiry(fake)
       yield* assertReconciled(fake, store)
       assert.strictEqual(fake.lists("pods"), 2)
-      assert.deepStrictEqual(yield* source.restarts, { pods: 0, modelAdapters: 0 })
+      assert.deepStrictEqual(yield* restarts, { pods: 0, modelAdapters: 0 })
     })
   )
 
@@ -318,14 +318,14 @@ describe("Kubernetes discovery: disconnects", () => {
 
   it.live("lists failing with 500 after a cut are retried until they succeed", () =>
     Effect.gen(function* () {
-      const { fake, source, store } = yield* syncedFleet()
+      const { fake, restarts, store } = yield* syncedFleet()
       fake.failNextLists("pods", 3)
       fake.cutWatches("pods")
       changeWhileDisconnected(fake)
       fake.compact("pods")
       yield* assertReconciled(fake, store)
       assert.strictEqual(fake.lists("pods"), 5)
-      assert.strictEqual((yield* source.restarts).pods, 4)
+      assert.strictEqual((yield* restarts).pods, 4)
     })
   )
 

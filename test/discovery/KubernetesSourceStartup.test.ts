@@ -137,9 +137,9 @@ describe("restart backoff on the test clock", () => {
         yield* advanceUntil(() => fake.lists("pods") >= attempt)
         listedAt.push(yield* Clock.currentTimeMillis)
       }
-      const { source, store } = yield* Fiber.join(fiber)
+      const { restarts, store } = yield* Fiber.join(fiber)
       assert.deepStrictEqual(podKeysOf(store), ["default/p1"])
-      assert.deepStrictEqual(yield* source.restarts, { pods: 3, modelAdapters: 0 })
+      assert.deepStrictEqual(yield* restarts, { pods: 3, modelAdapters: 0 })
       // Exponential from 1 s, capped at 4 s, each jittered by at most 20%.
       const gaps = listedAt.slice(1).map((at, i) => at - listedAt[i]!)
       assert.isAtLeast(gaps[0]!, 800)
@@ -159,7 +159,7 @@ describe("restart backoff on the test clock", () => {
           startDiscovery(fake, { backoff: { base: "1 second", cap: "16 seconds" } })
         )
         yield* advanceUntil(() => fake.openWatches("pods") === 1)
-        const { source } = yield* Fiber.join(fiber)
+        const { restarts } = yield* Fiber.join(fiber)
         const gaps: Array<number> = []
         for (let cut = 1; cut <= 4; cut++) {
           const watches = fake.watches("pods")
@@ -168,7 +168,7 @@ describe("restart backoff on the test clock", () => {
           yield* advanceUntil(() => fake.watches("pods") > watches && fake.openWatches("pods") === 1)
           gaps.push((yield* Clock.currentTimeMillis) - cutAt)
         }
-        assert.strictEqual((yield* source.restarts).pods, 4)
+        assert.strictEqual((yield* restarts).pods, 4)
         // Doubling would make the fourth wait 8 s; each stays near the base of 1 s.
         assert.isTrue(
           gaps.every((gap) => gap >= 700 && gap <= 1_400),

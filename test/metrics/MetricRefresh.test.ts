@@ -5,15 +5,17 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Exit, Layer } from "effect"
+import { Clock, ConfigProvider, Effect, Exit, Layer, Metric } from "effect"
 import type { HttpClientRequest } from "effect/http"
 import { TestClock } from "effect/testing"
 import { initForTest, newTestCacheWithPods, withMetricRefresh, withMetricRefreshOptions } from "../../layers/index.ts"
 import { CacheStore, CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
 import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
 import { defaultScrapeOptions, type PromQLOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
+import { cycleDuration, scrapeDuration, scrapes } from "../../src/metrics/RefreshMetrics.ts"
 import type { RefreshStatistics } from "../../src/metrics/RefreshStatistics.ts"
 import { makePod } from "../support/fixtures.ts"
+import { withFreshRegistry } from "../support/metricRegistry.ts"
 import { type MockHandler, type MockResponse, mockHttpLayer } from "../support/mockHttp.ts"
 
 const MODEL = "m1"
@@ -191,21 +193,30 @@ describe("engine refresh", () => {
       assert.strictEqual(engine.pods.find((p) => p.key === "default/hung")?.outcomes.timeout, 1)
       // Each scrape's duration is counted: the fast ones (the next cycle's may be
       // done too) at once, the hung one at its timeout.
-      const bucket = (bound: number) => engine.scrapeDurations.buckets.find(([le]) => le === bound)?.[1] ?? 0
-      const fast = engine.scrapeDurations.count - 1
+      const scrapeSeconds = yield* Metric.value(scrapeDuration)
+      const bucket = (bound: number) => scrapeSeconds.buckets.find(([le]) => le === bound)?.[1] ?? 0
+      const fast = scrapeSeconds.count - 1
       assert.isAtLeast(fast, 1)
       assert.strictEqual(bucket(0.001), fast)
       assert.strictEqual(bucket(0.25) - bucket(0.1), 1)
-      assert.closeTo(engine.scrapeDurations.sum, 0.2, 1e-9)
-      assert.strictEqual(engine.cycleDurations.count, 1)
-      assert.closeTo(engine.cycleDurations.sum, 0.2, 1e-9)
+      assert.closeTo(scrapeSeconds.sum, 0.2, 1e-9)
+      const cycles = yield* Metric.value(cycleDuration)
+      assert.strictEqual(cycles.count, 1)
+      assert.closeTo(cycles.sum, 0.2, 1e-9)
+      // The registry observes the loop's own counts.
+      assert.strictEqual((yield* Metric.value(scrapes.timeout)).count, 1)
+      assert.strictEqual((yield* Metric.value(scrapes.ok)).count, engine.outcomes.ok)
       // The next cycle starts at once, as the first one took longer than the interval.
       yield* eventually(() => requests.length === 4)
       assert.deepStrictEqual(
         requests.map((r) => r.at),
         [0, 0, 200, 200]
       )
-    }).pipe(Effect.provide(refreshing([pod("fast", "10.0.0.1"), pod("hung", "10.0.0.2")], handler, { timeoutMs: 200 })))
+    }).pipe(
+      Effect.provide(refreshing([pod("fast", "10.0.0.1"), pod("hung", "10.0.0.2")], handler, { timeoutMs: 200 })),
+      // The histograms of this refresh alone.
+      withFreshRegistry
+    )
   })
 
   it.effect("at most `concurrency` scrapes are in flight; the rest wait for a free slot", () => {

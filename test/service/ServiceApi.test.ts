@@ -1,16 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Result, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Metric, Result, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { initForTest } from "../../layers/index.ts"
+import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
 import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { CacheWriter } from "../../src/cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
-import { LiveCache } from "../../src/service/LiveCache.ts"
-import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
 import { MetricValue } from "../../src/store/MetricValue.ts"
 import { parse } from "../../src/exposition/Parser.ts"
-import { DurationHistogram, type RefreshStatistics, zeroOutcomes } from "../../src/metrics/RefreshStatistics.ts"
+import { cycleDuration, scrapeDuration, scrapes } from "../../src/metrics/RefreshMetrics.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import {
   ErrorBody,
@@ -20,12 +19,14 @@ import {
   PodDetail,
   Readiness
 } from "../../src/service/ServiceApi.ts"
+import { readinessOnceBuilt } from "../../src/service/Service.ts"
 import { jsonErrors, serveApi } from "../../src/service/ServiceServer.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 import { NodeHttpServer } from "@effect/platform-node"
 import { createServer } from "node:http"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { createConnection } from "node:net"
+import { withFreshRegistry } from "../support/metricRegistry.ts"
 
 interface Fetched {
   readonly status: number
@@ -61,16 +62,21 @@ const sendRaw = (url: string, request: string): Effect.Effect<RawAnswer> =>
       })
   )
 
-/** The API on a real server on port 0, over the test cache, reporting on the given live context. */
+/**
+ * The API on a real server on port 0, over the test cache and its families in
+ * a registry of the test's own, with the given readiness.
+ */
 const withServer = <A, E>(
-  live: Layer.Layer<LiveCache>,
+  readiness: Layer.Layer<CacheReadiness>,
   body: (
     get: (path: string) => Effect.Effect<Fetched>,
     raw: (request: string) => Effect.Effect<RawAnswer>
   ) => Effect.Effect<A, E, CacheWriter | CacheStore>
 ) =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(live)))
+    const context = yield* Layer.build(
+      serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(Layer.merge(readiness, CacheMetrics.layer)))
+    )
     const url = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
     const get = (path: string) =>
       Effect.promise(async () => {
@@ -82,13 +88,14 @@ const withServer = <A, E>(
         }
       })
     return yield* body(get, (request) => sendRaw(url, request))
-  }).pipe(Effect.scoped, Effect.provide(initForTest))
+  }).pipe(Effect.scoped, Effect.provide(initForTest), withFreshRegistry)
 
-const ready: Layer.Layer<LiveCache> = Layer.unwrap(
+const ready: Layer.Layer<CacheReadiness> = Layer.effect(
+  CacheReadiness,
   Effect.gen(function* () {
     const signal = yield* makeReadinessSignal
     yield* signal.markReady
-    return LiveCache.built(Context.make(CacheReadiness, signal.readiness))
+    return signal.readiness
   })
 )
 
@@ -366,10 +373,10 @@ describe("the service's API", () => {
 
   it.effect("healthz always; readyz 503 until the live cache is built and synced, then 200", () =>
     Effect.gen(function* () {
-      const notBuilt = Layer.succeed(LiveCache, {
-        current: Effect.succeed(Option.none()),
-        stopping: Effect.succeed(false)
-      })
+      const notBuilt = Layer.effect(
+        CacheReadiness,
+        Effect.map(Deferred.make<CacheReadiness["Service"]>(), readinessOnceBuilt)
+      )
       yield* withServer(notBuilt, (get) =>
         Effect.gen(function* () {
           assert.strictEqual((yield* get("/healthz")).status, 200)
@@ -378,8 +385,9 @@ describe("the service's API", () => {
           assert.strictEqual(decode(ErrorBody, response.text)._tag, "NotReady")
         })
       )
-      const unsynced = Layer.unwrap(
-        Effect.map(makeReadinessSignal, (signal) => LiveCache.built(Context.make(CacheReadiness, signal.readiness)))
+      const unsynced = Layer.effect(
+        CacheReadiness,
+        Effect.map(makeReadinessSignal, (signal) => signal.readiness)
       )
       yield* withServer(unsynced, (get) =>
         Effect.map(get("/readyz"), (response) => assert.strictEqual(response.status, 503))
@@ -418,41 +426,39 @@ describe("the service's API", () => {
     )
   )
 
+  it.effect("/metrics shows each family before its first update: ready at 0 before the source's sync", () =>
+    withServer(
+      Layer.effect(
+        CacheReadiness,
+        Effect.map(makeReadinessSignal, (signal) => signal.readiness)
+      ),
+      (get) =>
+        Effect.gen(function* () {
+          const families = Result.getOrThrow(parse((yield* get("/metrics")).text)).families
+          assert.strictEqual(families.get("aibrix_cache_ready")?.samples[0]?.value, 0)
+          assert.deepStrictEqual(
+            families.get("aibrix_cache_pods")?.samples.map((sample) => [sample.labels["ready"], sample.value]),
+            [
+              ["true", 0],
+              ["false", 0]
+            ]
+          )
+          for (const name of ["aibrix_cache_models", "aibrix_cache_adapters", "aibrix_cache_requests_in_flight"]) {
+            assert.strictEqual(families.get(name)?.samples[0]?.value, 0, name)
+          }
+        })
+    )
+  )
+
   it.effect(
     "/metrics shows the refresh's cycle and scrape durations as cumulative histograms, and scrapes by outcome",
-    () => {
-      const scrapes = new DurationHistogram()
-      for (const ms of [0.5, 3, 3, 40, 2_000]) scrapes.record(ms)
-      const cycles = new DurationHistogram()
-      cycles.record(45)
-      const statistics: RefreshStatistics = {
-        engine: {
-          cycles: 1,
-          lastCycleMs: 45,
-          recentCycleMs: [45],
-          cycleDurations: cycles.snapshot(),
-          scrapeDurations: scrapes.snapshot(),
-          outcomes: { ...zeroOutcomes(), ok: 4, timeout: 1 },
-          pagesMissingFamilies: 0,
-          pods: [],
-          stalePods: 0,
-          droppedPods: 0
-        },
-        promql: undefined
-      }
-      const live: Layer.Layer<LiveCache> = Layer.unwrap(
+    () =>
+      withServer(ready, (get) =>
         Effect.gen(function* () {
-          const signal = yield* makeReadinessSignal
-          yield* signal.markReady
-          return LiveCache.built(
-            Context.make(CacheReadiness, signal.readiness).pipe(
-              Context.add(MetricRefresh, { statistics: Effect.succeed(statistics) })
-            )
-          )
-        })
-      )
-      return withServer(live, (get) =>
-        Effect.gen(function* () {
+          for (const ms of [0.5, 3, 3, 40, 2_000]) yield* Metric.update(scrapeDuration, ms / 1000)
+          yield* Metric.update(cycleDuration, 0.045)
+          yield* Metric.update(scrapes.ok, 4)
+          yield* Metric.update(scrapes.timeout, 1)
           const families = Result.getOrThrow(parse((yield* get("/metrics")).text)).families
           const scrape = families.get("aibrix_cache_scrape_duration_seconds")!
           assert.strictEqual(scrape.type, "histogram")
@@ -472,6 +478,5 @@ describe("the service's API", () => {
           assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "ok")?.value, 4)
         })
       )
-    }
   )
 })

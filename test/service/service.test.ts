@@ -181,6 +181,38 @@ describe("the service", () => {
         const early = yield* poll("/readyz to answer", get(`${service.url}/readyz`))
         assert.strictEqual(early.status, 503)
         assert.strictEqual((yield* get(`${service.url}/healthz`))?.status, 200)
+        // Before the sync every family is on the page, the failed list already counted.
+        const unsynced = yield* poll(
+          "the restart in /metrics before the sync",
+          Effect.map(get(`${service.url}/metrics`), (r) => {
+            const families = r === undefined ? undefined : Result.getOrUndefined(parse(r.text))?.families
+            const restarts = families?.get("aibrix_cache_informer_restarts_total")?.samples
+            return (restarts?.find((s) => s.labels["informer"] === "modeladapters")?.value ?? 0) >= 1
+              ? families
+              : undefined
+          })
+        )
+        assert.strictEqual((yield* get(`${service.url}/readyz`))?.status, 503, "the pods are still listing")
+        assert.strictEqual(unsynced.get("aibrix_cache_ready")?.samples[0]?.value, 0)
+        for (const name of [
+          "aibrix_cache_pods",
+          "aibrix_cache_models",
+          "aibrix_cache_adapters",
+          "aibrix_cache_requests_in_flight",
+          "aibrix_cache_refresh_cycles_total",
+          "aibrix_cache_refresh_cycle_duration_seconds",
+          "aibrix_cache_scrape_duration_seconds",
+          "aibrix_cache_scrapes_total",
+          "aibrix_cache_stale_pods",
+          "aibrix_cache_dropped_pods"
+        ]) {
+          assert.isAbove(unsynced.get(name)?.samples.length ?? 0, 0, name)
+        }
+        assert.strictEqual(
+          unsynced.get("aibrix_cache_informer_restarts_total")?.samples.find((s) => s.labels["informer"] === "pods")
+            ?.value,
+          0
+        )
         yield* poll(
           "/readyz 200",
           Effect.map(get(`${service.url}/readyz`), (r) => (r?.status === 200 ? true : undefined))

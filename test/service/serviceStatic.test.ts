@@ -11,7 +11,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { initStatic } from "../../layers/index.ts"
 import { EngineSimulator } from "../../src/demo/EngineSimulator.ts"
-import { LiveCache } from "../../src/service/LiveCache.ts"
 import { PodCache } from "../../src/cache/PodCache.ts"
 import { parse } from "../../src/exposition/Parser.ts"
 import { RequestTracker } from "../../src/cache/RequestTracker.ts"
@@ -21,6 +20,7 @@ import { serveApi } from "../../src/service/ServiceServer.ts"
 import { Schema } from "effect"
 import { readAll, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
+import { withFreshRegistry } from "../support/metricRegistry.ts"
 import { get, poll, serviceProcess } from "../support/serviceProcess.ts"
 
 const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, text: string): S["Type"] =>
@@ -133,10 +133,7 @@ describe("the service over a static fleet file", () => {
         // The app: the live cache and the API over it, in one scope.
         const live = yield* Layer.build(initStatic(path).pipe(Layer.provide(config)))
         const server = yield* Layer.build(
-          serveApi({ host: "127.0.0.1", port: 0 }).pipe(
-            Layer.provide(Layer.succeedContext(live)),
-            Layer.provide(LiveCache.built(live))
-          )
+          serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provide(Layer.succeedContext(live)))
         )
         const url = HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)
 
@@ -193,7 +190,7 @@ describe("the service over a static fleet file", () => {
         )
         assert.strictEqual(flushes.get("aibrix_cache_trace_flush_failures_total")?.samples[0]?.value, 0)
         assert.strictEqual(flushes.get("aibrix_cache_trace_backlog_windows")?.samples[0]?.value, 0)
-      }).pipe(Effect.scoped),
+      }).pipe(Effect.scoped, withFreshRegistry),
     90_000
   )
 })

@@ -1,5 +1,5 @@
 /** Helpers for discovery tests: the fake cluster in a scope, a source over a fresh store, polling. */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Metric } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -8,7 +8,8 @@ import { CacheReadiness } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import type { FleetStore } from "../../src/store/FleetStore.ts"
 import { kubernetesDiscoveryWith } from "../../layers/index.ts"
-import { KubernetesSource, type KubernetesSourceOptions } from "../../src/discovery/KubernetesSource.ts"
+import { informerRestarts } from "../../src/discovery/DiscoveryMetrics.ts"
+import type { KubernetesSourceOptions } from "../../src/discovery/KubernetesSource.ts"
 import type { RestartBackoff } from "../../src/discovery/internal/SupervisedInformer.ts"
 import { FakeKubernetes, type FakeKubernetesOptions } from "./FakeKubernetes.ts"
 
@@ -39,22 +40,39 @@ export const discoveryLayer = (fake: FakeKubernetes, options: KubernetesSourceOp
     Layer.provideMerge(layerEmpty)
   )
 
-export interface RunningDiscovery {
-  readonly store: FleetStore
-  readonly source: KubernetesSource["Service"]
-  readonly readiness: CacheReadiness["Service"]
+/** Restarts of each informer, as the metric registry shows them. */
+export interface InformerRestarts {
+  readonly pods: number
+  readonly modelAdapters: number
 }
 
-/** Starts discovery from the fake in the current scope; returns once synced. */
+export interface RunningDiscovery {
+  readonly store: FleetStore
+  readonly readiness: CacheReadiness["Service"]
+  readonly restarts: Effect.Effect<InformerRestarts>
+}
+
+/** The restart counts in a registry. */
+export const restartsIn = (registry: Metric.MetricRegistry): Effect.Effect<InformerRestarts> =>
+  Effect.sync(() => {
+    const context = Context.make(Metric.MetricRegistry, registry)
+    const count = (resource: string) => informerRestarts(resource).valueUnsafe(context).count
+    return { pods: count("pods"), modelAdapters: count("modeladapters") }
+  })
+
+/** Starts discovery from the fake in the current scope, with a registry of its own; returns once synced. */
 export const startDiscovery = (fake: FakeKubernetes, options: KubernetesSourceOptions = {}) =>
-  Effect.map(
-    Layer.build(discoveryLayer(fake, options)),
-    (context): RunningDiscovery => ({
+  Effect.gen(function* () {
+    const registry: Metric.MetricRegistry = new Map()
+    const context = yield* Layer.build(discoveryLayer(fake, options)).pipe(
+      Effect.provideService(Metric.MetricRegistry, registry)
+    )
+    return {
       store: Context.get(context, CacheStore),
-      source: Context.get(context, KubernetesSource),
-      readiness: Context.get(context, CacheReadiness)
-    })
-  )
+      readiness: Context.get(context, CacheReadiness),
+      restarts: restartsIn(registry)
+    } satisfies RunningDiscovery
+  })
 
 /** Waits this long in real time, whatever clock the test runs on. */
 export const realSleep = (ms: number): Effect.Effect<void> =>

@@ -9,10 +9,14 @@
  * A restart keeps the informer's cache: it resumes watching from the last
  * resource version (the server replays what changed, or answers 410 and the
  * client relists), and a relist reports objects that vanished meanwhile as
- * deleted, since the client diffs the new list against its cache.
+ * deleted, since the client diffs the new list against its cache. The
+ * restarts are observed in the metric registry as
+ * `aibrix_cache_informer_restarts_total{informer}` from the start.
  */
 import { type KubeConfig, type KubernetesObject, ListWatch } from "@kubernetes/client-node"
 import { Clock, Deferred, Duration, Effect, Exit, Pull, Queue, Schedule, type Scope } from "effect"
+import { observeCounter } from "../../cache/ObservedSeries.ts"
+import { informerRestarts } from "../DiscoveryMetrics.ts"
 import { ClosableWatch, closableDelay } from "./ClosableWatch.ts"
 import { describeError } from "./ErrorDescription.ts"
 import { listObjects } from "./KubernetesList.ts"
@@ -54,8 +58,6 @@ export interface SupervisedInformer {
   readonly resource: string
   /** Completes once the informer has listed and delivered every object once. */
   readonly synced: Deferred.Deferred<void>
-  /** How many times the informer was restarted after it stopped on an error. */
-  readonly restarts: () => number
   /** The last error the informer stopped on, for messages. */
   readonly lastError: () => string | undefined
 }
@@ -124,6 +126,7 @@ export const superviseInformer = <T extends KubernetesObject>(
       })
     })
 
+    yield* observeCounter(informerRestarts(spec.resource), () => restarts)
     yield* Effect.acquireRelease(start, () =>
       Effect.sync(() => {
         watch.close()
@@ -160,7 +163,6 @@ export const superviseInformer = <T extends KubernetesObject>(
     return {
       resource: spec.resource,
       synced,
-      restarts: () => restarts,
       lastError: () => lastError
     }
   })

@@ -19,8 +19,8 @@ import { engineMetrics, familiesOf, subscribedOf } from "../MetricCatalogue.ts"
 import type { ScrapeOptions } from "../MetricRefreshConfig.ts"
 import { isReady, metricPortOf } from "../../store/Pod.ts"
 import { repeatCycles } from "./RefreshCycles.ts"
+import type { RefreshDurations } from "../RefreshMetrics.ts"
 import {
-  DurationHistogram,
   DurationWindow,
   type EngineRefreshStatistics,
   type OutcomeCounts,
@@ -63,7 +63,8 @@ const nowMs = (clock: Clock.Clock): number => Number(clock.currentTimeNanosUnsaf
 export const makeEngineRefresh = (
   store: FleetStore,
   client: HttpClient.HttpClient,
-  options: ScrapeOptions
+  options: ScrapeOptions,
+  record: RefreshDurations
 ): EngineRefresh => {
   let pods = new Map<PodEntry, PodScrape>()
   let ready: ReadonlyArray<PodScrape> = []
@@ -75,8 +76,6 @@ export const makeEngineRefresh = (
   let pagesMissingFamilies = 0
   const totals = zeroOutcomes()
   const durations = new DurationWindow()
-  const cycleDurations = new DurationHistogram()
-  const scrapeDurations = new DurationHistogram()
 
   /** Rebuilds the target lists, only after the fleet changed. */
   const refreshTargets = (): void => {
@@ -155,7 +154,7 @@ export const makeEngineRefresh = (
         }),
         Effect.exit,
         Effect.flatMap((exit) => {
-          scrapeDurations.record(nowMs(clock) - started)
+          record.scrape(nowMs(clock) - started)
           return Exit.isSuccess(exit) ? succeeded(state, exit.value) : failed(state, exit.cause)
         })
       )
@@ -189,7 +188,7 @@ export const makeEngineRefresh = (
           cycles++
           const ms = nowMs(clock) - started
           durations.record(ms)
-          cycleDurations.record(ms)
+          record.cycle(ms)
         })
       )
     )
@@ -213,8 +212,6 @@ export const makeEngineRefresh = (
       cycles,
       lastCycleMs: durations.last,
       recentCycleMs: durations.toArray(),
-      cycleDurations: cycleDurations.snapshot(),
-      scrapeDurations: scrapeDurations.snapshot(),
       outcomes: { ...totals },
       pagesMissingFamilies,
       pods: perPod,

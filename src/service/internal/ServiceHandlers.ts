@@ -1,16 +1,18 @@
 /**
  * The handlers of the service's API, reading the store behind the cache layer.
  * Each is a few map reads; the hot one (a model's pods) serves bytes kept
- * between changes of what it shows.
+ * between changes of what it shows. `/metrics` renders the metric registry of
+ * the context the handlers are built in.
  */
 import { Clock, Effect, Layer, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
+import { PrometheusMetrics } from "effect/observability"
+import { CacheReadiness } from "../../cache/CacheReadiness.ts"
 import { CacheStore } from "../../cache/CacheStore.ts"
 import { ModelPodsCache, modelList, podDetail } from "../FleetViews.ts"
-import { isLiveReady, LiveCache } from "../LiveCache.ts"
+import { ServiceStopping } from "../ServiceDrain.ts"
 import { CacheApi, ModelPods, NotFound, NotReady } from "../ServiceApi.ts"
-import { renderServiceMetrics } from "../ServiceMetrics.ts"
 
 const encodeModelPods = Schema.encodeSync(ModelPods)
 const utf8 = new TextEncoder()
@@ -48,13 +50,13 @@ const opsHandlers = HttpApiBuilder.group(
   "ops",
   Effect.fnUntraced(function* (handlers) {
     const store = yield* CacheStore
-    const live = yield* LiveCache
-    const context = yield* Effect.context<LiveCache>()
-    const ready = Effect.provideContext(isLiveReady, context)
+    const readiness = yield* CacheReadiness
+    const service = yield* ServiceStopping
+    const context = yield* Effect.context<never>()
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
-        Effect.flatMap(Effect.all([live.stopping, ready]), ([stopping, isReady]) => {
+        Effect.flatMap(Effect.all([service.stopping, readiness.isReady]), ([stopping, isReady]) => {
           if (stopping) return Effect.fail(new NotReady({ message: "the service is stopping" }))
           const readiness = { ready: isReady, pods: store.podCount, models: store.modelCount }
           return isReady
@@ -66,13 +68,9 @@ const opsHandlers = HttpApiBuilder.group(
               )
         })
       )
-      .handle("metrics", () =>
-        Effect.flatMap(Effect.all([live.current, ready]), ([current, isReady]) =>
-          renderServiceMetrics(store, current, isReady)
-        )
-      )
+      .handle("metrics", () => Effect.sync(() => PrometheusMetrics.formatUnsafe(context)))
   })
 )
 
-/** The API's routes over the cache layer's store, reporting on the live cache. */
+/** The API's routes over the cache layer's store and readiness. */
 export const apiRoutes = HttpApiBuilder.layer(CacheApi).pipe(Layer.provide([modelsHandlers, opsHandlers]))
