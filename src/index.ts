@@ -88,4 +88,8 @@ export {
   type TraceFlushStats
 } from "./trace/TraceFlush.ts"
 export { mergeParts, partsKey } from "./trace/TraceMerge.ts"
+export { replicaId, replicaIdConfig } from "./trace/GatewayReplica.ts"
+export { replicaSyncEnabled } from "./replicas/ReplicaConfig.ts"
+export { ReplicaSync, type ReplicaSyncSettings } from "./replicas/ReplicaSync.ts"
+export { replicaSyncLayer } from "./replicas/ReplicaSyncLayers.ts"
 export { traceKey, TraceWindow, windowJson } from "./trace/TraceWindow.ts"
