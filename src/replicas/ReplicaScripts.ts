@@ -48,15 +48,24 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 return 1`
 )
 
-/** KEYS: the pods' hashes. ARGV: replica, TTL ms, update time, then per pod uid, name, namespace, node, running, seq. */
+/**
+ * KEYS: the pods' hashes. ARGV: replica, TTL ms, update time, then per pod
+ * uid, name, namespace, node, running, seq and whether any of them changed
+ * since this replica last wrote it ('1' or '0'). An unchanged hash that is
+ * still there only gets its TTL and update time; any other is written whole.
+ */
 const writeScript = redisScript(
   "write pod hashes",
   `for i, key in ipairs(KEYS) do
-  local at = 3 + (i - 1) * 6
-  redis.call('HSET', key, 'gateway_instance_id', ARGV[1], 'pod_uid', ARGV[at + 1], 'pod_name', ARGV[at + 2],
-    'namespace', ARGV[at + 3], 'node_name', ARGV[at + 4], 'requests_running', ARGV[at + 5], 'seq', ARGV[at + 6],
-    'update_time', ARGV[3])
-  redis.call('PEXPIRE', key, ARGV[2])
+  local at = 3 + (i - 1) * 7
+  if ARGV[at + 7] == '1' or redis.call('PEXPIRE', key, ARGV[2]) == 0 then
+    redis.call('HSET', key, 'gateway_instance_id', ARGV[1], 'pod_uid', ARGV[at + 1], 'pod_name', ARGV[at + 2],
+      'namespace', ARGV[at + 3], 'node_name', ARGV[at + 4], 'requests_running', ARGV[at + 5], 'seq', ARGV[at + 6],
+      'update_time', ARGV[3])
+    redis.call('PEXPIRE', key, ARGV[2])
+  else
+    redis.call('HSET', key, 'update_time', ARGV[3])
+  end
 end
 return #KEYS`
 )
@@ -141,16 +150,22 @@ export const announceCall = (replica: string, ttlMs: number, counts: string): Sc
   args: [replica, ttlMs, counts]
 })
 
-/** The script runs that write the pods' hashes, `BATCH` pods each. */
+/**
+ * The script runs that write the pods' hashes, `BATCH` pods each; `changed`
+ * tells which pods differ from what this replica last wrote (default: all).
+ */
 export const writeCalls = (
   replica: string,
   ttlMs: number,
   updateTime: string,
-  pods: ReadonlyArray<PodSnapshot>
+  pods: ReadonlyArray<PodSnapshot>,
+  changed: (pod: PodSnapshot) => boolean = () => true
 ): ReadonlyArray<ScriptCall> =>
   chunks(pods).map((batch) => {
     const args: Array<string | number> = [replica, ttlMs, updateTime]
-    for (const pod of batch) args.push(pod.uid, pod.name, pod.namespace, pod.node, pod.running, pod.completed)
+    for (const pod of batch) {
+      args.push(pod.uid, pod.name, pod.namespace, pod.node, pod.running, pod.completed, changed(pod) ? "1" : "0")
+    }
     return {
       script: writeScript,
       keys: batch.map((pod) => podHashKey(replica, pod.namespace, pod.name)),

@@ -58,6 +58,10 @@ const snapshotOf = (entry: PodEntry): PodSnapshot => ({
   completed: entry.completed
 })
 
+/** What of a pod's hash changes from round to round. */
+const signature = (pod: PodSnapshot): string =>
+  `${pod.name}\u0000${pod.namespace}\u0000${pod.node}\u0000${pod.running}\u0000${pod.completed}`
+
 /**
  * The gateways found in the hashes that are not ours (AIBrix's Go gateways):
  * those the SCAN met in its current pass or its last whole one.
@@ -95,6 +99,8 @@ export class ReplicaSync {
   readonly #ttlMs: number
   readonly #foreign = new ForeignGateways()
   #cursor = "0"
+  /** What the last good round wrote of each pod (by UID), so that unchanged hashes are only kept alive. */
+  #written = new Map<string, string>()
   #lastGoodAt: number | undefined
   #rounds = 0
   #failures = 0
@@ -122,7 +128,14 @@ export class ReplicaSync {
     for (const gateway of foreign) {
       for (const pod of pods) foreignKeys.push([gateway, pod.uid, podHashKey(gateway, pod.namespace, pod.name)])
     }
-    const writes = writeCalls(replicaId, this.#ttlMs, clockTime(now), pods)
+    const written = this.#written
+    const writes = writeCalls(
+      replicaId,
+      this.#ttlMs,
+      clockTime(now),
+      pods,
+      (pod) => written.get(pod.uid) !== signature(pod)
+    )
     const calls = [
       announceCall(replicaId, this.#ttlMs, countsOf(pods)),
       ...writes,
@@ -133,8 +146,11 @@ export class ReplicaSync {
     const replies = yield* Effect.result(this.#redis.runScripts(calls))
     if (replies._tag === "Failure") {
       this.#failures++
+      // What landed is unknown: the next round writes every hash whole.
+      this.#written = new Map()
       return yield* this.#dropIfStale
     }
+    this.#written = new Map(pods.map((pod) => [pod.uid, signature(pod)]))
     const read = decodeRead(replies.success[1 + writes.length])
     const remote = new Map<string, number>()
     for (const counts of read.counts.values()) addCounts(counts, remote)

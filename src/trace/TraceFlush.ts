@@ -13,7 +13,7 @@ import { Redis, type RedisCommandError } from "./Redis.ts"
 import { RequestTrace } from "./RequestTrace.ts"
 import { TraceBacklog, type TraceRecord } from "./TraceBacklog.ts"
 import { observeTraceFlush } from "./TraceMetrics.ts"
-import { mergeCall } from "./TraceMerge.ts"
+import { mergeCalls } from "./TraceMerge.ts"
 import { TRACE_INTERVAL_SECONDS, traceKey, windowJson } from "./TraceWindow.ts"
 
 /** Seconds a written window lives in Redis. */
@@ -121,7 +121,11 @@ export class TraceFlusher {
         return Effect.void
       }
       this.#ticks++
-      const calls = records.map((record) => mergeCall(record.key, this.#partId, record.value, TRACE_TTL_SECONDS))
+      const calls = mergeCalls(
+        records.map((record) => ({ key: record.key, part: record.value })),
+        this.#partId,
+        TRACE_TTL_SECONDS
+      )
       return this.#redis.runScripts(calls).pipe(
         Effect.matchEffect({
           onSuccess: () =>

@@ -60,18 +60,21 @@ export class MemoryRedis {
     this.setCounts.set(key, (this.setCounts.get(key) ?? 0) + 1)
   }
 
-  /** The merge script, as the server runs it: the part replaces its own, the key holds the sum. */
+  /** The merge script, as the server runs it: each part replaces its own, each key holds the sum. */
   #merge(call: ScriptCall, at: number): number {
-    const [key, parts] = call.keys as [string, string]
-    const [partId, part, ttl] = call.args as [string, string, number]
-    let byId = this.parts.get(parts)
-    if (byId === undefined) {
-      byId = new Map()
-      this.parts.set(parts, byId)
-    }
-    byId.set(partId, part)
-    this.#set(key, mergeParts([...byId.values()]), ttl, at)
-    return 1
+    const [partId, ttl, ...parts] = call.args as [string, number, ...Array<string>]
+    parts.forEach((part, i) => {
+      const key = call.keys[2 * i]!
+      const partsKey = call.keys[2 * i + 1]!
+      let byId = this.parts.get(partsKey)
+      if (byId === undefined) {
+        byId = new Map()
+        this.parts.set(partsKey, byId)
+      }
+      byId.set(partId, part)
+      this.#set(key, mergeParts([...byId.values()]), ttl, at)
+    })
+    return parts.length
   }
 
   readonly service: Redis["Service"] = {
@@ -86,14 +89,14 @@ export class MemoryRedis {
       ),
     runScripts: (calls) =>
       this.#roundTrip(
-        calls.map((call) => call.keys[0] ?? ""),
+        calls.flatMap((call) => call.keys.filter((_, i) => i % 2 === 0)),
         () => new RedisCommandError({ reason: "connection refused" }),
         (at) => {
           const replies = calls.map((call) => {
             if (call.script.sha !== mergeScript.sha) throw new Error(`no fake for the script ${call.script.name}`)
             return this.#merge(call, at)
           })
-          this.events.push(`set ${calls.length}`)
+          this.events.push(`set ${replies.reduce((a, b) => a + b, 0)}`)
           return replies
         }
       ),

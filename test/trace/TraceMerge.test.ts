@@ -9,7 +9,7 @@ import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { newTestCacheWithPods, withRequestTraceTo } from "../../layers/index.ts"
 import { connectRedis, Redis, redisService, RequestTracker, traceKey } from "../../src/index.ts"
-import { mergeCall, mergeParts, partsKey } from "../../src/trace/TraceMerge.ts"
+import { mergeCalls, mergeParts, partsKey } from "../../src/trace/TraceMerge.ts"
 import { TRACE_TTL_SECONDS } from "../../src/trace/TraceFlush.ts"
 import { TraceWindow, windowJson } from "../../src/trace/TraceWindow.ts"
 import { bucketOf } from "../../src/trace/TraceBucket.ts"
@@ -26,15 +26,20 @@ const window = (total: number, finished: ReadonlyArray<readonly [number, number]
   return w
 }
 
+/** A window's JSON; now and then with a field no window has today, which takes the script's general sort. */
 const arbitraryPart = fc
   .record({
     total: fc.nat({ max: 10_000 }),
     pending: fc.nat({ max: 1_000 }),
-    finished: fc.array(fc.tuple(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 5_000 })), {
+    finished: fc.array(fc.tuple(fc.integer({ min: 1, max: 2 ** 40 }), fc.integer({ min: 1, max: 5_000 })), {
       maxLength: 40
-    })
+    }),
+    extra: fc.option(fc.constantFrom("meta_extra", "1234:5", "a_b"), { freq: 5 })
   })
-  .map(({ total, pending, finished }) => windowJson(window(total, finished), pending))
+  .map(({ total, pending, finished, extra }) => {
+    const json = windowJson(window(total, finished), pending)
+    return extra === null ? json : mergeParts([json.replace("{", `{"${extra}":1,`)])
+  })
 
 describe("mergeParts", () => {
   it("one part is itself, byte for byte", () => {
@@ -81,11 +86,12 @@ describe("the merge script (real redis-server)", () => {
         fc.assert(
           fc.asyncProperty(fc.array(arbitraryPart, { minLength: 1, maxLength: 5 }), async (parts) => {
             const key = traceKey(`model-${run++}`, 1_735_689_600)
-            const calls = parts.map((part, i) => mergeCall(key, `replica-${i}`, part, TRACE_TTL_SECONDS))
-            await Effect.runPromise(redis.runScripts(calls))
+            for (const [i, part] of parts.entries()) {
+              await Effect.runPromise(redis.runScripts(mergeCalls([{ key, part }], `replica-${i}`, TRACE_TTL_SECONDS)))
+            }
             assert.strictEqual(await reader.get(key), mergeParts(parts))
           }),
-          { numRuns: 60 }
+          { numRuns: 100 }
         )
       )
     }).pipe(Effect.scoped)
@@ -100,9 +106,9 @@ describe("the merge script (real redis-server)", () => {
       const mine = windowJson(window(4, [[20, 1024]]), 1)
       const theirs = windowJson(window(6, [[20, 1024]]), 2)
       // A flush retried after a timeout sends its part again.
-      yield* redis.runScripts([mergeCall(key, "a", mine, TRACE_TTL_SECONDS)])
-      yield* redis.runScripts([mergeCall(key, "b", theirs, TRACE_TTL_SECONDS)])
-      yield* redis.runScripts([mergeCall(key, "a", mine, TRACE_TTL_SECONDS)])
+      yield* redis.runScripts(mergeCalls([{ key, part: mine }], "a", TRACE_TTL_SECONDS))
+      yield* redis.runScripts(mergeCalls([{ key, part: theirs }], "b", TRACE_TTL_SECONDS))
+      yield* redis.runScripts(mergeCalls([{ key, part: mine }], "a", TRACE_TTL_SECONDS))
       assert.strictEqual(yield* Effect.promise(() => reader.get(key)), mergeParts([mine, theirs]))
       assert.include(yield* Effect.promise(() => reader.get(key)), '"meta_total_reqs":10,')
       for (const stored of [key, partsKey(key)]) {
@@ -119,7 +125,11 @@ describe("the merge script (real redis-server)", () => {
       const redis = redisService(connection)
       const reader = yield* readerClient(server)
       const part = windowJson(window(2, [[10, 10]]), 0)
-      const calls = Array.from({ length: 1_000 }, (_, m) => mergeCall(traceKey(`m${m}`, 10), "a", part, 600))
+      const calls = mergeCalls(
+        Array.from({ length: 1_000 }, (_, m) => ({ key: traceKey(`m${m}`, 10), part })),
+        "a",
+        600
+      )
       const trips = countRoundTrips(connection.client)
       yield* redis.runScripts(calls)
       assert.strictEqual(trips.count, 1, "one round trip, the script loaded in it")
