@@ -13,7 +13,7 @@ import { HttpServer } from "effect/http"
 import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
 import { CacheReadiness } from "../cache/CacheReadiness.ts"
 import { CacheStore } from "../cache/CacheStore.ts"
-import { drain, ServiceStopping } from "./ServiceDrain.ts"
+import { Draining, drain } from "./ServiceDrain.ts"
 import { serveApi, type ServerOptions } from "./ServiceServer.ts"
 
 /** Builds the live cache over the given cache layer (the server's store). */
@@ -47,19 +47,19 @@ export const runService = <E>(options: ServiceOptions<E>) =>
     const liveScope = yield* Scope.fork(scope, "sequential")
     const store = yield* Layer.buildWithScope(layerEmpty, liveScope)
     const liveReadiness = yield* Deferred.make<CacheReadiness["Service"]>()
-    const stopping = yield* Ref.make(false)
+    const draining = yield* Ref.make(false)
     const server = yield* Layer.buildWithScope(
       serveApi(options).pipe(
         Layer.provide(Layer.succeedContext(store)),
         Layer.provide(Layer.succeed(CacheReadiness, readinessOnceBuilt(liveReadiness))),
-        Layer.provide(Layer.succeed(ServiceStopping, { stopping: Ref.get(stopping) }))
+        Layer.provide(Layer.succeed(Draining, Ref.get(draining)))
       ),
       scope
     )
     const address = HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)
     yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ url: address }))
     // Added after the server, so it runs before the server closes.
-    yield* Effect.addFinalizer(() => drain(stopping, options.drain))
+    yield* Effect.addFinalizer(() => drain(draining, options.drain))
 
     const live = yield* Layer.buildWithScope(options.live(Layer.succeedContext(store)), liveScope)
     yield* Deferred.succeed(liveReadiness, Context.get(live, CacheReadiness))

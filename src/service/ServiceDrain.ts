@@ -1,19 +1,18 @@
 /**
- * The drain at the start of a stop: `/readyz` says 503 for a moment while the
- * server still answers everything, so that the load balancers (Kubernetes
- * endpoints) stop sending to this replica before its listener closes.
+ * The drain that starts a stop: once the service begins to stop, `/readyz`
+ * says 503 for a moment while the server still answers, so that the endpoints
+ * routing to this replica let it go before its listener closes.
  */
 import { Context, Duration, Effect, Ref } from "effect"
 
-/** Whether the service has begun to stop; a server with none never is. */
-export const ServiceStopping = Context.Reference<{ readonly stopping: Effect.Effect<boolean> }>(
-  "aibrix-cache/ServiceStopping",
-  { defaultValue: () => ({ stopping: Effect.succeed(false) }) }
-)
+/** Whether the service is draining; never, unless the service provides its own. */
+export const Draining = Context.Reference<Effect.Effect<boolean>>("aibrix-cache/Draining", {
+  defaultValue: () => Effect.succeed(false)
+})
 
-/** Marks the service stopping, then waits `duration` (logging it) before the stop goes on. */
-export const drain = (stopping: Ref.Ref<boolean>, duration: Duration.Duration): Effect.Effect<void> =>
-  Ref.set(stopping, true).pipe(
+/** Raises `draining`, then waits `duration` with the server still answering. */
+export const drain = (draining: Ref.Ref<boolean>, duration: Duration.Duration): Effect.Effect<void> =>
+  Ref.set(draining, true).pipe(
     Effect.andThen(
       Duration.isZero(duration)
         ? Effect.void

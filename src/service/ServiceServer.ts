@@ -12,6 +12,7 @@ import { createServer, type Server } from "node:http"
 import type { Socket } from "node:net"
 import type { ErrorBody } from "./ServiceApi.ts"
 import { apiRoutes } from "./internal/ServiceHandlers.ts"
+import { pageRoutes } from "./FleetPage.ts"
 
 export interface ServerOptions {
   readonly host: string
@@ -200,12 +201,12 @@ const answerParserErrors = (server: Server): Server =>
   })
 
 /**
- * The API served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
+ * The API and the fleet page served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
  * the `HttpServer` it provides has the address). Needs the cache layer's store
  * and readiness; `/metrics` renders the metric registry of the context it is built in.
  */
 export const serveApi = (options: ServerOptions) =>
-  HttpRouter.serve(Layer.mergeAll(apiRoutes, jsonErrors), {
+  HttpRouter.serve(Layer.mergeAll(apiRoutes, pageRoutes, jsonErrors), {
     disableLogger: true,
     disableListenLog: true,
     routerConfig: { maxParamLength: MAX_PARAM_LENGTH }

@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Metric, Result, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { createServer } from "node:http"
+import { createConnection } from "node:net"
 import { initForTest } from "../../layers/index.ts"
 import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
 import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
@@ -22,10 +25,7 @@ import {
 import { readinessOnceBuilt } from "../../src/service/Service.ts"
 import { jsonErrors, serveApi } from "../../src/service/ServiceServer.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
-import { NodeHttpServer } from "@effect/platform-node"
-import { createServer } from "node:http"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
-import { createConnection } from "node:net"
 import { withFreshRegistry } from "../support/metricRegistry.ts"
 
 interface Fetched {
@@ -108,7 +108,15 @@ const seed = Effect.gen(function* () {
   yield* writer.applyAll([
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama", ip: "10.0.0.1" }) }),
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "b", model: "llama", ip: "10.0.0.2", ready: false }) }),
-    DiscoveryEvent.PodAdded({ pod: makePod({ name: "c", model: "qwen", ip: "10.0.0.3", namespace: "team" }) }),
+    DiscoveryEvent.PodAdded({
+      pod: makePod({
+        name: "c",
+        model: "qwen",
+        ip: "10.0.0.3",
+        namespace: "team",
+        labels: { "model.aibrix.ai/engine": "sglang" }
+      })
+    }),
     DiscoveryEvent.AdapterAdded({ adapter: makeAdapter("llama-sql", ["a"]) })
   ])
   store.setPodModelMetric("default/a", "llama", "num_requests_running", MetricValue.simple(3))
@@ -162,6 +170,7 @@ describe("the service's API", () => {
           namespace: "default",
           ip: "10.0.0.1",
           ready: true,
+          engine: "vllm",
           base_model: "llama",
           stale: false,
           metrics: {
@@ -240,6 +249,8 @@ describe("the service's API", () => {
         assert.deepStrictEqual(pod.model_metrics["llama"]?.["num_requests_running"], { type: "simple", value: 3 })
         const other = decode(PodDetail, (yield* get("/v1/pods/team/c")).text)
         assert.strictEqual(other.base_model, "qwen")
+        assert.strictEqual(other.engine, "sglang", "the engine as the pod label names it")
+        assert.strictEqual(pod.engine, "vllm", "vllm when the label is absent")
       })
     )
   )

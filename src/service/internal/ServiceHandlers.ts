@@ -11,8 +11,8 @@ import { PrometheusMetrics } from "effect/observability"
 import { CacheReadiness } from "../../cache/CacheReadiness.ts"
 import { CacheStore } from "../../cache/CacheStore.ts"
 import { ModelPodsCache, modelList, podDetail } from "../FleetViews.ts"
-import { ServiceStopping } from "../ServiceDrain.ts"
 import { CacheApi, ModelPods, NotFound, NotReady } from "../ServiceApi.ts"
+import { Draining } from "../ServiceDrain.ts"
 
 const encodeModelPods = Schema.encodeSync(ModelPods)
 const utf8 = new TextEncoder()
@@ -51,13 +51,13 @@ const opsHandlers = HttpApiBuilder.group(
   Effect.fnUntraced(function* (handlers) {
     const store = yield* CacheStore
     const readiness = yield* CacheReadiness
-    const service = yield* ServiceStopping
+    const draining = yield* Draining
     const context = yield* Effect.context<never>()
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
-        Effect.flatMap(Effect.all([service.stopping, readiness.isReady]), ([stopping, isReady]) => {
-          if (stopping) return Effect.fail(new NotReady({ message: "the service is stopping" }))
+        Effect.flatMap(Effect.all([draining, readiness.isReady]), ([isDraining, isReady]) => {
+          if (isDraining) return Effect.fail(new NotReady({ message: "the service is stopping" }))
           const readiness = { ready: isReady, pods: store.podCount, models: store.modelCount }
           return isReady
             ? Effect.succeed(readiness)
