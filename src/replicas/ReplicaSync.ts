@@ -114,7 +114,8 @@ export class ReplicaSync {
     this.#ttlMs = Duration.toMillis(settings.ttl)
   }
 
-  get statistics() {
+  /** Rounds sent, rounds failed, and the other replicas seen by the last good round. */
+  get statistics(): { readonly rounds: number; readonly failures: number; readonly replicas: number } {
     return { rounds: this.#rounds, failures: this.#failures, replicas: this.#replicas }
   }
 

@@ -7,6 +7,7 @@ import { type Config, Duration, Effect, Layer } from "effect"
 import { CacheStore } from "../cache/CacheStore.ts"
 import { replicaId } from "../trace/GatewayReplica.ts"
 import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
+import { observeReplicaSync } from "./ReplicaMetrics.ts"
 import { ReplicaSync } from "./ReplicaSync.ts"
 
 export interface ReplicaSyncOptions {
@@ -22,9 +23,10 @@ export const DEFAULT_SYNC_INTERVAL = Duration.millis(100)
 export const DEFAULT_SYNC_TTL = Duration.millis(500)
 
 /**
- * Runs the sync for the cache layer's store in the layer's scope. Closing the
- * scope stops the rounds and takes this replica's keys out of Redis (before
- * the Redis client is released).
+ * Runs the sync for the cache layer's store in the layer's scope, its counts
+ * in the metric registry of the layer's context. Closing the scope stops the
+ * rounds and takes this replica's keys out of Redis (before the Redis client
+ * is released).
  */
 export const replicaSyncLayer = (options: ReplicaSyncOptions = {}): Layer.Layer<never, never, CacheStore | Redis> =>
   Layer.effectDiscard(
@@ -37,6 +39,7 @@ export const replicaSyncLayer = (options: ReplicaSyncOptions = {}): Layer.Layer<
         ttl: Duration.fromInputUnsafe(options.ttl ?? DEFAULT_SYNC_TTL)
       }
       const sync = new ReplicaSync(store, redis, settings)
+      yield* observeReplicaSync(() => sync.statistics)
       yield* Effect.addFinalizer(() => sync.goodbye)
       yield* Effect.forkScoped(sync.run)
       yield* Effect.logInfo("replica sync on").pipe(

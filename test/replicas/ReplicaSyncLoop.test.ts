@@ -4,12 +4,17 @@
  * others' counts dropped once no round has succeeded for the TTL.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber } from "effect"
+import { Duration, Effect, Fiber, Layer, Result } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
+import { newTestCacheWithPods } from "../../layers/index.ts"
+import { parse } from "../../src/exposition/Parser.ts"
+import { replicaSyncLayer } from "../../src/replicas/ReplicaSyncLayers.ts"
+import { withFreshRegistry } from "../support/metricRegistry.ts"
 import { FleetStore, REALTIME_RUNNING_METRIC } from "../../src/store/FleetStore.ts"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
 import { ReplicaSync } from "../../src/replicas/ReplicaSync.ts"
-import { type Redis, RedisCommandError, type ScriptCall } from "../../src/trace/Redis.ts"
+import { Redis, RedisCommandError, type ScriptCall } from "../../src/trace/Redis.ts"
 import { makePod } from "../support/fixtures.ts"
 
 type Answer = "ok" | "fail" | "hang"
@@ -137,5 +142,27 @@ describe("the replica sync's rounds", () => {
       yield* sync.goodbye
       assert.strictEqual(realtime(), 0)
     })
+  )
+})
+
+describe("the replica sync's families", () => {
+  it.effect("rounds, failures and the other replicas seen are in the layer's registry", () =>
+    Effect.gen(function* () {
+      const redis = scriptedRedis()
+      const cache = newTestCacheWithPods([makePod({ name: "p", model: "m", uid: "uid-p" })], "m")
+      const layer = replicaSyncLayer({ replicaId: "gateway-a" }).pipe(
+        Layer.provide(Layer.succeed(Redis, redis.service)),
+        Layer.provideMerge(cache)
+      )
+      yield* Layer.build(layer)
+      yield* TestClock.adjust(250)
+      redis.state.answer = "fail"
+      yield* TestClock.adjust(100)
+      const families = Result.getOrThrow(parse(yield* PrometheusMetrics.format())).families
+      const value = (name: string) => families.get(name)?.samples[0]?.value
+      assert.strictEqual(value("aibrix_cache_replica_sync_rounds_total"), 4)
+      assert.strictEqual(value("aibrix_cache_replica_sync_failures_total"), 1)
+      assert.strictEqual(value("aibrix_cache_replica_sync_peers"), 1)
+    }).pipe(Effect.scoped, withFreshRegistry)
   )
 })
