@@ -85,6 +85,28 @@ const reads = (replicas: ReadonlyArray<Replica>, pod: V1Pod, expected: number, w
     }
   })
 
+/** Polls `check` (real time) until it holds; dies naming `what` after `withinMs`. */
+const until = (what: string, check: Effect.Effect<boolean>, withinMs: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + withinMs
+    while (Date.now() < deadline) {
+      if (yield* check) return
+      yield* sleep(20)
+    }
+    return yield* Effect.die(new Error(`${what} within ${withinMs} ms`))
+  })
+
+/** Replicas a and b over one pod, a running 2 requests on it and b 3, both reading 5. */
+const twoReplicasRouted = (server: RedisServer, pod: V1Pod) =>
+  Effect.gen(function* () {
+    const a = yield* startReplica(server, "gateway-a", [pod])
+    const b = yield* startReplica(server, "gateway-b", [pod])
+    yield* route(a, pod, "a", 2)
+    yield* route(b, pod, "b", 3)
+    const elapsed = yield* reads([a, b], pod, 5, 1_000)
+    return { a, b, elapsed }
+  })
+
 const hashOf = (reader: IORedis, key: string) => Effect.promise(() => reader.hgetall(key))
 
 describe("replica sync (real redis-server)", () => {
@@ -94,11 +116,8 @@ describe("replica sync (real redis-server)", () => {
       Effect.gen(function* () {
         const server = yield* redisServer()
         const pod = makePod({ name: "engine-0", model: MODEL, uid: "uid-engine-0", ip: "10.0.0.1" })
-        const a = yield* startReplica(server, "gateway-a", [pod])
-        const b = yield* startReplica(server, "gateway-b", [pod])
-        yield* route(a, pod, "a", 2)
-        yield* route(b, pod, "b", 3)
-        assert.isBelow(yield* reads([a, b], pod, 5, 1_000), 1_000)
+        const { a, b, elapsed } = yield* twoReplicasRouted(server, pod)
+        assert.isBelow(elapsed, 1_000)
         yield* b.close
         assert.isBelow(yield* reads([a], pod, 2, 1_500), 1_500)
       }).pipe(Effect.scoped)
@@ -229,11 +248,7 @@ describe("replica sync (real redis-server)", () => {
       return Effect.gen(function* () {
         const server = yield* redisServer()
         const pod = makePod({ name: "engine-0", model: MODEL, uid: "uid-engine-0", ip: "10.0.0.1" })
-        const a = yield* startReplica(server, "gateway-a", [pod])
-        const b = yield* startReplica(server, "gateway-b", [pod])
-        yield* route(a, pod, "a", 2)
-        yield* route(b, pod, "b", 3)
-        yield* reads([a, b], pod, 5, 1_000)
+        const { a, b } = yield* twoReplicasRouted(server, pod)
         // Load: each replica routes and finishes a request every few ms throughout; the request path never waits.
         let slowest = 0
         const load = (replica: Replica, prefix: string) =>
@@ -250,28 +265,23 @@ describe("replica sync (real redis-server)", () => {
         yield* Effect.forkScoped(load(a, "load-a"))
         yield* Effect.forkScoped(load(b, "load-b"))
         yield* Effect.promise(() => server.stop())
-        const [ownA, ownB] = [2, 3]
-        // Within the TTL and a round or two, each counts only its own (the load adds at most one in flight).
-        yield* Effect.gen(function* () {
-          const deadline = Date.now() + 1_500
-          while (Date.now() < deadline) {
-            const [va, vb] = [yield* realtime(a, pod), yield* realtime(b, pod)]
-            if (va !== undefined && vb !== undefined && va <= ownA + 1 && vb <= ownB + 1) return
-            yield* sleep(20)
-          }
-          return yield* Effect.die(new Error("the replicas kept the others' counts"))
-        })
+        const both = (holds: (a: number, b: number) => boolean) =>
+          Effect.map(Effect.all([realtime(a, pod), realtime(b, pod)]), ([va, vb]) =>
+            va !== undefined && vb !== undefined ? holds(va, vb) : false
+          )
+        // Within the TTL and a round or two, each counts only its own (2 and 3; the load adds at most one in flight).
+        yield* until(
+          "each replica on its own counts",
+          both((va, vb) => va <= 3 && vb <= 4),
+          1_500
+        )
         yield* sleep(1_000)
         yield* Effect.promise(() => server.start())
-        yield* Effect.gen(function* () {
-          const deadline = Date.now() + 5_000
-          while (Date.now() < deadline) {
-            const [va, vb] = [yield* realtime(a, pod), yield* realtime(b, pod)]
-            if (va !== undefined && vb !== undefined && va >= 5 && vb >= 5) return
-            yield* sleep(20)
-          }
-          return yield* Effect.die(new Error("the sum did not come back"))
-        })
+        yield* until(
+          "the sum back",
+          both((va, vb) => va >= 5 && vb >= 5),
+          5_000
+        )
         assert.isBelow(slowest, 50, "the request path never waits on Redis")
         yield* a.close
         yield* b.close
