@@ -127,6 +127,7 @@ export class TraceFlusher {
         TRACE_TTL_SECONDS
       )
       return this.#redis.runScripts(calls).pipe(
+        Effect.tapError(() => Effect.annotateCurrentSpan("aibrix.trace.failed", true)),
         Effect.matchEffect({
           onSuccess: () =>
             Effect.sync(() => {
@@ -134,9 +135,10 @@ export class TraceFlusher {
               this.#written += records.length
             }),
           onFailure: (error) => this.#failure(ts, records, dropped, error, last)
-        })
+        }),
+        Effect.andThen(Effect.annotateCurrentSpan("aibrix.trace.windows", records.length))
       )
-    })
+    }).pipe(Effect.withSpan("trace flush", { attributes: { "aibrix.trace.ts": ts } }))
   }
 
   /** Moves the open windows, as records keyed with `ts`, into the backlog; returns how many old ones it pushed out. */
