@@ -3,6 +3,7 @@ export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type Po
 export { kubernetesDiscovery, kubernetesDiscoveryWith, staticDiscovery } from "../src/discovery/DiscoveryLayers.ts"
 export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "../src/metrics/MetricRefreshLayers.ts"
 export { withRequestTrace, withRequestTraceTo } from "../src/trace/RequestTraceLayers.ts"
+export { type ReplicaSyncOptions, withReplicaSync, withReplicaSyncTo } from "../src/replicas/ReplicaSyncLayers.ts"
 export {
   init,
   initForGateway,
@@ -10,6 +11,7 @@ export {
   initFromSource,
   initStatic,
   type LiveServices,
+  withReplicaSyncWhenEnabled,
   withSource,
   withTraceWhenEnabled
 } from "../src/live/Live.ts"

@@ -1,9 +1,15 @@
-/** The HTTP service: command line, server, handlers, API schema and the views it serves. */
+/** The HTTP service: command line, server, handlers, API schema and its documents, the views it serves and the fleet page. */
+export * as ApiDocs from "./ApiDocs.ts"
+export * as FleetFeed from "./FleetFeed.ts"
+export * as FleetHistory from "./FleetHistory.ts"
+export * as FleetPage from "./FleetPage.ts"
 export * as FleetViews from "./FleetViews.ts"
 export * as Service from "./Service.ts"
 export * as ServiceApi from "./ServiceApi.ts"
 export * as ServiceCli from "./ServiceCli.ts"
+export * as ServiceDrain from "./ServiceDrain.ts"
 export * as ServiceLive from "./ServiceLive.ts"
 export * as ServiceLog from "./ServiceLog.ts"
 export * as ServiceServer from "./ServiceServer.ts"
 export * as ServiceSource from "./ServiceSource.ts"
+export * as ServiceTracing from "./ServiceTracing.ts"

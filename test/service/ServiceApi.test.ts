@@ -109,7 +109,15 @@ const seed = Effect.gen(function* () {
   yield* writer.applyAll([
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama", ip: "10.0.0.1" }) }),
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "b", model: "llama", ip: "10.0.0.2", ready: false }) }),
-    DiscoveryEvent.PodAdded({ pod: makePod({ name: "c", model: "qwen", ip: "10.0.0.3", namespace: "team" }) }),
+    DiscoveryEvent.PodAdded({
+      pod: makePod({
+        name: "c",
+        model: "qwen",
+        ip: "10.0.0.3",
+        namespace: "team",
+        labels: { "model.aibrix.ai/engine": "sglang" }
+      })
+    }),
     DiscoveryEvent.AdapterAdded({ adapter: makeAdapter("llama-sql", ["a"]) })
   ])
   // Pod a's engine values, as a scrape of it just now would write them.
@@ -175,6 +183,7 @@ describe("the service's API", () => {
           namespace: "default",
           ip: "10.0.0.1",
           ready: true,
+          engine: "vllm",
           base_model: "llama",
           stale: false,
           metrics: {
@@ -256,6 +265,8 @@ describe("the service's API", () => {
         assert.deepStrictEqual(pod.model_metrics["llama"]?.["num_requests_running"], { type: "simple", value: 3 })
         const other = decode(PodDetail, (yield* get("/v1/pods/team/c")).text)
         assert.strictEqual(other.base_model, "qwen")
+        assert.strictEqual(other.engine, "sglang", "the engine as the pod label names it")
+        assert.strictEqual(pod.engine, "vllm", "vllm when the label is absent")
       })
     )
   )

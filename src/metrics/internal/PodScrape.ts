@@ -175,16 +175,27 @@ const failureOf = (state: PodScrape, cause: Cause.Cause<ScrapeError>): Effect.Ef
   if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt // the refresh is stopping
   const error = Cause.findErrorOption(cause)
   const reason = error._tag === "Some" ? error.value.reason : "transport"
-  return Effect.as(
-    Effect.logDebug("engine scrape failed").pipe(
-      Effect.annotateLogs({
-        pod: state.entry.key,
-        outcome: reason,
-        detail: error._tag === "Some" ? error.value.detail : Cause.pretty(cause)
-      })
-    ),
-    reason
+  const logged = Effect.logDebug("engine scrape failed").pipe(
+    Effect.annotateLogs({
+      pod: state.entry.key,
+      outcome: reason,
+      detail: error._tag === "Some" ? error.value.detail : Cause.pretty(cause)
+    })
   )
+  // A span, ended with the error, for the first failure after a good scrape (or the pod's start):
+  // one per outage, where a span per scrape would be one per retry for each engine down.
+  const noted =
+    state.failures !== 0
+      ? logged
+      : logged.pipe(
+          Effect.andThen(Effect.failCause(cause)),
+          Effect.withSpan("engine scrape failed", {
+            kind: "client",
+            attributes: { "aibrix.pod": state.entry.key, "url.full": state.url, "aibrix.scrape.outcome": reason }
+          }),
+          Effect.exit
+        )
+  return Effect.as(noted, reason)
 }
 
 /**
