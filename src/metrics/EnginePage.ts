@@ -25,7 +25,7 @@ import {
 } from "./MetricCatalogue.ts"
 
 /** A model label whose value stands for no model: the sample belongs to the pod's base model. */
-const UNDEFINED_MODEL = "undefined"
+export const UNDEFINED_MODEL = "undefined"
 
 /** How one raw family is read, whichever canonical metrics it answers. */
 export type FamilyReading =
@@ -119,7 +119,7 @@ const hasDuplicateSeries = (family: MetricFamily): boolean => {
   return false
 }
 
-const DUPLICATE: FamilyRead = { _tag: "Malformed", reason: "two samples of one series" }
+export const DUPLICATE: FamilyRead = { _tag: "Malformed", reason: "two samples of one series" }
 
 /** A counter's samples are named `<family>_total`; a gauge's carry the family's name. */
 const isValueSample = (sample: Sample, family: MetricFamily): boolean =>
@@ -158,7 +158,7 @@ const SUM_SUFFIX = "_sum".length
 const COUNT_SUFFIX = "_count".length
 
 /** One model's series of a histogram family, summed. */
-interface HistogramParts {
+export interface HistogramParts {
   sum: number
   count: number
   readonly buckets: Map<number, number>
@@ -171,7 +171,7 @@ interface HistogramParts {
   sums: number
 }
 
-const newParts = (): HistogramParts => ({
+export const newParts = (): HistogramParts => ({
   sum: 0,
   count: 0,
   buckets: new Map(),
@@ -210,16 +210,7 @@ const readHistogram = (family: MetricFamily, modelLabels: ReadonlyArray<string>,
         const le = sample.labels.le
         const bound = le === undefined ? undefined : parseSampleValue(le)
         if (bound === undefined || Number.isNaN(bound)) break
-        if (bound === Infinity) parts.infinities++
-        const previous = parts.buckets.get(bound)
-        if (previous === undefined) {
-          if (bound < parts.lastBound) parts.ascending = false
-          parts.lastBound = bound
-          parts.buckets.set(bound, sample.value)
-        } else {
-          collided = true
-          parts.buckets.set(bound, previous + sample.value)
-        }
+        collided = addBucket(parts, bound, sample.value)
         break
       }
       case SUM_SUFFIX:
@@ -236,6 +227,25 @@ const readHistogram = (family: MetricFamily, modelLabels: ReadonlyArray<string>,
       checked = true
     }
   }
+  return histogramsOf(byModel)
+}
+
+/** Adds a bucket's count to the model's series; whether the bound was there already. */
+export const addBucket = (parts: HistogramParts, bound: number, value: number): boolean => {
+  if (bound === Infinity) parts.infinities++
+  const previous = parts.buckets.get(bound)
+  if (previous === undefined) {
+    if (bound < parts.lastBound) parts.ascending = false
+    parts.lastBound = bound
+    parts.buckets.set(bound, value)
+    return false
+  }
+  parts.buckets.set(bound, previous + value)
+  return true
+}
+
+/** Each model's histogram, or why the family gives none: a series without its `+Inf` bucket, `_count` or `_sum`. */
+export const histogramsOf = (byModel: ReadonlyMap<string, HistogramParts>): FamilyRead => {
   const values = new Map<string, MetricValue>()
   for (const [model, parts] of byModel) {
     if (parts.infinities === 0 || parts.infinities !== parts.counts || parts.counts !== parts.sums) {

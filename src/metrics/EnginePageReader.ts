@@ -26,6 +26,7 @@ import {
   type PageSelection,
   readFamily
 } from "./EnginePage.ts"
+import { type HistogramLayout, readHistogramBlock } from "./internal/HistogramBlock.ts"
 import { type FamilyBlock, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 
 /** What one family's block gave: its text, to compare with the next page's, and its values when wanted. */
@@ -36,6 +37,8 @@ interface ReadBlock {
   readonly wanted: boolean
   /** What the family gave; undefined when not wanted, or when the block had no sample the parser keeps. */
   readonly read: FamilyRead | undefined
+  /** A histogram block read without the parser: what its lines said before their values. */
+  readonly layout?: HistogramLayout | undefined
 }
 
 /** A page read block by block: its blocks in order, and whether a wanted family read otherwise than before. */
@@ -130,12 +133,18 @@ export class EnginePageReader {
       if (isWanted) wanted++
       if (previous !== undefined && previous.text === blockText) {
         // Keep the new page's text: the old page can then be collected.
-        read.push({ ...previous, text: blockText })
+        read.push({
+          family: previous.family,
+          text: blockText,
+          wanted: previous.wanted,
+          read: previous.read,
+          layout: previous.layout
+        })
         continue
       }
       wantedChanged ||= isWanted
       const changed = isWanted
-        ? this.#readWanted(blockText, block.family, context)
+        ? this.#readWanted(blockText, block.family, context, previous?.layout)
         : this.#readOther(text, block, blockText)
       if (changed === undefined) return undefined
       read.push(changed)
@@ -156,7 +165,19 @@ export class EnginePageReader {
    * sample of another one shows as a family of its own. A malformed line is
    * left to the whole page's parse, which says whether it is one that counts.
    */
-  #readWanted(blockText: string, family: string, context: ReadContext): ReadBlock | undefined {
+  #readWanted(
+    blockText: string,
+    family: string,
+    context: ReadContext,
+    layout: HistogramLayout | undefined
+  ): ReadBlock | undefined {
+    const { selection, baseModel } = context
+    const reading = selection.readings.get(family)!
+    if (reading.kind === "histogram") {
+      // The blocks that change most, read without the parser when written the plain way.
+      const read = readHistogramBlock(blockText, family, selection.profile.modelLabels, baseModel, layout)
+      if (read !== undefined) return { family, text: blockText, wanted: true, read: read.read, layout: read.layout }
+    }
     const parsed = parse(blockText, { malformed: "fail" })
     if (Result.isFailure(parsed)) return undefined
     const { families, malformedFamilies } = parsed.success
@@ -165,13 +186,12 @@ export class EnginePageReader {
     if (others > 0) return undefined
     const reason = malformedFamilies.get(family)
     const parsedFamily = families.get(family)
-    const { selection, baseModel } = context
     const read: FamilyRead | undefined =
       reason !== undefined
         ? { _tag: "Malformed", reason }
         : parsedFamily === undefined
           ? undefined
-          : readFamily(parsedFamily, selection.readings.get(family)!, selection.profile, baseModel)
+          : readFamily(parsedFamily, reading, selection.profile, baseModel)
     return { family, text: blockText, wanted: true, read }
   }
 

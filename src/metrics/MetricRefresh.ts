@@ -7,6 +7,7 @@
 import { Clock, type Config, Context, Effect, Layer } from "effect"
 import { HttpClient } from "effect/http"
 import { CacheStore } from "../cache/CacheStore.ts"
+import { EngineTransport } from "./EngineTransport.ts"
 import { makeEngineRefresh } from "./internal/EngineRefresh.ts"
 import { metricRefreshConfig, type MetricRefreshOptions } from "./MetricRefreshConfig.ts"
 import { makePrometheusApi } from "./PrometheusApi.ts"
@@ -31,7 +32,7 @@ export class MetricRefresh extends Context.Service<
  */
 export const layer = (
   options: MetricRefreshOptions
-): Layer.Layer<MetricRefresh, never, CacheStore | HttpClient.HttpClient> =>
+): Layer.Layer<MetricRefresh, never, CacheStore | HttpClient.HttpClient | EngineTransport> =>
   Layer.effect(
     MetricRefresh,
     Effect.gen(function* () {
@@ -40,7 +41,7 @@ export const layer = (
       yield* registerRefreshFamilies(options)
       const engine = makeEngineRefresh(
         store,
-        client,
+        yield* EngineTransport,
         options.scrape,
         recorderIn(yield* Effect.context<never>()),
         yield* Clock.Clock
@@ -59,5 +60,8 @@ export const layer = (
   )
 
 /** The refresh with its settings read from the environment. */
-export const layerConfig: Layer.Layer<MetricRefresh, Config.ConfigError, CacheStore | HttpClient.HttpClient> =
-  Layer.unwrap(Effect.map(metricRefreshConfig, layer))
+export const layerConfig: Layer.Layer<
+  MetricRefresh,
+  Config.ConfigError,
+  CacheStore | HttpClient.HttpClient | EngineTransport
+> = Layer.unwrap(Effect.map(metricRefreshConfig, layer))

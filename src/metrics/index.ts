@@ -2,6 +2,7 @@
 export * as EnginePage from "./EnginePage.ts"
 export * as EnginePageReader from "./EnginePageReader.ts"
 export * as EngineScrape from "./EngineScrape.ts"
+export * as EngineTransport from "./EngineTransport.ts"
 export * as MetricCatalogue from "./MetricCatalogue.ts"
 export * as MetricRefresh from "./MetricRefresh.ts"
 export * as MetricRefreshConfig from "./MetricRefreshConfig.ts"

@@ -94,7 +94,23 @@ const damageLines = [
   "# TYPE process_open_fds",
   'vllm:num_requests_waiting{model_name="llama"} many',
   'vllm:lora_requests_info{max_lora="2",running_lora_adapters="x",waiting_lora_adapters=""} 9e9',
-  '  vllm:num_requests_running{model_name="qwen"} 2'
+  '  vllm:num_requests_running{model_name="qwen"} 2',
+  // Histogram lines the direct reading of a histogram block must leave to the parser, or read as it does.
+  'vllm:time_to_first_token_seconds_bucket{le="0.5",model_name="llama"} 2 1700000000000',
+  'vllm:time_to_first_token_seconds_bucket{le="0.5",model_name="llama",le="0.7"} 2',
+  'vllm:time_to_first_token_seconds_bucket{model_name="llama"} 2',
+  'vllm:time_to_first_token_seconds_bucket{le="",model_name="llama"} 2',
+  'vllm:time_to_first_token_seconds_bucket{le="NaN",model_name="llama"} 2',
+  'vllm:time_to_first_token_seconds_bucket{le="+Inf",model_name="llama"} +Inf',
+  'vllm:time_to_first_token_seconds_sum{model_name="llama"} NaN',
+  'vllm:time_to_first_token_seconds_count{model_name="ll\\"ama"} 4',
+  'vllm:time_to_first_token_seconds_count{ model_name = "llama" } 4',
+  'vllm:time_to_first_token_seconds_count{model_name="llama",} 4',
+  'vllm:time_to_first_token_seconds_count{model_name="undefined"} 4',
+  "vllm:time_to_first_token_seconds_count 4",
+  'vllm:time_to_first_token_seconds_count{model_name="llama",engine="1"} 4',
+  'vllm:time_to_first_token_seconds_count{model_name="llama"} 4\r',
+  'vllm:e2e_request_latency_seconds_bucket{le="1e-3",model_name="llama"} 1'
 ]
 
 const damage: fc.Arbitrary<Damage> = fc.oneof(

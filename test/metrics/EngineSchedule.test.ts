@@ -127,6 +127,30 @@ describe("a schedule per pod", () => {
     }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], handler)))
   })
 
+  it.effect("a pod has one connection, opened at its first scrape, closed when it leaves or its port changes", () => {
+    const connections = { opened: [] as string[], closed: [] as string[] }
+    return Effect.gen(function* () {
+      const writer = yield* CacheWriter
+      yield* advance(120, 5)
+      assert.deepStrictEqual(connections.opened, ["http://10.0.0.1:8000", "http://10.0.0.2:8000"])
+      assert.deepStrictEqual(connections.closed, [])
+      yield* writer.apply(
+        DiscoveryEvent.PodUpdated({
+          oldPod: pod("p1", "10.0.0.1", { model: MODEL }),
+          newPod: pod("p1", "10.0.0.1", { model: MODEL, labels: { "model.aibrix.ai/metric-port": "9100" } })
+        })
+      )
+      yield* writer.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/p2" }))
+      yield* advance(120, 5)
+      assert.deepStrictEqual(connections.closed.sort(), ["http://10.0.0.1:8000", "http://10.0.0.2:8000"])
+      assert.deepStrictEqual(connections.opened.slice(2), ["http://10.0.0.1:9100"])
+    }).pipe(
+      Effect.provide(
+        refreshing([pod("p1", "10.0.0.1"), pod("p2", "10.0.0.2")], () => ok(enginePage(1)), {}, undefined, connections)
+      )
+    )
+  })
+
   it.effect("the fibers stop with the layer's scope", () => {
     const { requests, record } = recorder()
     return Effect.gen(function* () {

@@ -7,29 +7,33 @@
  * the same way.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
-import { HttpClient } from "effect/http"
+import { Effect, Exit, ManagedRuntime } from "effect"
 import fc from "fast-check"
-import { refreshHttpClient } from "../../src/metrics/MetricRefreshLayers.ts"
 import { defaultScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
-import { fetchPage, type PageBody } from "../../src/metrics/EngineScrape.ts"
+import type { PageBody } from "../../src/metrics/EngineScrape.ts"
+import { type EngineConnection, EngineTransport, layer as transportLayer } from "../../src/metrics/EngineTransport.ts"
 import { ENGINE_PAGES } from "../support/enginePages.ts"
 import { PageServer } from "../support/pageServer.ts"
 
 let server: PageServer
+const transport = ManagedRuntime.make(transportLayer)
+/** One connection for every scrape, as a pod has: a cut body costs it its socket, the next scrape opens another. */
+let connection: EngineConnection
 
 beforeAll(async () => {
   server = await PageServer.start("/metrics", "")
+  connection = await transport.runPromise(
+    EngineTransport.use((engines) => Effect.sync(() => engines.connect(`http://127.0.0.1:${server.port}`)))
+  )
 })
 
-afterAll(() => server.stop())
+afterAll(async () => {
+  await transport.dispose()
+  await server.stop()
+})
 
 const fetchNow = (): Promise<Exit.Exit<PageBody, { readonly reason: string }>> =>
-  Effect.runPromise(
-    HttpClient.HttpClient.use((client) =>
-      Effect.exit(fetchPage(client, `http://127.0.0.1:${server.port}/metrics`, defaultScrapeOptions))
-    ).pipe(Effect.provide(refreshHttpClient))
-  )
+  Effect.runPromise(Effect.exit(connection.get("/metrics", defaultScrapeOptions)))
 
 /** The failure's reason, or "none" when the scrape read a page. */
 const reasonOf = (exit: Exit.Exit<PageBody, { readonly reason: string }>): string =>

@@ -13,7 +13,7 @@ import { newTestCacheWithPods, withMetricRefreshOptions } from "../../layers/ind
 import { defaultScrapeOptions, type PromQLOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
 import type { OutcomeCounts, RefreshStatistics } from "../../src/metrics/RefreshStatistics.ts"
 import { makePod } from "./fixtures.ts"
-import { type MockHandler, type MockResponse, mockHttpLayer } from "./mockHttp.ts"
+import { type MockConnections, type MockHandler, type MockResponse, mockHttpLayer } from "./mockHttp.ts"
 import { statistics } from "./refreshStatistics.ts"
 
 export { statistics }
@@ -61,12 +61,13 @@ export const refreshing = (
   pods: ReadonlyArray<V1Pod>,
   handler: MockHandler,
   scrape: Partial<ScrapeOptions> = {},
-  promql?: PromQLOptions
+  promql?: PromQLOptions,
+  connections?: MockConnections
 ) =>
   withMetricRefreshOptions(
     newTestCacheWithPods(pods, MODEL),
     { scrape: { ...defaultScrapeOptions, ...scrape }, promql },
-    mockHttpLayer(handler)
+    mockHttpLayer(handler, connections)
   ).pipe(Layer.provide(halfway))
 
 /** One turn of the event loop: a mock answer's body resolves there. */

@@ -5,7 +5,10 @@
  * over the interval (the k-th schedule starts `frac(k·φ)` of an interval
  * late, so any number of pods spread evenly), and a scrape that ends late
  * makes the next start at once. A pod has at most one scrape in flight, and
- * all pods together at most `concurrency`. A scrape that fails or times out
+ * all pods together at most `concurrency`. Each pod has its own connection
+ * (`EngineTransport`), opened at its first scrape and closed when it goes. A
+ * scrape is a handful of steps: a sleep, the request, then the page read and
+ * stored in one synchronous step. A scrape that fails or times out
  * is retried after growing, jittered delays up to `backoffCapMs`
  * (`Backoff`); the first good scrape resets them. So a slow or dead engine
  * costs only its own freshness.
@@ -22,12 +25,13 @@
  * start the schedules of new pods and stop those of pods that left; nothing
  * else it does per interval depends on the fleet's size.
  */
-import { type Clock, Effect, Fiber, Random, Semaphore } from "effect"
-import { HttpClient } from "effect/http"
+import { type Clock, Effect, Fiber, Random } from "effect"
 import type { FleetStore, PodEntry } from "../../store/FleetStore.ts"
 import { isReady } from "../../store/Pod.ts"
 import { type PageMetrics, type PageSelection, pageSelection } from "../EnginePage.ts"
 import { type Engine, engineMetrics, engineProfiles, subscribedOf } from "../MetricCatalogue.ts"
+import type { ScrapeOutcome } from "../EngineScrape.ts"
+import type { EngineTransport } from "../EngineTransport.ts"
 import type { ScrapeOptions } from "../MetricRefreshConfig.ts"
 import type { EngineRefreshStatistics, EngineRefreshSummary, PodScrapeStatistics } from "../RefreshStatistics.ts"
 import { zeroOutcomes } from "../RefreshStatistics.ts"
@@ -57,24 +61,59 @@ interface PodSchedule {
   /** How late in the interval its scrapes fall, in whole milliseconds. */
   readonly phaseMs: number
   fiber: Fiber.Fiber<never> | undefined
+  /** It holds one of the gate's slots. */
+  holding: boolean
 }
 
 /**
- * A turn of the event loop. A scrape due as soon as the previous one ended
- * waits for it: the HTTP client hands the connection back to its pool only
- * then, and a request sent before would open another one.
+ * The bound on scrapes in flight over every pod: a count of free slots, and
+ * the schedules waiting for one, woken in order. A schedule holds at most one
+ * slot (`PodSchedule.holding`) and gives it back however its scrape ends.
  */
-const nextTurn: Effect.Effect<void> = Effect.callback<void>((resume) => {
-  const immediate = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(immediate))
-})
+class ScrapeGate {
+  #free: number
+  readonly #waiting: Array<() => void> = []
+
+  constructor(slots: number) {
+    this.#free = slots
+  }
+
+  /** A slot for the schedule: at once when one is free, else when one is given back. */
+  acquire(schedule: PodSchedule): Effect.Effect<void> {
+    if (this.#free > 0) {
+      this.#free--
+      schedule.holding = true
+      return Effect.void
+    }
+    return Effect.callback<void>((resume) => {
+      const wake = () => {
+        schedule.holding = true
+        resume(Effect.void)
+      }
+      this.#waiting.push(wake)
+      return Effect.sync(() => {
+        const at = this.#waiting.indexOf(wake)
+        if (at >= 0) this.#waiting.splice(at, 1)
+      })
+    })
+  }
+
+  /** Gives the schedule's slot back, if it holds one: to the first waiting, else to the free ones. */
+  release(schedule: PodSchedule): void {
+    if (!schedule.holding) return
+    schedule.holding = false
+    const next = this.#waiting.shift()
+    if (next === undefined) this.#free++
+    else next()
+  }
+}
 
 /** The golden ratio's fraction: successive multiples of it spread evenly over [0, 1), however many there are. */
 const GOLDEN = (Math.sqrt(5) - 1) / 2
 
 export const makeEngineRefresh = (
   store: FleetStore,
-  client: HttpClient.HttpClient,
+  transport: EngineTransport["Service"],
   options: ScrapeOptions,
   record: RefreshRecorder,
   clock: Clock.Clock
@@ -99,8 +138,9 @@ export const makeEngineRefresh = (
     selections = new Map()
   }
 
+  const gate = new ScrapeGate(options.concurrency)
   const context: ScrapeContext = {
-    client,
+    connect: transport.connect,
     store,
     selectionFor: (engine) => {
       let selection = selections.get(engine)
@@ -128,47 +168,29 @@ export const makeEngineRefresh = (
     state.dropped = true
   }
 
-  /** One scrape of the pod, within the time limit and its drop time; how it ended. */
-  const scrape = (schedule: PodSchedule, semaphore: Semaphore.Semaphore) =>
-    Effect.suspend(() => {
-      const { state } = schedule
-      const begun = now()
-      const lastGood = state.entry.engineScrapedAt ?? schedule.startedAt
-      const limits = {
-        timeoutMs: Math.max(1, Math.min(options.timeoutMs, dropAt(state) - begun)),
-        maxPageBytes: options.maxPageBytes
-      }
-      return scrapeOnce(context, state, limits, begun).pipe(
-        Effect.tap((outcome) =>
-          Effect.sync(() => {
-            const ended = now()
-            record.scrape(ended - begun)
-            record.age(ended - lastGood)
-            state.outcomes[outcome]++
-            totals[outcome]++
-          })
-        ),
-        semaphore.withPermits(1)
-      )
-    })
+  /** Counts and records a scrape that began at `begun` and ended now; when it ended. */
+  const ended = (schedule: PodSchedule, outcome: ScrapeOutcome, begun: number, lastGood: number): number => {
+    const at = now()
+    record.scrape(at - begun)
+    record.age(at - lastGood)
+    schedule.state.outcomes[outcome]++
+    totals[outcome]++
+    return at
+  }
 
-  /** The next scrape's time after one that ended at `ended`, due at `due`, with this outcome. */
-  const nextDue = (state: PodScrape, due: number, ended: number, ok: boolean): Effect.Effect<number> => {
-    if (ok) {
-      state.failures = 0
-      state.dropped = false
-      return Effect.succeed(Math.max(due + options.intervalMs, ended))
-    }
+  /** The waits of a failing pod, with its failures in a row counted. */
+  const backoff = (state: PodScrape, at: number): Effect.Effect<number> => {
     state.failures++
     return Effect.map(
       Random.next,
-      (random) => ended + backoffDelay(state.failures, options.intervalMs, options.backoffCapMs, random)
+      (random) => at + backoffDelay(state.failures, options.intervalMs, options.backoffCapMs, random)
     )
   }
 
-  const podLoop = (schedule: PodSchedule, semaphore: Semaphore.Semaphore): Effect.Effect<never> =>
+  const podLoop = (schedule: PodSchedule): Effect.Effect<never> =>
     Effect.gen(function* () {
       const { state } = schedule
+      const release = Effect.sync(() => gate.release(schedule))
       let due = schedule.startedAt + schedule.phaseMs
       while (true) {
         const wait = Math.min(due, dropAt(state)) - now()
@@ -187,68 +209,78 @@ export const makeEngineRefresh = (
           due = at + options.intervalMs
           continue
         }
-        const outcome = yield* scrape(schedule, semaphore)
-        const ended = now()
-        dropIfDue(state, ended)
-        due = yield* nextDue(state, due, ended, outcome === "ok")
-        if (due <= ended) yield* nextTurn
+        // One scrape, within the time limit and the pod's drop time, holding a slot of the gate.
+        const lastGood = state.entry.engineScrapedAt ?? schedule.startedAt
+        const begun = now()
+        const limits = {
+          timeoutMs: Math.max(1, Math.min(options.timeoutMs, dropAt(state) - begun)),
+          maxPageBytes: options.maxPageBytes
+        }
+        const outcome = yield* Effect.ensuring(
+          Effect.andThen(gate.acquire(schedule), scrapeOnce(context, state, limits, begun)),
+          release
+        )
+        const end = ended(schedule, outcome, begun, lastGood)
+        dropIfDue(state, end)
+        if (outcome === "ok") {
+          state.failures = 0
+          state.dropped = false
+          // A scrape that ended late makes the next start at once.
+          due = Math.max(due + options.intervalMs, end)
+        } else {
+          due = yield* backoff(state, end)
+        }
       }
-    })
+    }).pipe(Effect.ensuring(Effect.sync(() => schedule.state.close())))
 
   /** Starts the schedules of new pods and stops those of pods that left; only after the fleet changed. */
-  const followFleet = (semaphore: Semaphore.Semaphore): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      if (store.version === seenVersion) return Effect.void
-      seenVersion = store.version
-      const next = new Map<PodEntry, PodSchedule>()
-      const starts: Array<PodSchedule> = []
-      for (const entry of store.podEntries()) {
-        let schedule = schedules.get(entry)
-        if (schedule === undefined) {
-          schedule = {
-            state: new PodScrape(entry),
-            startedAt: now(),
-            phaseMs: Math.floor(((started++ * GOLDEN) % 1) * options.intervalMs),
-            fiber: undefined
-          }
-          starts.push(schedule)
+  const followFleet: Effect.Effect<void> = Effect.suspend(() => {
+    if (store.version === seenVersion) return Effect.void
+    seenVersion = store.version
+    const next = new Map<PodEntry, PodSchedule>()
+    const starts: Array<PodSchedule> = []
+    for (const entry of store.podEntries()) {
+      let schedule = schedules.get(entry)
+      if (schedule === undefined) {
+        schedule = {
+          state: new PodScrape(entry),
+          startedAt: now(),
+          phaseMs: Math.floor(((started++ * GOLDEN) % 1) * options.intervalMs),
+          fiber: undefined,
+          holding: false
         }
-        schedule.state.follow(entry.pod)
-        schedule.state.ready = isReady(entry.pod)
-        next.set(entry, schedule)
+        starts.push(schedule)
       }
-      const stops = Array.from(schedules.values()).filter((schedule) => !next.has(schedule.state.entry))
-      schedules = next
-      return Effect.forEach(
-        stops,
-        (schedule) => (schedule.fiber === undefined ? Effect.void : Fiber.interrupt(schedule.fiber)),
-        {
-          discard: true
-        }
-      ).pipe(
-        Effect.andThen(
-          Effect.forEach(
-            starts,
-            (schedule) =>
-              Effect.map(Effect.forkChild(podLoop(schedule, semaphore)), (fiber) => {
-                schedule.fiber = fiber
-              }),
-            { discard: true }
-          )
+      schedule.state.follow(entry.pod)
+      schedule.state.ready = isReady(entry.pod)
+      next.set(entry, schedule)
+    }
+    const stops = Array.from(schedules.values()).filter((schedule) => !next.has(schedule.state.entry))
+    schedules = next
+    return Effect.forEach(
+      stops,
+      (schedule) => (schedule.fiber === undefined ? Effect.void : Fiber.interrupt(schedule.fiber)),
+      { discard: true }
+    ).pipe(
+      Effect.andThen(
+        Effect.forEach(
+          starts,
+          (schedule) =>
+            Effect.map(Effect.forkChild(podLoop(schedule)), (fiber) => {
+              schedule.fiber = fiber
+            }),
+          { discard: true }
         )
       )
-    })
+    )
+  })
 
   const run: Effect.Effect<never> = Effect.gen(function* () {
-    const semaphore = yield* Semaphore.make(options.concurrency)
     while (true) {
-      yield* followFleet(semaphore)
+      yield* followFleet
       yield* Effect.sleep(options.intervalMs)
     }
-  }).pipe(
-    // The scrapes are the refresh's own traffic, thousands a second: no client spans.
-    Effect.provideService(HttpClient.TracerDisabledWhen, () => true)
-  )
+  })
 
   const podStatistics = (schedule: PodSchedule, at: number): PodScrapeStatistics => {
     const { state } = schedule
