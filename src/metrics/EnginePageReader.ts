@@ -1,6 +1,8 @@
 /**
  * Reads the pages of one engine, scrape after scrape, into the store's values,
- * parsing only the families whose text changed since the previous page.
+ * parsing only the families whose text changed since the previous page (a
+ * histogram's, gauge's or counter's block written the plain way is read
+ * without the parser: `internal/PlainBlock.ts`).
  *
  * An engine writes its families one after another, each as a block: its HELP
  * and TYPE lines, then its samples. Between two scrapes 50 ms apart most
@@ -26,7 +28,7 @@ import {
   type PageSelection,
   readFamily
 } from "./EnginePage.ts"
-import { type HistogramLayout, readHistogramBlock } from "./internal/HistogramBlock.ts"
+import { type BlockLayout, readPlainBlock } from "./internal/PlainBlock.ts"
 import { type FamilyBlock, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 
 /** What one family's block gave: its text, to compare with the next page's, and its values when wanted. */
@@ -37,8 +39,8 @@ interface ReadBlock {
   readonly wanted: boolean
   /** What the family gave; undefined when not wanted, or when the block had no sample the parser keeps. */
   readonly read: FamilyRead | undefined
-  /** A histogram block read without the parser: what its lines said before their values. */
-  readonly layout?: HistogramLayout | undefined
+  /** A block read without the parser: what its lines said before their values. */
+  readonly layout?: BlockLayout | undefined
 }
 
 /** A page read block by block: its blocks in order, and whether a wanted family read otherwise than before. */
@@ -169,13 +171,13 @@ export class EnginePageReader {
     blockText: string,
     family: string,
     context: ReadContext,
-    layout: HistogramLayout | undefined
+    layout: BlockLayout | undefined
   ): ReadBlock | undefined {
     const { selection, baseModel } = context
     const reading = selection.readings.get(family)!
-    if (reading.kind === "histogram") {
-      // The blocks that change most, read without the parser when written the plain way.
-      const read = readHistogramBlock(blockText, family, selection.profile.modelLabels, baseModel, layout)
+    if (reading.kind !== "label") {
+      // Histograms, gauges and counters, read without the parser when written the plain way.
+      const read = readPlainBlock(blockText, family, reading.kind, selection.profile.modelLabels, baseModel, layout)
       if (read !== undefined) return { family, text: blockText, wanted: true, read: read.read, layout: read.layout }
     }
     const parsed = parse(blockText, { malformed: "fail" })

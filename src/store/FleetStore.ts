@@ -493,19 +493,21 @@ export class FleetStore {
     entry.engineScrapedAt = scrapedAt
     // The very values already in place (an engine page read as before): nothing to write.
     if (entry.engineMetrics === metrics) return true
-    this.#clearEngineMetrics(entry)
+    // The new values over the old ones, then the old ones the new scrape lacks removed.
     for (const [metric, value] of metrics.pod) entry.podMetrics.set(metric, value)
     for (const [model, values] of metrics.models) {
       const stored = this.#modelMetrics(entry, model)
       for (const [metric, value] of values) stored.set(metric, value)
     }
+    const previous = entry.engineMetrics
     entry.engineMetrics = metrics
+    if (previous !== undefined) this.#clearEngineMetrics(entry, previous, metrics)
     return true
   }
 
   /** Removes the engine's values from reads; other values stay. The pod stays stale until a scrape succeeds. */
   dropEngineMetrics(entry: PodEntry): void {
-    this.#clearEngineMetrics(entry)
+    if (entry.engineMetrics !== undefined) this.#clearEngineMetrics(entry, entry.engineMetrics)
     entry.engineMetrics = undefined
     entry.engineScrapedAt = undefined
   }
@@ -529,14 +531,16 @@ export class FleetStore {
     return scrapedAt === undefined || now - scrapedAt > this.#freshness.staleAfterMs
   }
 
-  #clearEngineMetrics(entry: PodEntry): void {
-    const previous = entry.engineMetrics
-    if (previous === undefined) return
-    for (const metric of previous.pod.keys()) entry.podMetrics.delete(metric)
+  /** Removes from reads the engine values `previous` wrote that `kept` (when given) does not write again. */
+  #clearEngineMetrics(entry: PodEntry, previous: EngineMetrics, kept?: EngineMetrics): void {
+    for (const metric of previous.pod.keys()) {
+      if (kept === undefined || !kept.pod.has(metric)) entry.podMetrics.delete(metric)
+    }
     for (const [model, values] of previous.models) {
       const stored = entry.modelMetrics.get(model)
       if (stored === undefined) continue
-      for (const metric of values.keys()) stored.delete(metric)
+      const keptValues = kept?.models.get(model)
+      for (const metric of values.keys()) if (keptValues === undefined || !keptValues.has(metric)) stored.delete(metric)
       if (stored.size === 0) entry.modelMetrics.delete(model)
     }
   }

@@ -1,20 +1,22 @@
 /**
- * A histogram family's block read straight into its values, line by line,
- * with no sample or label objects: the page reader's way for the blocks that
- * change most (every request that ends moves its model's buckets, `_sum` and
- * `_count`). What a line says before its value (name and labels: its series)
- * is kept from one page to the next, so that a line whose series is as on the
- * page before costs one comparison and the reading of its value.
+ * A family's block read straight into its values, line by line, with no
+ * sample or label objects: the page reader's way for the blocks of the
+ * families it reads (a histogram's moves whenever a request ends: its model's
+ * buckets, `_sum` and `_count`; a gauge's or counter's with the load). What a
+ * line says before its value (name and labels: its series) is kept from one
+ * page to the next, so that a line whose series is as on the page before
+ * costs one comparison and the reading of its value.
  *
  * It takes only a block written as engines write one: `# HELP <family> ...`
- * and `# TYPE <family> histogram` first, then sample lines
- * `<family>_bucket{<labels>} <value>` (and `_sum`, `_count`), labels as
- * `name="value"` joined by commas, one space before the value, no timestamp,
- * no backslash or carriage return anywhere, no bound or value out of float
- * range or NaN, and no model's series read twice. On anything else it gives up
- * (undefined) and the block goes to the parser, which says what the block
- * gives or why it gives nothing; a property test holds what it gives to the
- * whole page's parse.
+ * and `# TYPE <family> <type>` first (histogram, or gauge or counter), then
+ * sample lines `<family>_bucket{<labels>} <value>` (and `_sum`, `_count`), or
+ * `<family>{<labels>} <value>`, labels as `name="value"` joined by commas, one
+ * space before the value, no timestamp, no backslash or carriage return
+ * anywhere, no bound or value out of float range or NaN, and no model's
+ * series read twice (nor, for a gauge or counter, a model named twice). On
+ * anything else it gives up (undefined) and the block goes to the parser,
+ * which says what the block gives or why it gives nothing; a property test
+ * holds what it gives to the whole page's parse.
  */
 import {
   CLOSE_BRACE,
@@ -37,6 +39,8 @@ import {
   newParts,
   UNDEFINED_MODEL
 } from "../EnginePage.ts"
+import { MetricValue } from "../../store/MetricValue.ts"
+import { suffixLength } from "../../exposition/Lexing.ts"
 
 const HASH = 35
 
@@ -46,10 +50,14 @@ const HASH = 35
  */
 const isAt = (text: string, start: number, word: string): boolean => text.slice(start, start + word.length) === word
 
-/** Which sample of a series a line is. */
+/** Which sample of a series a line is: a histogram's, or a gauge's or counter's value. */
 const BUCKET = 0
 const SUM = 1
 const COUNT = 2
+const VALUE = 3
+
+/** How the block's family is read: as a histogram, or as one value per model. */
+export type PlainReading = "histogram" | "simple"
 
 /** What a sample line says before its value: its text (name, labels and the space), and what that means. */
 interface SeriesHead {
@@ -61,16 +69,16 @@ interface SeriesHead {
 }
 
 /** What a block's lines said before their values, to read the next page's block by. */
-export interface HistogramLayout {
+export interface BlockLayout {
   /** The block's HELP and TYPE lines, line breaks included. */
   readonly comments: string
   readonly heads: ReadonlyArray<SeriesHead>
 }
 
 /** A block read: its values, and its layout for the next page. */
-export interface HistogramBlockRead {
+export interface PlainBlockRead {
   readonly read: FamilyRead
-  readonly layout: HistogramLayout
+  readonly layout: BlockLayout
 }
 
 /** A value as the parser reads it, or undefined when the parser would refuse it, spoil its family, or it is NaN. */
@@ -82,8 +90,14 @@ const valueAt = (text: string, start: number, end: number): number | undefined =
   return value
 }
 
+/** The TYPE lines' endings the readings take: the type, after the family's name and a space. */
+const TYPE_ENDINGS: Readonly<Record<PlainReading, ReadonlyArray<string>>> = {
+  histogram: [" histogram"],
+  simple: [" gauge", " counter"]
+}
+
 /** The end of the block's HELP and TYPE lines when they are its first lines, written plainly; -1 otherwise. */
-const commentsEnd = (text: string, family: string): number => {
+const commentsEnd = (text: string, family: string, reading: PlainReading): number => {
   let start = 0
   let helped = false
   let described = false
@@ -95,7 +109,10 @@ const commentsEnd = (text: string, family: string): number => {
       if (nameEnd !== end && text.charCodeAt(nameEnd) !== SPACE) return -1
       helped = true
     } else if (!described && isAt(text, start, "# TYPE ") && isAt(text, start + 7, family)) {
-      if (end - nameEnd !== 10 || !isAt(text, nameEnd, " histogram")) return -1
+      const typed = TYPE_ENDINGS[reading].some(
+        (ending) => end - nameEnd === ending.length && isAt(text, nameEnd, ending)
+      )
+      if (!typed) return -1
       described = true
     } else {
       return -1
@@ -111,13 +128,18 @@ const headAt = (
   start: number,
   end: number,
   family: string,
+  reading: PlainReading,
   modelLabels: ReadonlyArray<string>,
   baseModel: string
 ): SeriesHead | undefined => {
   if (!isAt(text, start, family)) return undefined
   let cursor = start + family.length
   let suffix: number
-  if (isAt(text, cursor, "_bucket")) {
+  if (reading === "simple") {
+    const code = text.charCodeAt(cursor)
+    if (code !== OPEN_BRACE && code !== SPACE) return undefined
+    suffix = VALUE
+  } else if (isAt(text, cursor, "_bucket")) {
     suffix = BUCKET
     cursor += 7
   } else if (isAt(text, cursor, "_sum")) {
@@ -181,37 +203,45 @@ const headAt = (
  * `modelLabels` name the model of a series, in order of preference; a series
  * that names none belongs to `baseModel`.
  */
-export const readHistogramBlock = (
+export const readPlainBlock = (
   text: string,
   family: string,
+  reading: PlainReading,
   modelLabels: ReadonlyArray<string>,
   baseModel: string,
-  before: HistogramLayout | undefined
-): HistogramBlockRead | undefined => {
+  before: BlockLayout | undefined
+): PlainBlockRead | undefined => {
   if (text.indexOf("\\") !== -1 || text.indexOf("\r") !== -1) return undefined
+  // A gauge or counter named like a histogram's sample is left to the parser's filing.
+  if (reading === "simple" && suffixLength(family) > 0) return undefined
   const samplesStart =
-    before !== undefined && isAt(text, 0, before.comments) ? before.comments.length : commentsEnd(text, family)
+    before !== undefined && isAt(text, 0, before.comments) ? before.comments.length : commentsEnd(text, family, reading)
   if (samplesStart === -1) return undefined
   const known = before?.heads ?? []
   /** The lines' series; the page before's very array while every line is as there. */
   let heads: Array<SeriesHead> | undefined
   let line = 0
   const byModel = new Map<string, HistogramParts>()
+  const simple = reading === "simple" ? new Map<string, MetricValue>() : undefined
   let parts: HistogramParts | undefined
   let lastModel = ""
   const length = text.length
   let start = samplesStart
   while (start < length) {
-    let end = text.indexOf("\n", start)
-    if (end === -1) end = length
     // The series as on the page before, at the same line; else read anew.
     const same = known[line]
     let series: SeriesHead | undefined
+    let end: number
     if (same !== undefined && text.slice(start, start + same.head.length) === same.head) {
       series = same
       heads?.push(same)
+      // Only the value is left to look through for the line's end.
+      end = text.indexOf("\n", start + same.head.length)
+      if (end === -1) end = length
     } else {
-      series = headAt(text, start, end, family, modelLabels, baseModel)
+      end = text.indexOf("\n", start)
+      if (end === -1) end = length
+      series = headAt(text, start, end, family, reading, modelLabels, baseModel)
       if (series === undefined) return undefined
       heads ??= known.slice(0, line)
       heads.push(series)
@@ -219,6 +249,13 @@ export const readHistogramBlock = (
     line++
     const value = valueAt(text, start + series.head.length, end)
     if (value === undefined) return undefined
+    if (simple !== undefined) {
+      // A model named twice: one per engine of a data-parallel deployment, or one series twice.
+      if (simple.has(series.model)) return undefined
+      simple.set(series.model, MetricValue.simple(value))
+      start = end + 1
+      continue
+    }
     if (parts === undefined || series.model !== lastModel) {
       lastModel = series.model
       parts = byModel.get(lastModel)
@@ -243,10 +280,10 @@ export const readHistogramBlock = (
     }
     start = end + 1
   }
-  if (byModel.size === 0) return undefined
+  if (byModel.size === 0 && (simple === undefined || simple.size === 0)) return undefined
   const layout =
     heads === undefined && line === known.length && before !== undefined
       ? before
       : { comments: text.slice(0, samplesStart), heads: heads ?? known.slice(0, line) }
-  return { read: histogramsOf(byModel), layout }
+  return { read: simple === undefined ? histogramsOf(byModel) : { _tag: "Values", values: simple }, layout }
 }
