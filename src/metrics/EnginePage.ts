@@ -15,6 +15,7 @@ import { parseSampleValue } from "../exposition/Lexing.ts"
 import type { MetricFamily, ParsedPage, Sample } from "../exposition/MetricFamily.ts"
 import type { EngineMetrics } from "../store/FleetStore.ts"
 import { Histogram, MetricValue } from "../store/MetricValue.ts"
+import { detached } from "./internal/Detached.ts"
 import {
   type EngineMetric,
   type EngineProfile,
@@ -149,7 +150,7 @@ const readSimple = (
     merged.set(model, merge === "sum" ? previous + sample.value : Math.max(previous, sample.value))
   }
   const values = new Map<string, MetricValue>()
-  for (const [model, value] of merged) values.set(model, MetricValue.simple(value))
+  for (const [model, value] of merged) values.set(detached(model), MetricValue.simple(value))
   return { _tag: "Values", values }
 }
 
@@ -249,10 +250,10 @@ export const histogramsOf = (byModel: ReadonlyMap<string, HistogramParts>): Fami
   const values = new Map<string, MetricValue>()
   for (const [model, parts] of byModel) {
     if (parts.infinities === 0 || parts.infinities !== parts.counts || parts.counts !== parts.sums) {
-      return { _tag: "Malformed", reason: `a series of model ${model} lacks its +Inf bucket, _count or _sum` }
+      return { _tag: "Malformed", reason: detached(`a series of model ${model} lacks its +Inf bucket, _count or _sum`) }
     }
     values.set(
-      model,
+      detached(model),
       parts.ascending
         ? new Histogram(parts.sum, parts.count, parts.buckets)
         : MetricValue.histogram({ sum: parts.sum, count: parts.count, buckets: parts.buckets })
@@ -275,7 +276,7 @@ const readLabels = (family: MetricFamily, labels: ReadonlyArray<string>): Family
       if (latest === undefined || sample.value > latest.value) latest = sample
     }
     const value = latest?.labels[label]
-    if (value !== undefined) values.set(label, MetricValue.label(value))
+    if (value !== undefined) values.set(label, MetricValue.label(detached(value)))
   }
   return { _tag: "Values", values }
 }
@@ -350,7 +351,7 @@ export const metricsOfPage = (
 ): PageMetrics => {
   const reads = new Map<string, FamilyRead>()
   for (const [name, reason] of page.malformedFamilies) {
-    if (selection.readings.has(name)) reads.set(name, { _tag: "Malformed", reason })
+    if (selection.readings.has(name)) reads.set(name, { _tag: "Malformed", reason: detached(reason) })
   }
   for (const [name, reading] of selection.readings) {
     const family = page.families.get(name)

@@ -28,6 +28,7 @@ import {
   type PageSelection,
   readFamily
 } from "./EnginePage.ts"
+import { detached } from "./internal/Detached.ts"
 import { type BlockLayout, readPlainBlock } from "./internal/PlainBlock.ts"
 import { type FamilyBlock, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 
@@ -145,9 +146,11 @@ export class EnginePageReader {
         continue
       }
       wantedChanged ||= isWanted
+      // The name outlives this page: a slice of it would keep the page alive.
+      const family = previous?.family ?? detached(block.family)
       const changed = isWanted
-        ? this.#readWanted(blockText, block.family, context, previous?.layout)
-        : this.#readOther(text, block, blockText)
+        ? this.#readWanted(blockText, family, context, previous?.layout)
+        : this.#readOther(text, block, family, blockText)
       if (changed === undefined) return undefined
       read.push(changed)
     }
@@ -157,9 +160,9 @@ export class EnginePageReader {
   }
 
   /** A changed block of a family not asked for: only checked to hold that family's samples alone. */
-  #readOther(text: string, block: FamilyBlock, blockText: string): ReadBlock | undefined {
+  #readOther(text: string, block: FamilyBlock, family: string, blockText: string): ReadBlock | undefined {
     if (!samplesBelong(text, block)) return undefined
-    return { family: block.family, text: blockText, wanted: false, read: undefined }
+    return { family, text: blockText, wanted: false, read: undefined }
   }
 
   /**
@@ -190,7 +193,7 @@ export class EnginePageReader {
     const parsedFamily = families.get(family)
     const read: FamilyRead | undefined =
       reason !== undefined
-        ? { _tag: "Malformed", reason }
+        ? { _tag: "Malformed", reason: detached(reason) }
         : parsedFamily === undefined
           ? undefined
           : readFamily(parsedFamily, reading, selection.profile, baseModel)

@@ -40,6 +40,7 @@ import {
   UNDEFINED_MODEL
 } from "../EnginePage.ts"
 import { MetricValue } from "../../store/MetricValue.ts"
+import { detached } from "./Detached.ts"
 import { suffixLength } from "../../exposition/Lexing.ts"
 
 const HASH = 35
@@ -174,7 +175,7 @@ const headAt = (
         bound = value
       } else {
         const at = modelLabels.indexOf(name)
-        if (at !== -1) models[at] = text.slice(valueStart, quote)
+        if (at !== -1) models[at] = detached(text.slice(valueStart, quote))
       }
       cursor = quote + 1
       const code = text.charCodeAt(cursor)
@@ -193,7 +194,7 @@ const headAt = (
       break
     }
   }
-  return { head: text.slice(start, cursor + 1), suffix, bound, model }
+  return { head: detached(text.slice(start, cursor + 1)), suffix, bound, model }
 }
 
 /**
@@ -284,6 +285,6 @@ export const readPlainBlock = (
   const layout =
     heads === undefined && line === known.length && before !== undefined
       ? before
-      : { comments: text.slice(0, samplesStart), heads: heads ?? known.slice(0, line) }
+      : { comments: detached(text.slice(0, samplesStart)), heads: heads ?? known.slice(0, line) }
   return { read: simple === undefined ? histogramsOf(byModel) : { _tag: "Values", values: simple }, layout }
 }
