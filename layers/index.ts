@@ -3,6 +3,7 @@ export { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics, type Po
 export { kubernetesDiscovery, kubernetesDiscoveryWith, staticDiscovery } from "../src/discovery/DiscoveryLayers.ts"
 export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "../src/metrics/MetricRefreshLayers.ts"
 export { withRequestTrace, withRequestTraceTo } from "../src/trace/RequestTraceLayers.ts"
+export { withRequestLifetime, withRequestLifetimeOf } from "../src/cache/RequestLifetime.ts"
 export {
   init,
   initForGateway,

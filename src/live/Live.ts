@@ -11,6 +11,7 @@ import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
 import * as CacheMetrics from "../cache/CacheMetrics.ts"
 import type { CacheReadiness } from "../cache/CacheReadiness.ts"
 import type { CacheStore } from "../cache/CacheStore.ts"
+import { withRequestLifetime } from "../cache/RequestLifetime.ts"
 import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
 import type { KubernetesSourceError } from "../discovery/KubernetesSource.ts"
 import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
@@ -26,7 +27,8 @@ export type LiveServices = CacheServices | CacheReadiness | MetricRefresh
 /**
  * `cacheLayer` fed by `source` (a discovery source writing through
  * `CacheWriter` and raising `CacheReadiness`), with the metric refresh running
- * once the source has synced. The store's, the source's and the refresh's
+ * once the source has synced, and requests released after
+ * `AIBRIX_REQUEST_MAX_LIFETIME_MS` by a sweep fiber. The store's, the source's and the refresh's
  * families are in the metric registry of the layer's context before the
  * source starts its initial sync.
  */
@@ -34,7 +36,9 @@ export const withSource = <S, SE, SR, A, E, R>(
   source: Layer.Layer<S, SE, SR>,
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
 ): Layer.Layer<S | A | CacheStore | MetricRefresh, SE | E | Config.ConfigError, R | Exclude<SR, A | CacheStore>> =>
-  withMetricRefresh(source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(cacheLayer)))))
+  withMetricRefresh(
+    source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(withRequestLifetime(cacheLayer)))))
+  )
 
 /**
  * `cacheLayer` with the request trace on when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG`
