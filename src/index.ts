@@ -68,6 +68,9 @@ export type {
 } from "./metrics/RefreshStatistics.ts"
 export { type MaybeRoutingContext, RequestTracker } from "./cache/RequestTracker.ts"
 export { RoutingContext } from "./store/RoutingContext.ts"
+/** The service's HTTP API: `HttpApiClient.make(CacheApi, { baseUrl })` is a typed client of it. */
+export { CacheApi } from "./service/ServiceApi.ts"
+export * as ServiceApi from "./service/ServiceApi.ts"
 export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./discovery/StaticFleet.ts"
 export { makeStaticSource, type StaticSourceOptions } from "./discovery/StaticSource.ts"
 export type { RestartBackoff } from "./discovery/internal/SupervisedInformer.ts"
