@@ -4,6 +4,7 @@ export { kubernetesDiscovery, kubernetesDiscoveryWith, staticDiscovery } from ".
 export { refreshHttpClient, withMetricRefresh, withMetricRefreshOptions } from "../src/metrics/MetricRefreshLayers.ts"
 export { withRequestTrace, withRequestTraceTo } from "../src/trace/RequestTraceLayers.ts"
 export { withRequestLifetime, withRequestLifetimeOf } from "../src/cache/RequestLifetime.ts"
+export { type ReplicaSyncOptions, withReplicaSync, withReplicaSyncTo } from "../src/replicas/ReplicaSyncLayers.ts"
 export {
   init,
   initForGateway,
@@ -11,6 +12,7 @@ export {
   initFromSource,
   initStatic,
   type LiveServices,
+  withReplicaSyncWhenEnabled,
   withSource,
   withTraceWhenEnabled
 } from "../src/live/Live.ts"

@@ -54,10 +54,15 @@ export {
   Redis,
   type RedisConfig,
   redisConfig,
+  RedisCommandError,
+  type RedisConnection,
   RedisConnectionError,
   type RedisEntry,
+  type RedisScript,
+  redisScript,
   redisService,
-  RedisWriteError
+  RedisWriteError,
+  type ScriptCall
 } from "./trace/Redis.ts"
 export { RequestTrace } from "./trace/RequestTrace.ts"
 export type {
@@ -79,7 +84,15 @@ export { traceEnabled } from "./trace/TraceConfig.ts"
 export {
   TRACE_TTL_SECONDS,
   traceFlushLayer,
+  traceFlushLayerWith,
   TraceFlusher,
+  type TraceFlusherOptions,
+  type TraceFlushOptions,
   type TraceFlushStats
 } from "./trace/TraceFlush.ts"
+export { mergeParts, partsKey } from "./trace/TraceMerge.ts"
+export { replicaId, replicaIdConfig } from "./trace/GatewayReplica.ts"
+export { replicaSyncEnabled } from "./replicas/ReplicaConfig.ts"
+export { ReplicaSync, type ReplicaSyncSettings } from "./replicas/ReplicaSync.ts"
+export { replicaSyncLayer } from "./replicas/ReplicaSyncLayers.ts"
 export { traceKey, TraceWindow, windowJson } from "./trace/TraceWindow.ts"

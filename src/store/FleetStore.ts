@@ -83,6 +83,10 @@ export class PodEntry {
   readonly models = new Set<string>()
   /** Requests the gateway routed here and has not seen finish. */
   running = 0
+  /** Requests the gateway routed here and saw finish (AIBrix's `seq`). */
+  completed = 0
+  /** The other gateway replicas' running requests on this pod, as last read (0 without replica sync). */
+  remoteRunning = 0
   readonly podMetrics = new Map<string, MetricValue>()
   /** model name -> metric name -> value */
   readonly modelMetrics = new Map<string, Map<string, MetricValue>>()
@@ -578,31 +582,44 @@ export class FleetStore {
   doneRequest(requestId: string, term: number, tokens?: TokenCounts): void {
     const request = this.#inFlight.take(requestId)
     if (request === undefined) return
-    this.#giveBack(request)
+    this.#giveBack(request, true)
     this.#trace?.doneRequest(request.model, term, tokens)
   }
 
   /**
    * Releases every request whose lifetime ended by `now`: its counts go back as
    * on a done, it is counted abandoned, and a later done is ignored. Returns how
-   * many were released. The trace does not count them completed.
+   * many were released. The trace does not count them completed, nor the pod.
    */
   releaseExpired(now: number): number {
-    const released = this.#inFlight.takeExpired(now, (request) => this.#giveBack(request))
+    const released = this.#inFlight.takeExpired(now, (request) => this.#giveBack(request, false))
     this.#abandoned += released
     return released
   }
 
-  #giveBack(request: InFlightRequest): void {
+  #giveBack(request: InFlightRequest, completed: boolean): void {
     if (request.pending !== undefined) this.#releasePending(request.model, request.pending)
     // The very entry that counted, while it is in the store; never one recreated under its name.
     const pod = request.pod?.entry
-    if (pod !== undefined && pod.running > 0) this.#setRunning(pod, pod.running - 1)
+    if (pod === undefined || pod.running === 0) return
+    if (completed) pod.completed++
+    this.#setRunning(pod, pod.running - 1)
   }
 
   #setRunning(pod: PodEntry, running: number): void {
     pod.running = running
-    pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(running))
+    pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(running + pod.remoteRunning))
+  }
+
+  /**
+   * Sets what the other gateway replicas run on the pod; its
+   * `realtime_num_requests_running` becomes this replica's count plus theirs.
+   * An entry that left the store, or a count that did not change, is left alone.
+   */
+  setRemoteRunning(entry: PodEntry, count: number): void {
+    if (entry.removed || entry.remoteRunning === count) return
+    entry.remoteRunning = count
+    entry.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(entry.running + count))
   }
 
   /** The running count as a metric value; values are immutable, so small counts share one. */

@@ -139,6 +139,19 @@ describe("FleetStore: requests past their lifetime", () => {
     expect(store.pendingRequests("m")).toBe(1)
   })
 
+  it("a released request is not counted completed on its pod, and the other replicas' count stays", () => {
+    const store = storeWithPod()
+    const entry = store.podEntry("default", "p1")!
+    store.setRemoteRunning(entry, 3)
+    store.addRequest(routed(store, "lost"), "lost", "m", 0)
+    store.addRequest(routed(store, "done"), "done", "m", 0)
+    store.doneRequest("done", 0)
+    expect(entry.podMetrics.get(REALTIME_RUNNING_METRIC)).toEqual(MetricValue.simple(4))
+    store.releaseExpired(LIFETIME)
+    expect(entry.podMetrics.get(REALTIME_RUNNING_METRIC)).toEqual(MetricValue.simple(3))
+    expect(entry.completed).toBe(1)
+  })
+
   it("the trace counts a released request neither completed nor again", () => {
     const store = storeWithPod()
     const calls: Array<string> = []
