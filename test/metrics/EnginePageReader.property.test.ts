@@ -204,7 +204,7 @@ describe("EnginePageReader", () => {
     )
     // Most pages were read block by block: the property is about that path.
     assert.isAbove(blockReads, reads / 2)
-  })
+  }, 90_000)
 
   it("gives what the whole page gives on every engine's real pages, damaged at random", () => {
     let blockReads = 0
