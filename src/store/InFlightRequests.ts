@@ -9,7 +9,7 @@
  * windows that closed and the requests in them: the cost of expiry is what
  * expires, never what is in flight, and no request has a timer of its own.
  */
-import type { PodReference } from "./FleetStore.ts"
+import type { PodReference } from "./PodEntry.ts"
 
 /** Width of an expiry window: a request is released at most this long after its deadline plus the sweep's period. */
 export const EXPIRY_WINDOW_MS = 250
