@@ -15,13 +15,14 @@
  *   whose engine went is refused). The heap once warm (100,000 events), in the
  *   middle and at the end, each after the lifetime has passed.
  *
- * Both must stay within 10% of their first figure. (V8 drops start-up code and
- * buffers over the first minutes of a process, a few MB the first figure holds:
- * a heap a little below it is no leak.)
+ * Both must stay within 10% of their first figure. V8's flushing of the
+ * bytecode of functions unused for a while is turned off: it would take the
+ * start-up code, a few MB, out of the later figures only.
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
+import { setFlagsFromString } from "node:v8"
 import { ConfigProvider, Context, Effect, Layer, type Scope } from "effect"
 import { initForTest, initFromSource, withRequestLifetimeOf } from "../layers/index.ts"
 import {
@@ -39,11 +40,9 @@ import { formatNumber } from "./report.ts"
 
 const TOLERANCE = 0.1
 
-/**
- * The heap after full collections: several, because V8 drops the bytecode of
- * functions unused over a few collections (start-up code), which would
- * otherwise show as the heap shrinking later in the run.
- */
+setFlagsFromString("--no-flush-bytecode")
+
+/** The heap after full collections. */
 const heapAfterGc = (): number => {
   const gc = globalThis.gc
   if (gc === undefined) throw new Error("the soak benchmark needs node --expose-gc (npm run bench soak)")
