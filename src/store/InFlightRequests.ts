@@ -83,6 +83,8 @@ export class InFlightRequests {
   readonly #byId = new Map<string, InFlightRequest>()
   #oldest: ExpiryWindow | undefined = undefined
   #newest: ExpiryWindow | undefined = undefined
+  /** The window the last add went to, when not the newest: after the clock went back, adds go there. */
+  #recent: ExpiryWindow | undefined = undefined
   #lifetimeMs: number
 
   constructor(lifetimeMs: number) {
@@ -150,15 +152,17 @@ export class InFlightRequests {
   /** The window closing at the first window boundary at or after `deadline`. */
   #windowFor(deadline: number): ExpiryWindow {
     const newest = this.#newest
-    if (newest !== undefined && deadline <= newest.closesAt && deadline > newest.closesAt - EXPIRY_WINDOW_MS) {
-      return newest
-    }
+    if (newest !== undefined && holds(newest, deadline)) return newest
+    const recent = this.#recent
+    if (recent !== undefined && holds(recent, deadline)) return recent
     const closesAt = Math.ceil(deadline / EXPIRY_WINDOW_MS) * EXPIRY_WINDOW_MS
-    // The clock went back, or the lifetime was shortened: walk back to its place.
+    // The clock went back, or the lifetime was shortened: walk back to its place, once.
     let older = newest
     while (older !== undefined && older.closesAt > closesAt) older = older.older
-    if (older !== undefined && older.closesAt === closesAt) return older
-    return this.#insertAfter(older, new ExpiryWindow(closesAt))
+    const window =
+      older !== undefined && older.closesAt === closesAt ? older : this.#insertAfter(older, new ExpiryWindow(closesAt))
+    this.#recent = window === this.#newest ? undefined : window
+    return window
   }
 
   #insertAfter(older: ExpiryWindow | undefined, window: ExpiryWindow): ExpiryWindow {
@@ -173,6 +177,7 @@ export class InFlightRequests {
   }
 
   #unlinkWindow(window: ExpiryWindow): void {
+    if (window === this.#recent) this.#recent = undefined
     if (window.older === undefined) this.#oldest = window.newer
     else window.older.newer = window.newer
     if (window.newer === undefined) this.#newest = window.older
@@ -181,6 +186,10 @@ export class InFlightRequests {
     window.newer = undefined
   }
 }
+
+/** Whether a request with this deadline belongs in the window. */
+const holds = (window: ExpiryWindow, deadline: number): boolean =>
+  deadline <= window.closesAt && deadline > window.closesAt - EXPIRY_WINDOW_MS
 
 const checkedLifetime = (lifetimeMs: number): number => {
   if (!(lifetimeMs > 0) || !Number.isFinite(lifetimeMs)) {

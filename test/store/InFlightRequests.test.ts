@@ -77,6 +77,16 @@ describe("InFlightRequests: expiry windows", () => {
     expect(expiredAt(requests, 60_000 + LIFETIME)).toEqual(["late"])
   })
 
+  it("after the clock went back, the adds that follow go to windows of their own deadlines, then on as before", () => {
+    const requests = new InFlightRequests(LIFETIME)
+    requests.add(request("ahead"), 3_600_000)
+    for (let i = 0; i < 1000; i++) requests.add(request(`behind-${i}`), i)
+    requests.add(request("ahead-again"), 3_600_001)
+    const released = expiredAt(requests, 1000 + LIFETIME)
+    expect(released).toEqual(Array.from({ length: 1000 }, (_, i) => `behind-${i}`))
+    expect(expiredAt(requests, 3_600_001 + LIFETIME + EXPIRY_WINDOW_MS)).toEqual(["ahead", "ahead-again"])
+  })
+
   it("a shortened lifetime holds for requests added after, which expire before older ones", () => {
     const requests = new InFlightRequests(LIFETIME)
     requests.add(request("long"), 0)
