@@ -8,8 +8,9 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
-import { kubernetesDiscoveryWith } from "../layers/index.ts"
-import { CacheReadiness, CacheWriter, DiscoveryEvent, FleetStore, type ModelAdapter } from "../src/index.ts"
+import { kubernetesDiscovery } from "../layers/index.ts"
+import { CacheReadiness, CacheWriter, DiscoveryEvent, type ModelAdapter } from "../src/index.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
 import { layerEmpty } from "../src/cache/Cache.ts"
 import { FakeKubernetes } from "../test/support/FakeKubernetes.ts"
 import { formatNumber, opsPerSecond, printComparison, printFigure } from "./report.ts"
@@ -223,7 +224,7 @@ export const run = async (): Promise<void> => {
   const pods = Array.from({ length: POD_COUNT }, (_, i) => fake.put("pods", makePod(i)))
   const adapters = Array.from({ length: ADAPTER_COUNT }, (_, i) => fake.put("modeladapters", makeAdapter(i)))
   const counter = new UpdateCounter()
-  const layer = kubernetesDiscoveryWith({ kubeConfig: fake.kubeConfig() }).pipe(
+  const layer = kubernetesDiscovery({ kubeConfig: fake.kubeConfig() }).pipe(
     Layer.provide(countingWriter(counter)),
     Layer.provideMerge(layerEmpty)
   )

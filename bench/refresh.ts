@@ -16,9 +16,10 @@ import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { Clock, Effect, Layer, type Scope } from "effect"
 import { HttpClient } from "effect/http"
-import { initForTest, refreshHttpClient, withMetricRefreshOptions } from "../layers/index.ts"
+import { initForTest, withMetricRefresh } from "../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache } from "../src/index.ts"
 import { MetricRefresh } from "../src/metrics/MetricRefresh.ts"
+import { refreshHttpClient } from "../src/metrics/MetricRefreshLayers.ts"
 import { defaultScrapeOptions } from "../src/metrics/MetricRefreshConfig.ts"
 import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/store/Pod.ts"
 import { repeatCycles } from "../src/metrics/internal/RefreshCycles.ts"
@@ -142,7 +143,7 @@ const refresh = (engines: Engines, subscribed: ReadonlyArray<string> | undefined
       cycles,
       failedScrapes: failed(after.outcomes) - failed(before.outcomes)
     } satisfies Figures
-  }).pipe(Effect.provide(withMetricRefreshOptions(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
+  }).pipe(Effect.provide(withMetricRefresh(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
 
 /** The baseline: the same pages, client and schedule, bodies read as text and dropped. */
 const bareFetch = (engines: Engines) =>

@@ -1,7 +1,6 @@
 /** Discovery sources that feed the store: Kubernetes informers and static fleet files. */
 export * as DiscoveryErrors from "./DiscoveryErrors.ts"
 export * as DiscoveryFeed from "./DiscoveryFeed.ts"
-export * as DiscoveryLayers from "./DiscoveryLayers.ts"
 export * as DiscoveryMetrics from "./DiscoveryMetrics.ts"
 export * as KubeConfigLoader from "./KubeConfigLoader.ts"
 export * as KubernetesSource from "./KubernetesSource.ts"

@@ -12,11 +12,11 @@ import * as CacheMetrics from "../cache/CacheMetrics.ts"
 import type { CacheReadiness } from "../cache/CacheReadiness.ts"
 import type { CacheStore } from "../cache/CacheStore.ts"
 import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
-import type { KubernetesSourceError } from "../discovery/KubernetesSource.ts"
+import { type KubernetesSourceError, kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
+import { staticDiscovery } from "../discovery/StaticSource.ts"
 import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
-import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
+import { Redis, type RedisConnectionError, redisConfig } from "../trace/Redis.ts"
 import { traceEnabled } from "../trace/TraceConfig.ts"
-import { kubernetesDiscovery, staticDiscovery } from "../discovery/DiscoveryLayers.ts"
 import { withMetricRefresh } from "../metrics/MetricRefreshLayers.ts"
 import { withRequestTrace } from "../trace/RequestTraceLayers.ts"
 
@@ -45,8 +45,8 @@ export const withTraceWhenEnabled = <A, E, R>(
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
   Layer.unwrap(Effect.map(traceEnabled, (enabled) => (enabled ? withRequestTrace(cacheLayer) : cacheLayer)))
 
-const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError, never> = withSource(
-  kubernetesDiscovery,
+const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError> = withSource(
+  kubernetesDiscovery(),
   layerEmpty
 )
 
@@ -57,7 +57,7 @@ export const init: Layer.Layer<LiveServices, KubernetesSourceError | Config.Conf
 export const initForMetadata: Layer.Layer<
   LiveServices | Redis,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
-> = kubernetesCache.pipe(Layer.provideMerge(Redis.layer))
+> = kubernetesCache.pipe(Layer.provideMerge(Redis.layerConfig(redisConfig)))
 
 /**
  * `InitForGateway`: as `init`, with the request trace on when
@@ -69,15 +69,6 @@ export const initForGateway: Layer.Layer<
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
 > = withTraceWhenEnabled(kubernetesCache)
 
-/** A discovery source over a fresh store, with the metric refresh and, when the flag says so, the trace. */
-export const initFromSource = <S, SE, SR>(
-  source: Layer.Layer<S, SE, SR>
-): Layer.Layer<
-  S | CacheServices | MetricRefresh,
-  SE | RedisConnectionError | Config.ConfigError,
-  Exclude<SR, CacheServices>
-> => withTraceWhenEnabled(withSource(source, layerEmpty))
-
 /**
  * The fleet of a static YAML or JSON file (followed as it changes), with the
  * metric refresh and, when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true, the
@@ -86,4 +77,4 @@ export const initFromSource = <S, SE, SR>(
 export const initStatic = (
   path: string
 ): Layer.Layer<LiveServices, StaticFleetInvalid | RedisConnectionError | Config.ConfigError> =>
-  initFromSource(staticDiscovery(path))
+  withTraceWhenEnabled(withSource(staticDiscovery(path), layerEmpty))

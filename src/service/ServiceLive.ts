@@ -3,7 +3,8 @@
  * server's store, the metric refresh, and the request trace when
  * `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true.
  */
-import { kubernetesDiscovery, staticDiscovery } from "../discovery/DiscoveryLayers.ts"
+import { kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
+import { staticDiscovery } from "../discovery/StaticSource.ts"
 import { withSource, withTraceWhenEnabled } from "../live/Live.ts"
 import { layerDemoFleet } from "../demo/DemoFleet.ts"
 import type { LiveCacheOver } from "./Service.ts"
@@ -12,7 +13,7 @@ import type { ServiceSource } from "./ServiceSource.ts"
 export const liveCacheFor = (source: ServiceSource): LiveCacheOver<unknown> => {
   switch (source._tag) {
     case "Kubernetes":
-      return (cacheLayer) => withTraceWhenEnabled(withSource(kubernetesDiscovery, cacheLayer))
+      return (cacheLayer) => withTraceWhenEnabled(withSource(kubernetesDiscovery(), cacheLayer))
     case "Demo":
       return (cacheLayer) => withTraceWhenEnabled(withSource(layerDemoFleet(), cacheLayer))
     case "Static":

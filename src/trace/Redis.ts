@@ -7,15 +7,15 @@ import { Config, Context, Effect, Layer, Option, Redacted, Schema, type Scope } 
 import { Redis as IORedis } from "ioredis"
 import { envPort, envString } from "../EnvConfig.ts"
 
-/** Where Redis is: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`. */
-export interface RedisConfig {
+/** Where Redis is. */
+export interface RedisOptions {
   readonly host: string
   readonly port: number
   readonly password: Redacted.Redacted<string> | undefined
 }
 
-/** The Redis settings from the environment (localhost:6379, no password). */
-export const redisConfig: Config.Config<RedisConfig> = Config.all({
+/** Where Redis is, from `REDIS_HOST`, `REDIS_PORT` and `REDIS_PASSWORD` (localhost:6379, no password). */
+export const redisConfig: Config.Config<RedisOptions> = Config.all({
   host: envString("REDIS_HOST", "localhost"),
   port: envPort("REDIS_PORT", 6379),
   password: Config.option(Config.Redacted("REDIS_PASSWORD")).pipe(
@@ -67,7 +67,7 @@ const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.mes
  * re-established in the background while commands fail fast instead of
  * queueing. Closing the scope sends QUIT.
  */
-export const connectRedis = (config: RedisConfig): Effect.Effect<IORedis, RedisConnectionError, Scope.Scope> =>
+export const connectRedis = (config: RedisOptions): Effect.Effect<IORedis, RedisConnectionError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.suspend(() => {
       let connected = false
@@ -145,12 +145,16 @@ export class Redis extends Context.Service<
     setWithExpiry(entries: ReadonlyArray<RedisEntry>, ttlSeconds: number): Effect.Effect<void, RedisWriteError>
   }
 >()("aibrix-cache/Redis") {
-  /** A Redis connection to this address, for the layer's lifetime. */
-  static readonly layerConfig = (config: RedisConfig): Layer.Layer<Redis, RedisConnectionError> =>
-    Layer.effect(Redis, Effect.map(connectRedis(config), redisService))
+  /** A connection to Redis at `options`, for the layer's lifetime. */
+  static readonly layer = (options: RedisOptions): Layer.Layer<Redis, RedisConnectionError> =>
+    Layer.effect(Redis, Effect.map(connectRedis(options), redisService))
 
-  /** A Redis connection to `REDIS_HOST`:`REDIS_PORT`, for the layer's lifetime. */
-  static readonly layer: Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> = Layer.unwrap(
-    Effect.map(redisConfig, Redis.layerConfig)
-  )
+  /**
+   * A connection to Redis where the configs say, for the layer's lifetime;
+   * `Redis.layerConfig(redisConfig)` reads `REDIS_*`.
+   */
+  static readonly layerConfig = (
+    options: Config.Wrap<RedisOptions>
+  ): Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> =>
+    Layer.unwrap(Effect.map(Config.unwrap(options), Redis.layer))
 }

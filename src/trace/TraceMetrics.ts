@@ -4,7 +4,7 @@
  */
 import { Effect, Metric, type Scope } from "effect"
 import { observeCounter, observeGauge, registerFamilies } from "../cache/ObservedSeries.ts"
-import type { TraceFlushStats } from "./TraceFlush.ts"
+import type { TraceFlushStats } from "./internal/TraceFlusher.ts"
 
 export const flushes = Metric.counter("aibrix_cache_trace_flushes_total", {
   description: "Trace flushes that wrote, or tried to write, windows to Redis."

@@ -12,7 +12,7 @@ import { layerEmpty } from "../../src/cache/Cache.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound } from "../../src/discovery/DiscoveryErrors.ts"
 import { checkKubeConfig, loadKubeConfig } from "../../src/discovery/KubeConfigLoader.ts"
-import { layerKubernetesSource } from "../../src/discovery/KubernetesSource.ts"
+import { kubernetesDiscovery } from "../../src/discovery/KubernetesSource.ts"
 import { backoffSchedule } from "../../src/discovery/internal/SupervisedInformer.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { eventually, fakeKubernetes, podKeysOf, realSleep, startDiscovery } from "../support/discovery.ts"
@@ -33,7 +33,7 @@ describe("kubeconfig", () => {
       const file = path.join(dir, "config")
       fs.writeFileSync(file, fake.kubeConfigYaml())
       const context = yield* Layer.build(
-        layerKubernetesSource({ backoff: { base: "10 millis", cap: "50 millis" } }).pipe(Layer.provideMerge(layerEmpty))
+        kubernetesDiscovery({ backoff: { base: "10 millis", cap: "50 millis" } }).pipe(Layer.provideMerge(layerEmpty))
       ).pipe(withEnv({ KUBECONFIG: file, HOME: dir }))
       const store = Context.get(context, CacheStore)
       assert.deepStrictEqual(podKeysOf(store), ["default/p1"])

@@ -5,11 +5,12 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Exit, Layer, Metric } from "effect"
+import { Clock, Config, ConfigProvider, Effect, Exit, Layer, Metric } from "effect"
 import type { HttpClientRequest } from "effect/http"
 import { TestClock } from "effect/testing"
-import { initForTest, newTestCacheWithPods, withMetricRefresh, withMetricRefreshOptions } from "../../layers/index.ts"
-import { CacheStore, CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
+import { initForTest, newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
+import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
 import { defaultScrapeOptions, type PromQLOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
 import { cycleDuration, scrapeDuration, scrapes } from "../../src/metrics/RefreshMetrics.ts"
@@ -55,7 +56,7 @@ const refreshing = (
   scrape: Partial<ScrapeOptions> = {},
   promql?: PromQLOptions
 ) =>
-  withMetricRefreshOptions(
+  withMetricRefresh(
     newTestCacheWithPods(pods, MODEL),
     { scrape: { ...defaultScrapeOptions, ...scrape }, promql },
     mockHttpLayer(handler)
@@ -685,6 +686,33 @@ describe("withMetricRefresh", () => {
         Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
       )
       assert.isUndefined(statisticsOfDefault.promql)
+    })
+  )
+
+  it.effect("MetricRefresh.layerConfig takes its settings as configs, layer as plain values", () =>
+    Effect.gen(function* () {
+      const scrape = { ...defaultScrapeOptions, intervalMs: 1_000 }
+      const fromConfig = MetricRefresh.layerConfig({
+        scrape: Config.succeed(scrape),
+        promql: Config.succeed(undefined)
+      })
+      const fromValues = MetricRefresh.layer({ scrape, promql: undefined })
+      for (const refresh of [fromConfig, fromValues]) {
+        const requested = recorder()
+        yield* Effect.gen(function* () {
+          yield* cyclesDone(1)
+          yield* TestClock.adjust(999)
+          yield* quietTurns
+          assert.strictEqual(requested.requests.length, 1)
+        }).pipe(
+          Effect.provide(
+            refresh.pipe(
+              Layer.provide(mockHttpLayer((url) => requested.record(url).pipe(Effect.andThen(ok(enginePage(1)))))),
+              Layer.provideMerge(newTestCacheWithPods([pod("p1", "10.0.0.1")], MODEL))
+            )
+          )
+        )
+      }
     })
   )
 })

@@ -1,19 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, type Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { initForTest, newTestCacheWithPods, withRequestTraceTo } from "../../layers/index.ts"
+import { initForTest, newTestCacheWithPods, withRequestTrace } from "../../layers/index.ts"
+import { type CacheServices, RequestTracker } from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { FleetStore } from "../../src/store/FleetStore.ts"
 import {
-  CacheStore,
-  type CacheServices,
-  FleetStore,
-  RequestTrace,
-  RequestTracker,
+  FINAL_FLUSH_TIMEOUT_MS,
+  firstTickAt,
   TRACE_TTL_SECONDS,
   TraceFlusher,
-  traceKey
-} from "../../src/index.ts"
+  tsOf
+} from "../../src/trace/internal/TraceFlusher.ts"
+import { RequestTrace } from "../../src/trace/RequestTrace.ts"
 import { TraceBacklog } from "../../src/trace/TraceBacklog.ts"
-import { FINAL_FLUSH_TIMEOUT_MS, firstTickAt, tsOf } from "../../src/trace/TraceFlush.ts"
+import { traceKey } from "../../src/trace/TraceWindow.ts"
 import { makePod } from "../support/fixtures.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 import { MemoryRedis } from "../support/memoryRedis.ts"
@@ -28,7 +29,7 @@ const traced = <A, E>(
   redis: MemoryRedis,
   body: Effect.Effect<A, E, CacheServices>,
   cache: Layer.Layer<CacheServices> = initForTest
-) => body.pipe(Effect.provide(withRequestTraceTo(redis.layer)(cache)))
+) => body.pipe(Effect.provide(withRequestTrace(cache, redis.layer)))
 
 const add = (requestId: string, model: string) =>
   RequestTracker.use((tracker) => tracker.addRequestCount(undefined, requestId, model))
