@@ -6,7 +6,7 @@
  */
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { Result } from "effect"
-import { renderEnginePage } from "../src/demo/EngineMetrics.ts"
+import { renderEnginePage } from "../src/demo/SimulatedMetrics.ts"
 import { parse } from "../src/exposition/Parser.ts"
 import { printComparison, printFigure } from "./report.ts"
 

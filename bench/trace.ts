@@ -117,7 +117,8 @@ const flush = async (): Promise<void> => {
             durations.push(performance.now() - start)
             tripsPerFlush.push(roundTrips.count - before)
           }
-          if (flusher.stats.written !== FLUSH_MODELS * FLUSH_ROUNDS) throw new Error(`wrote ${flusher.stats.written}`)
+          if (flusher.statistics.written !== FLUSH_MODELS * FLUSH_ROUNDS)
+            throw new Error(`wrote ${flusher.statistics.written}`)
           // The baseline: the same 1,000 SETs, each awaited before the next.
           const keys = Array.from({ length: FLUSH_MODELS }, (_, m) => `aibrix:model-${m}_request_trace_1735689600`)
           const values = yield* Effect.promise(() => client.mget(keys))

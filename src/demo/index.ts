@@ -1,4 +1,4 @@
 /** The demo fleet: simulated engines serving realistic pages, for `npm start` without a cluster. */
 export * as DemoFleet from "./DemoFleet.ts"
-export * as EngineMetrics from "./EngineMetrics.ts"
 export * as EngineSimulator from "./EngineSimulator.ts"
+export * as SimulatedMetrics from "./SimulatedMetrics.ts"

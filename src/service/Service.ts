@@ -15,12 +15,12 @@ import { CacheStore } from "../cache/CacheStore.ts"
 import { serveApi, type ServerOptions } from "./ServiceServer.ts"
 
 /** Builds the live cache over the given cache layer (the server's store). */
-export type LiveCacheOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer.Layer<CacheStore | CacheReadiness, E>
+export type LiveLayerOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer.Layer<CacheStore | CacheReadiness, E>
 
 export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
   readonly source: string
-  readonly live: LiveCacheOver<E>
+  readonly live: LiveLayerOver<E>
 }
 
 /** The readiness of a live layer not built yet: not ready until it is built and its own readiness says so. */

@@ -10,7 +10,7 @@ import { envListenPort, envString, envValue } from "../EnvConfig.ts"
 import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
 import { chooseSource, describeSource } from "./ServiceSource.ts"
 import { runService } from "./Service.ts"
-import { liveCacheFor } from "./ServiceLive.ts"
+import { liveLayerFor } from "./ServiceLive.ts"
 
 export const DEFAULT_HOST = "127.0.0.1"
 export const DEFAULT_PORT = 8080
@@ -79,7 +79,7 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
       const host = yield* orConfig(input.host, envString("AIBRIX_HOST", DEFAULT_HOST))
       const port = yield* orConfig(input.port, envListenPort("AIBRIX_PORT", DEFAULT_PORT))
       const source = yield* chooseSource(input)
-      return yield* runService({ host, port, source: describeSource(source), live: liveCacheFor(source) })
+      return yield* runService({ host, port, source: describeSource(source), live: liveLayerFor(source) })
     })
     return yield* service.pipe(
       Effect.catchCause((cause) => {

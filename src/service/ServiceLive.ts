@@ -7,10 +7,10 @@ import { kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
 import { staticDiscovery } from "../discovery/StaticSource.ts"
 import { withSource, withTraceWhenEnabled } from "../live/Live.ts"
 import { layerDemoFleet } from "../demo/DemoFleet.ts"
-import type { LiveCacheOver } from "./Service.ts"
+import type { LiveLayerOver } from "./Service.ts"
 import type { ServiceSource } from "./ServiceSource.ts"
 
-export const liveCacheFor = (source: ServiceSource): LiveCacheOver<unknown> => {
+export const liveLayerFor = (source: ServiceSource): LiveLayerOver<unknown> => {
   switch (source._tag) {
     case "Kubernetes":
       return (cacheLayer) => withTraceWhenEnabled(withSource(kubernetesDiscovery(), cacheLayer))

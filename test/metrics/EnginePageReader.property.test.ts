@@ -9,7 +9,7 @@ import fc from "fast-check"
 import { metricsOfPage, type PageMetrics } from "../../src/metrics/EnginePage.ts"
 import { EnginePageReader, type PageSelection } from "../../src/metrics/EnginePageReader.ts"
 import { pageBlocks, samplesBelong } from "../../src/metrics/internal/PageLayout.ts"
-import { ENGINE_GAUGES, ENGINE_HISTOGRAMS, EngineMetrics } from "../../src/demo/EngineMetrics.ts"
+import { ENGINE_GAUGES, ENGINE_HISTOGRAMS, SimulatedMetrics } from "../../src/demo/SimulatedMetrics.ts"
 import { engineMetrics, familiesOf } from "../../src/metrics/MetricCatalogue.ts"
 import type { ExpositionParseError } from "../../src/exposition/MetricFamily.ts"
 import { parse } from "../../src/exposition/Parser.ts"
@@ -44,7 +44,7 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   fc.record({ _tag: fc.constant("lora" as const), running: fc.boolean() })
 )
 
-const apply = (engine: EngineMetrics, change: Change): void => {
+const apply = (engine: SimulatedMetrics, change: Change): void => {
   switch (change._tag) {
     case "gauge":
       engine.setGauge(MODELS[change.model]!, ENGINE_GAUGES[change.gauge]!, change.value)
@@ -178,7 +178,7 @@ describe("EnginePageReader", () => {
         fc.boolean(),
         (scrapes, routerOnly) => {
           const selection = routerOnly ? router : everything
-          const engine = new EngineMetrics([...MODELS], 1_727_000_000)
+          const engine = new SimulatedMetrics([...MODELS], 1_727_000_000)
           const reader = new EnginePageReader()
           for (const [changes, harm] of scrapes) {
             for (const one of changes) apply(engine, one)
@@ -196,7 +196,7 @@ describe("EnginePageReader", () => {
   })
 
   it("lays out an engine's page in one block per family, in the page's order", () => {
-    const text = new EngineMetrics(["llama"], 1_727_000_000).page()
+    const text = new SimulatedMetrics(["llama"], 1_727_000_000).page()
     const blocks = pageBlocks(text)!
     assert.isDefined(blocks)
     assert.strictEqual(new Set(blocks.map((block) => block.family)).size, blocks.length)

@@ -273,7 +273,14 @@ describe("flush failures", () => {
         store.addRequest(undefined, `r${tick}`, "m")
         yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs(logs))
       }
-      assert.deepStrictEqual(flusher.stats, { ticks: 65, skipped: 0, failed: 65, written: 0, backlog: 60, dropped: 5 })
+      assert.deepStrictEqual(flusher.statistics, {
+        ticks: 65,
+        skipped: 0,
+        failed: 65,
+        written: 0,
+        backlog: 60,
+        dropped: 5
+      })
       assert.include(logs[60]!, "1 oldest dropped (1 in all)")
       redis.down = false
       yield* flusher.flush(BASE_S + 660)
@@ -281,7 +288,14 @@ describe("flush failures", () => {
       assert.strictEqual(written.length, 60)
       assert.strictEqual(written[0], keyAt("m", 60))
       assert.strictEqual(written[59], keyAt("m", 650))
-      assert.deepStrictEqual(flusher.stats, { ticks: 66, skipped: 0, failed: 65, written: 60, backlog: 0, dropped: 5 })
+      assert.deepStrictEqual(flusher.statistics, {
+        ticks: 66,
+        skipped: 0,
+        failed: 65,
+        written: 60,
+        backlog: 0,
+        dropped: 5
+      })
     })
   )
 

@@ -35,7 +35,7 @@ export const firstTickAt = (millis: number): number => {
 }
 
 /** What the flush has done so far. */
-export interface TraceFlushStats {
+export interface TraceFlushStatistics {
   /** Flushes that wrote (or tried to write) something. */
   readonly ticks: number
   /** Flushes with nothing to write. */
@@ -69,7 +69,7 @@ export class TraceFlusher {
     this.#backlog = backlog
   }
 
-  get stats(): TraceFlushStats {
+  get statistics(): TraceFlushStatistics {
     return {
       ticks: this.#ticks,
       skipped: this.#skipped,
@@ -195,7 +195,7 @@ export const flushLayer: Layer.Layer<never, never, CacheStore | Redis> = Layer.e
       Effect.sync(() => store.setTraceRecorder(trace)),
       () => Effect.sync(() => store.setTraceRecorder(undefined)).pipe(Effect.andThen(flusher.finalFlush))
     )
-    yield* observeTraceFlush(() => flusher.stats)
+    yield* observeTraceFlush(() => flusher.statistics)
     yield* Effect.forkScoped(flusher.run)
   })
 )
