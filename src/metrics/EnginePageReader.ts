@@ -22,7 +22,7 @@ import type { EngineMetric } from "./MetricCatalogue.ts"
 import type { MetricValue } from "../store/MetricValue.ts"
 import type { ExpositionParseError } from "../exposition/MetricFamily.ts"
 import { parse } from "../exposition/Parser.ts"
-import { type FamilyBlock, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
+import { type FamilyBlock, indentedCommentsInert, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 
 /** The engine metrics to read from pages, and the families they come from. */
 export interface PageSelection {
@@ -127,7 +127,7 @@ export class EnginePageReader {
         continue
       }
       wantedChanged ||= isWanted
-      const changed = isWanted ? this.#readWanted(blockText, block.family) : this.#readOther(text, block, blockText)
+      const changed = isWanted ? this.#readWanted(text, block, blockText) : this.#readOther(text, block, blockText)
       if (changed === undefined) return undefined
       read.push(changed)
     }
@@ -144,10 +144,13 @@ export class EnginePageReader {
 
   /**
    * A changed block of a family asked for, parsed for every family, so that a
-   * sample of another one shows as a family of its own. A malformed line is
-   * left to the whole page's parse, which says whether it is one that counts.
+   * sample of another one shows as a family of its own. A malformed line, or
+   * an indented comment that describes a family, is left to the whole page's
+   * parse, which says whether it is one that counts.
    */
-  #readWanted(blockText: string, family: string): ReadBlock | undefined {
+  #readWanted(text: string, block: FamilyBlock, blockText: string): ReadBlock | undefined {
+    const family = block.family
+    if (!indentedCommentsInert(text, block)) return undefined
     const parsed = parse(blockText, { malformed: "fail" })
     if (Result.isFailure(parsed)) return undefined
     const families = parsed.success.families

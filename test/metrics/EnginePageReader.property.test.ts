@@ -87,6 +87,13 @@ const damageLines = [
   "# TYPE python_gc{ gauge",
   "# TYPE vllm:num_requests_swapped",
   "# TYPE process_open_fds",
+  // Blanks the format allows, or text it does not, around the names and types.
+  "# HELP\tvllm:cpu_cache_usage_perc\tseparated by tabs",
+  "#\tTYPE vllm:cpu_cache_usage_perc\tgauge",
+  "# TYPE vllm:num_requests_waiting gauge and more",
+  "# TYPE process_max_fds gauge and more",
+  "  # HELP vllm:num_requests_running indented",
+  "# EOF and more",
   'vllm:num_requests_waiting{model_name="llama"} many',
   'vllm:lora_requests_info{max_lora="2",running_lora_adapters="x",waiting_lora_adapters=""} 9e9',
   '  vllm:num_requests_running{model_name="qwen"} 2'
@@ -218,5 +225,20 @@ describe("EnginePageReader", () => {
         '\n# HELP a x\n# TYPE a gauge\na{x="1"} 1\n\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n'
       )
     )
+  })
+
+  it("leaves a page to the whole parse when a wanted block holds an indented HELP of another family", () => {
+    const page = (indented: string) =>
+      "# HELP vllm:num_requests_running Running.\n# TYPE vllm:num_requests_running gauge\n" +
+      'vllm:num_requests_running{model_name="llama"} 1\n' +
+      "# HELP vllm:num_requests_waiting Waiting.\n# TYPE vllm:num_requests_waiting gauge\n" +
+      indented +
+      'vllm:num_requests_waiting{model_name="llama"} 2\n'
+    const reader = new EnginePageReader()
+    assert.isTrue(Result.isSuccess(reader.read(page(""), everything)))
+    // The parser reads the indented line as a second HELP of the first family: the page is malformed.
+    const text = page("  # HELP vllm:num_requests_running indented\n")
+    assert.deepStrictEqual(comparable(reader.read(text, everything)), comparable(wholePage(text, everything)))
+    assert.isTrue(Result.isFailure(wholePage(text, everything)))
   })
 })
