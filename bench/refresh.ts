@@ -6,8 +6,9 @@
  * subscribes to, and, as the baseline, the same pages fetched by the same HTTP
  * client on the same schedule with no parsing and no store. The engines finish
  * requests once a second each, so most scrapes find most families as before;
- * the last run is the worst case, engines whose every request histogram
- * changes between two scrapes. The engines' own CPU is shown too: on a small
+ * one run serves the real vLLM V1 page (about 46 KB, one model) with moving
+ * values instead of the simulator's; the last run is the worst case, engines
+ * whose every request histogram changes between two scrapes. The engines' own CPU is shown too: on a small
  * machine they compete with the cache for it.
  */
 import type { V1Pod } from "@kubernetes/client-node"
@@ -65,12 +66,18 @@ const cpuSecondsOf = (pid: number): number => {
   }
 }
 
-/** The child process's engines, for as long as the scope; busy ones change every histogram before every scrape. */
-const engines = (count: number, busy = false): Effect.Effect<Engines, never, Scope.Scope> =>
+/**
+ * The child process's engines, for as long as the scope: simulators, busy ones
+ * changing every histogram before every scrape, or servers of the real vLLM V1 page.
+ */
+const engines = (
+  count: number,
+  mode: "quiet" | "busy" | "real" = "quiet"
+): Effect.Effect<Engines, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(() => {
       const script = new URL("./refreshEngines.ts", import.meta.url).pathname
-      const child = spawn(process.execPath, [script, String(count), ...(busy ? ["busy"] : [])], {
+      const child = spawn(process.execPath, [script, String(count), ...(mode === "quiet" ? [] : [mode])], {
         stdio: ["pipe", "pipe", "inherit"]
       })
       return new Promise<{ child: typeof child; ports: ReadonlyArray<number> }>((resolve) => {
@@ -208,7 +215,11 @@ const atScale = (count: number) =>
       console.log(`refresh N=${count}, ${ROUTER_METRICS.length} subscribed metrics: ${describe(router)}`)
       const bare = yield* bareFetch(fleet)
       console.log(`refresh N=${count}, baseline bare fetch (no parse, no store): ${describe(bare)}`)
-      const busy = yield* Effect.scoped(Effect.flatMap(engines(count, true), (fleet) => refresh(fleet, undefined)))
+      const real = yield* Effect.scoped(Effect.flatMap(engines(count, "real"), (fleet) => refresh(fleet, undefined)))
+      console.log(
+        `refresh N=${count}, every catalogue metric, engines serving the real vLLM V1 page: ${describe(real)}`
+      )
+      const busy = yield* Effect.scoped(Effect.flatMap(engines(count, "busy"), (fleet) => refresh(fleet, undefined)))
       console.log(
         `refresh N=${count}, every catalogue metric, busy engines (every histogram changes between scrapes): ` +
           describe(busy)

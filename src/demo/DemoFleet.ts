@@ -1,6 +1,7 @@
 /**
- * The built-in demo: a small fleet of simulated vLLM engines on loopback (three
- * pods, two base models, one LoRA adapter) whose load moves every second, fed
+ * The built-in demo: a small fleet of simulated engines on loopback (three
+ * pods, two base models, one LoRA adapter; two vLLM engines and one SGLang
+ * engine, each pod labelled with its engine) whose load moves every second, fed
  * to the store as Kubernetes would feed it: ready pods at 127.0.0.1 whose
  * metric-port label is their engine's port, and a ModelAdapter. The metric
  * refresh then scrapes the engines like real ones.
@@ -12,21 +13,23 @@ import { CacheWriter } from "../cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../store/DiscoveryEvent.ts"
 import { EngineSimulator, type EngineSimulatorError } from "./EngineSimulator.ts"
 import type { ModelAdapter } from "../store/ModelAdapter.ts"
-import { DEPLOYMENT_LABEL, METRIC_PORT_LABEL, MODEL_LABEL } from "../store/Pod.ts"
+import type { Engine } from "../metrics/MetricCatalogue.ts"
+import { DEPLOYMENT_LABEL, ENGINE_LABEL, METRIC_PORT_LABEL, MODEL_LABEL } from "../store/Pod.ts"
 
 export const DEMO_NAMESPACE = "demo"
 
-/** One simulated pod: its name, base model and the adapters its engine runs. */
+/** One simulated pod: its name, base model, engine and the adapters its engine runs. */
 export interface DemoPodSpec {
   readonly name: string
   readonly model: string
+  readonly engine: Engine
   readonly adapters: ReadonlyArray<string>
 }
 
 export const DEMO_PODS: ReadonlyArray<DemoPodSpec> = [
-  { name: "llama-3-8b-0", model: "llama-3-8b", adapters: ["llama-3-8b-sql-lora"] },
-  { name: "llama-3-8b-1", model: "llama-3-8b", adapters: [] },
-  { name: "qwen-2.5-7b-0", model: "qwen-2.5-7b", adapters: [] }
+  { name: "llama-3-8b-0", model: "llama-3-8b", engine: "vllm", adapters: ["llama-3-8b-sql-lora"] },
+  { name: "llama-3-8b-1", model: "llama-3-8b", engine: "vllm", adapters: [] },
+  { name: "qwen-2.5-7b-0", model: "qwen-2.5-7b", engine: "sglang", adapters: [] }
 ]
 
 /** How often the engines' load moves. */
@@ -55,6 +58,7 @@ const demoPod = (spec: DemoPodSpec, engine: EngineSimulator, createdAt: Date): V
     creationTimestamp: createdAt,
     labels: {
       [MODEL_LABEL]: spec.model,
+      [ENGINE_LABEL]: spec.engine,
       [METRIC_PORT_LABEL]: String(engine.port),
       [DEPLOYMENT_LABEL]: spec.model
     }
@@ -121,7 +125,7 @@ export const layerDemoFleet = (
       const signal = yield* makeReadinessSignal
       const createdAt = new Date()
       const engines = yield* Effect.forEach(specs, (spec) =>
-        Effect.map(EngineSimulator.scoped({ models: [spec.model] }), (engine) => {
+        Effect.map(EngineSimulator.scoped({ models: [spec.model], engine: spec.engine }), (engine) => {
           if (spec.adapters.length > 0) engine.metrics.setLora({ maxLora: 4, running: spec.adapters, waiting: [] })
           return { spec, engine, pod: demoPod(spec, engine, createdAt) }
         })

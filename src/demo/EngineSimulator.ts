@@ -1,7 +1,9 @@
 /**
- * A simulated vLLM engine: a loopback HTTP server whose `/metrics` serves the
- * page of a `SimulatedMetrics`, and which can be told to change its values, to
- * answer late or never, to fail with a status, or to serve a broken page.
+ * A simulated engine (vLLM unless told another): a loopback HTTP server that
+ * serves the page of a `SimulatedMetrics` in the engine's layout at the engine's
+ * path (`/metrics`, `/prometheus/metrics` for trtllm-serve), and which can be
+ * told to change its values, to answer late or never, to fail with a status,
+ * or to serve a broken page.
  *
  * Usable from Effect code as a scoped resource (`EngineSimulator.scoped`) and
  * from plain code with `EngineSimulator.start` and `stop`.
@@ -9,6 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect, Schema, type Scope } from "effect"
+import { type Engine, engineProfiles } from "../metrics/MetricCatalogue.ts"
 import { SimulatedMetrics } from "./SimulatedMetrics.ts"
 
 export {
@@ -33,17 +36,19 @@ export type EngineBehavior =
   | { readonly _tag: "Delay"; readonly millis: number }
   | { readonly _tag: "Fail"; readonly status: number }
   /**
-   * Serves a page that does not parse: `garbage` puts a malformed line in its
-   * middle, `truncate` cuts it inside a label set.
+   * Serves a broken page: `garbage` puts a malformed line in its middle
+   * (a vLLM family's, so that a vLLM reader trips on it), `truncate` cuts it
+   * inside a label set, `drop` declares the whole page's length, sends half
+   * and drops the connection.
    */
-  | { readonly _tag: "Corrupt"; readonly how: "garbage" | "truncate" }
+  | { readonly _tag: "Corrupt"; readonly how: "garbage" | "truncate" | "drop" }
 
 export const EngineBehavior = {
   serve: { _tag: "Serve" } as EngineBehavior,
   delay: (millis: number): EngineBehavior => ({ _tag: "Delay", millis }),
   hang: { _tag: "Delay", millis: Infinity } as EngineBehavior,
   fail: (status = 500): EngineBehavior => ({ _tag: "Fail", status }),
-  corrupt: (how: "garbage" | "truncate" = "garbage"): EngineBehavior => ({ _tag: "Corrupt", how })
+  corrupt: (how: "garbage" | "truncate" | "drop" = "garbage"): EngineBehavior => ({ _tag: "Corrupt", how })
 } as const
 
 export interface EngineSimulatorOptions {
@@ -51,6 +56,8 @@ export interface EngineSimulatorOptions {
   readonly models?: ReadonlyArray<string>
   /** 0 (the default) picks a free port. */
   readonly port?: number
+  /** Whose page the engine serves, and at which path; vLLM's unless given. */
+  readonly engine?: Engine
 }
 
 export class EngineSimulatorError extends Schema.TaggedError<EngineSimulatorError>()("EngineSimulatorError", {
@@ -79,7 +86,9 @@ export class EngineSimulator {
   readonly port: number
   /** `http://127.0.0.1:<port>`. */
   readonly url: string
-  /** `http://127.0.0.1:<port>/metrics`. */
+  /** The path of its page: `/metrics`, or `/prometheus/metrics` for trtllm-serve. */
+  readonly metricsPath: string
+  /** `http://127.0.0.1:<port>` and the path of its page. */
   readonly metricsUrl: string
   readonly #server: Server
   readonly #waiting = new Set<ReturnType<typeof setTimeout>>()
@@ -95,7 +104,8 @@ export class EngineSimulator {
     this.metrics = metrics
     this.port = (server.address() as AddressInfo).port
     this.url = `http://${HOST}:${this.port}`
-    this.metricsUrl = `${this.url}/metrics`
+    this.metricsPath = engineProfiles[metrics.engine].metricsPath
+    this.metricsUrl = `${this.url}${this.metricsPath}`
     server.on("connection", () => {
       this.#connections++
     })
@@ -103,7 +113,7 @@ export class EngineSimulator {
 
   /** Starts a simulator on 127.0.0.1; resolves once it listens. */
   static start(options?: EngineSimulatorOptions): Promise<EngineSimulator> {
-    const metrics = new SimulatedMetrics(options?.models ?? ["llama-3-8b"])
+    const metrics = new SimulatedMetrics(options?.models ?? ["llama-3-8b"], undefined, options?.engine)
     return new Promise((resolve, reject) => {
       let simulator: EngineSimulator | undefined
       const server = createServer((request, response) => simulator?.handle(request, response))
@@ -164,7 +174,7 @@ export class EngineSimulator {
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const path = request.url?.split("?")[0]
-    if (path !== "/metrics") {
+    if (path !== this.metricsPath) {
       response.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
       return
     }
@@ -178,7 +188,8 @@ export class EngineSimulator {
         response.writeHead(behavior.status, { "content-type": "text/plain" }).end("engine error\n")
         return
       case "Corrupt":
-        this.send(response, Buffer.from(corrupted(this.metrics.page(), behavior.how)))
+        if (behavior.how === "drop") this.drop(response)
+        else this.send(response, Buffer.from(corrupted(this.metrics.page(), behavior.how)))
         return
       case "Delay": {
         if (behavior.millis === Infinity) return
@@ -197,6 +208,13 @@ export class EngineSimulator {
     if (this.#processBytes?.text !== process) this.#processBytes = { text: process, bytes: Buffer.from(process) }
     if (this.#engineBytes?.text !== engine) this.#engineBytes = { text: engine, bytes: Buffer.from(engine) }
     return [this.#processBytes.bytes, this.#engineBytes.bytes]
+  }
+
+  /** Declares the page's length, sends half of it and drops the connection. */
+  private drop(response: ServerResponse): void {
+    const page = Buffer.from(this.metrics.page())
+    response.writeHead(200, { "content-type": CONTENT_TYPE, "content-length": page.length })
+    response.write(page.subarray(0, page.length >> 1), () => setImmediate(() => response.socket?.destroy()))
   }
 
   private send(response: ServerResponse, ...parts: ReadonlyArray<Buffer>): void {

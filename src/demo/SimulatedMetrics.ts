@@ -1,12 +1,15 @@
 /**
- * The metrics of one simulated vLLM engine and the `/metrics` page it serves:
- * the `vllm:` families per served model (label `model_name`), the LoRA info
+ * The metrics of one simulated engine and the page it serves. As vLLM: the
+ * `vllm:` families per served model (label `model_name`), the LoRA info
  * gauge, and the `process_*` and `python_*` families of the Python client,
  * written as the Python client writes them (sorted labels, `1.0`, `1.727e+09`),
- * without the `_created` gauges, which vLLM turns off.
+ * without the `_created` gauges, which vLLM turns off. As another engine, the
+ * same state in that engine's families (`EngineLayouts`).
  */
 import type { MetricFamily, Sample } from "../exposition/MetricFamily.ts"
 import { formatSampleValue, render } from "../exposition/Render.ts"
+import type { Engine } from "../metrics/MetricCatalogue.ts"
+import { family, sample, sglangFamilies, trtllmFamilies, xllmFamilies } from "./EngineLayouts.ts"
 
 /** The engine's gauges per model, by name without the `vllm:` prefix. */
 export const ENGINE_GAUGES = [
@@ -172,20 +175,6 @@ export const formatPythonFloat = (value: number): string => {
   return text
 }
 
-const sample = (name: string, labels: Readonly<Record<string, string>>, value: number): Sample => ({
-  name,
-  labels,
-  value,
-  timestamp: undefined
-})
-
-const family = (
-  name: string,
-  type: MetricFamily["type"],
-  help: string,
-  samples: ReadonlyArray<Sample>
-): MetricFamily => ({ name, type, help, samples })
-
 /** A variation factor in [0.5, 2) for the `index`-th simulated request, the same on every run. */
 const spread = (index: number, salt: number): number => 0.5 + (((index * 7919 + salt * 104729) % 100) / 100) * 1.5
 
@@ -202,10 +191,13 @@ export class SimulatedMetrics {
   #processPart: string | undefined = undefined
   /** The process's start, in seconds since the epoch; also the LoRA info gauge's value. */
   readonly startedAt: number
+  /** Whose page layout the page has. */
+  readonly engine: Engine
 
-  constructor(models: ReadonlyArray<string>, startedAt = Math.floor(Date.now() / 1000)) {
+  constructor(models: ReadonlyArray<string>, startedAt = Math.floor(Date.now() / 1000), engine: Engine = "vllm") {
     for (const model of models) this.#models.set(model, new ModelState())
     this.startedAt = startedAt
+    this.engine = engine
   }
 
   get models(): ReadonlyArray<string> {
@@ -351,6 +343,19 @@ export class SimulatedMetrics {
 
   #engineFamilies(): ReadonlyArray<MetricFamily> {
     const models = [...this.#models]
+    switch (this.engine) {
+      case "sglang":
+        return sglangFamilies(models, formatPythonFloat)
+      case "trtllm":
+        return trtllmFamilies(models, formatPythonFloat)
+      case "xllm":
+        return xllmFamilies(models)
+      case "vllm":
+        return this.#vllmFamilies(models)
+    }
+  }
+
+  #vllmFamilies(models: ReadonlyArray<readonly [string, ModelState]>): ReadonlyArray<MetricFamily> {
     const byModel = (model: string): Readonly<Record<string, string>> => ({ model_name: model })
     const families: Array<MetricFamily> = []
     families.push(
@@ -435,6 +440,7 @@ export class SimulatedMetrics {
   }
 
   #processFamilies(): ReadonlyArray<MetricFamily> {
+    if (this.engine === "xllm") return []
     const completed = this.#requestsCompleted
     const generations = ["0", "1", "2"]
     return [

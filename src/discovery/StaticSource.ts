@@ -10,7 +10,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { NodeFileSystem } from "@effect/platform-node"
-import { type Duration, Effect, Exit, FileSystem, Layer, type Scope } from "effect"
+import { type Duration, Effect, Exit, FileSystem, Layer, type PlatformError, type Scope } from "effect"
 import { CacheReadiness, makeReadinessSignal } from "../cache/CacheReadiness.ts"
 import { CacheWriter } from "../cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../store/DiscoveryEvent.ts"
@@ -25,17 +25,50 @@ export interface StaticSourceOptions {
   readonly debounce?: Duration.Input | undefined
 }
 
-/** The fleet in the file's text (`undefined`: the file could not be read). */
-const fleetOf = (
-  path: string,
-  text: string | undefined
-): Effect.Effect<ReadonlyMap<PodKey, V1Pod>, StaticFleetInvalid> =>
+/** The file's text, or why there is none. */
+type FileContent =
+  | { readonly _tag: "Text"; readonly text: string }
+  | { readonly _tag: "Unreadable"; readonly problem: string }
+
+const sameContent = (a: FileContent, b: FileContent): boolean =>
+  a._tag === "Text" ? b._tag === "Text" && a.text === b.text : b._tag === "Unreadable" && a.problem === b.problem
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The system's reason (`ENOENT: no such file or directory, …`) rather than the platform's wrapping of it. */
+const readFailure = (error: PlatformError.PlatformError): string => {
+  const cause = error.reason.cause
+  return cause instanceof Error ? cause.message : error.message
+}
+
+const readContent = (fs: FileSystem.FileSystem, path: string): Effect.Effect<FileContent> =>
+  fs.readFile(path).pipe(
+    Effect.map((bytes): FileContent => {
+      try {
+        return { _tag: "Text", text: utf8.decode(bytes) }
+      } catch {
+        return { _tag: "Unreadable", problem: "not a UTF-8 text file" }
+      }
+    }),
+    Effect.catch((error) =>
+      Effect.succeed<FileContent>({ _tag: "Unreadable", problem: `cannot read the file: ${readFailure(error)}` })
+    )
+  )
+
+/** The most of one problem a failure quotes: a parser's message may quote a whole line of the file. */
+const MAX_PROBLEM_LENGTH = 300
+
+const clipProblem = (problem: string): string =>
+  problem.length <= MAX_PROBLEM_LENGTH ? problem : `${problem.slice(0, MAX_PROBLEM_LENGTH)}… (cut)`
+
+/** The fleet in the file's content. */
+const fleetOf = (path: string, content: FileContent): Effect.Effect<ReadonlyMap<PodKey, V1Pod>, StaticFleetInvalid> =>
   Effect.suspend(() => {
-    if (text === undefined) return Effect.fail(new StaticFleetInvalid({ path, problems: ["cannot read the file"] }))
-    const parsed = parseStaticFleet(text)
+    if (content._tag === "Unreadable") return Effect.fail(new StaticFleetInvalid({ path, problems: [content.problem] }))
+    const parsed = parseStaticFleet(content.text)
     if (Exit.isSuccess(parsed)) return Effect.succeed(staticPods(parsed.value))
     const problems = parsed.cause.reasons.flatMap((reason) => (reason._tag === "Fail" ? reason.error : []))
-    return Effect.fail(new StaticFleetInvalid({ path, problems }))
+    return Effect.fail(new StaticFleetInvalid({ path, problems: problems.map(clipProblem) }))
   })
 
 /** The events that turn the `current` fleet into the `next` one; unchanged pods emit nothing. */
@@ -60,29 +93,26 @@ export const makeStaticSource = (
     const signal = yield* makeReadinessSignal
     const pollInterval = options.pollInterval ?? "1 second"
     const debounce = options.debounce ?? "200 millis"
-    const read = fs.readFileString(path).pipe(
-      Effect.map((text): string | undefined => text),
-      Effect.orElseSucceed(() => undefined)
-    )
+    const read = readContent(fs, path)
 
-    let text = yield* read
-    let fleet = yield* fleetOf(path, text)
+    let content = yield* read
+    let fleet = yield* fleetOf(path, content)
     yield* writer.applyAll(Array.from(fleet.values(), (pod) => DiscoveryEvent.PodAdded({ pod })))
     yield* signal.markReady
     yield* Effect.logInfo("static fleet loaded").pipe(Effect.annotateLogs({ path, endpoints: fleet.size }))
 
     const reload = Effect.gen(function* () {
       let next = yield* read
-      if (next === text) return
+      if (sameContent(next, content)) return
       // Wait until the content holds still: editors write in steps.
       while (true) {
         yield* Effect.sleep(debounce)
         const settled = yield* read
-        if (settled === next) break
+        if (sameContent(settled, next)) break
         next = settled
       }
-      text = next
-      const loaded = yield* Effect.result(fleetOf(path, text))
+      content = next
+      const loaded = yield* Effect.result(fleetOf(path, content))
       if (loaded._tag === "Failure") {
         return yield* Effect.logWarning("static fleet not reloaded, keeping it as it was").pipe(
           Effect.annotateLogs({ path, error: loaded.failure.message })

@@ -129,6 +129,16 @@ export const slowNumberAt = (text: string, start: number, end: number): number |
   return Number.isNaN(value) ? undefined : value
 }
 
+/**
+ * Whether `text[start, end)` is an infinity written as such (`+Inf`, `-inf`,
+ * `Infinity`), rather than a decimal too large for a float, which reads as one.
+ */
+export const isInfinityAt = (text: string, start: number, end: number): boolean => {
+  const first = text.charCodeAt(start)
+  const word = text.slice(first === PLUS || first === MINUS ? start + 1 : start, end).toLowerCase()
+  return word === "inf" || word === "infinity"
+}
+
 /** A sample value written as the format writes it (`1.5`, `NaN`, `+Inf`, `-1e-7`), or `undefined`. */
 export const parseSampleValue = (text: string): number | undefined =>
   text.length === 0 ? undefined : numberAt(text, 0, text.length)

@@ -27,8 +27,15 @@ export interface MetricFamily {
 }
 
 export interface ParsedPage {
-  /** The families with at least one sample, by family name. */
+  /** The families with at least one sample, by family name; malformed ones are left out. */
   readonly families: ReadonlyMap<string, MetricFamily>
+  /**
+   * Families a line spoils though it parses, each with why its first such line does: a value out of float range (`1e400`, which would read as
+   * infinity), or, on a page whose bytes were not all UTF-8, a label value
+   * that was not (it would read as U+FFFD and could merge two series). Only
+   * families asked for are checked.
+   */
+  readonly malformedFamilies: ReadonlyMap<string, string>
   /** Malformed lines skipped (only with `malformed: "skip"`). */
   readonly skippedLines: number
 }
@@ -38,6 +45,11 @@ export interface ParseOptions {
   readonly families?: ReadonlySet<string>
   /** What a malformed line does: fail the parse (the default) or get skipped and counted. */
   readonly malformed?: "fail" | "skip"
+  /**
+   * The text was decoded from bytes that were not all UTF-8, replacing what
+   * was not with U+FFFD: a label value holding one marks its family malformed.
+   */
+  readonly invalidUtf8?: boolean
 }
 
 export class ExpositionParseError extends Schema.TaggedError<ExpositionParseError>()("ExpositionParseError", {

@@ -38,55 +38,14 @@ import {
   isBlank,
   isClass,
   isDigit,
+  isInfinityAt,
   numberAt,
   parseSampleValue,
   suffixAt,
   suffixLength
 } from "./Lexing.ts"
-import {
-  ExpositionParseError,
-  type MetricFamily,
-  type MetricType,
-  type ParsedPage,
-  type ParseOptions,
-  type Sample
-} from "./MetricFamily.ts"
-
-const TYPES: ReadonlyMap<string, MetricType> = new Map([
-  ["counter", "counter"],
-  ["gauge", "gauge"],
-  ["histogram", "histogram"],
-  ["summary", "summary"],
-  ["untyped", "untyped"]
-])
-
-/** What a sample is to its family; decides which label it must carry. */
-type Role = 0 | 1 | 2 | 3 | 4
-const Role = {
-  Plain: 0,
-  Bucket: 1,
-  SumOrCount: 2,
-  Quantile: 3,
-  /** A sample of a histogram family named like the family itself: not allowed. */
-  BareHistogram: 4
-} as const
-
-class FamilyBuilder {
-  readonly name: string
-  readonly wanted: boolean
-  /** Whether the name does not end like a histogram's or summary's sample. */
-  readonly plainName: boolean
-  type: MetricType = "untyped"
-  typed = false
-  help: string | undefined = undefined
-  readonly samples: Array<Sample> = []
-
-  constructor(name: string, wanted: boolean) {
-    this.name = name
-    this.wanted = wanted
-    this.plainName = suffixLength(name) === 0
-  }
-}
+import { FamilyBuilder, Role, TYPES, pageOf } from "./internal/FamilyBuilder.ts"
+import { ExpositionParseError, type ParsedPage, type ParseOptions } from "./MetricFamily.ts"
 
 /** Encodes a page into a buffer of its length: it fills exactly when the page is all ASCII. */
 const ASCII_ENCODER = new TextEncoder()
@@ -100,6 +59,8 @@ const END_OF_PAGE = 0
 class PageParser {
   readonly text: string
   readonly wanted: ReadonlySet<string> | undefined
+  /** The text was decoded from bytes that were not all UTF-8: a label value holding U+FFFD spoils its family. */
+  readonly invalidUtf8: boolean
   readonly families = new Map<string, FamilyBuilder>()
   /** End of the current line, without its line break. */
   end = 0
@@ -137,9 +98,10 @@ class PageParser {
    */
   readonly ascii: DataView | undefined
 
-  constructor(text: string, wanted: ReadonlySet<string> | undefined) {
+  constructor(text: string, wanted: ReadonlySet<string> | undefined, invalidUtf8: boolean) {
     this.text = text
     this.wanted = wanted
+    this.invalidUtf8 = invalidUtf8
     const bytes = Buffer.allocUnsafe(text.length)
     const { read, written } = ASCII_ENCODER.encodeInto(text, bytes)
     this.ascii =
@@ -450,6 +412,8 @@ class PageParser {
     }
     const required = role === Role.Bucket ? "le" : role === Role.Quantile ? "quantile" : undefined
     let sawRequired = false
+    /** Why this line spoils its family, though it parses. */
+    let spoiled: string | undefined
     let labels = EMPTY_LABELS
     if (code === OPEN_BRACE && cursor < end) {
       const names = this.labelNames
@@ -513,6 +477,7 @@ class PageParser {
         for (let i = 0; i < index; i++) {
           if (names[i] === name) return `duplicate label ${name}`
         }
+        if (this.invalidUtf8 && value.indexOf("\uFFFD") !== -1) spoiled ??= `label ${name} is not UTF-8`
         if (name === required) {
           const bound = plain
             ? quote > valueStart
@@ -520,6 +485,9 @@ class PageParser {
               : undefined
             : parseSampleValue(value)
           if (bound === undefined) return `invalid ${name} label value "${value}"`
+          if (!Number.isFinite(bound) && !Number.isNaN(bound) && !isInfinityAt(value, 0, value.length)) {
+            spoiled ??= `${name} label value "${value}" is out of float range`
+          }
           sawRequired = true
         } else if (name === "__name__") {
           return "label name __name__ is reserved"
@@ -577,6 +545,9 @@ class PageParser {
       while (cursor < end && !isBlank(text.charCodeAt(cursor))) cursor++
       value = numberAt(text, valueStart, cursor)
       if (value === undefined) return `invalid sample value "${text.slice(valueStart, cursor)}"`
+      if (!Number.isFinite(value) && !Number.isNaN(value) && !isInfinityAt(text, valueStart, cursor)) {
+        spoiled ??= `sample value "${text.slice(valueStart, cursor)}" is out of float range`
+      }
     }
     let timestamp: number | undefined
     if (cursor < end) {
@@ -594,7 +565,9 @@ class PageParser {
         ? `histogram bucket ${this.lastName} lacks the le label`
         : `summary sample ${this.lastName} lacks the quantile label`
     }
-    family.samples.push({ name: this.lastName, labels, value, timestamp })
+    // A line that spoils its family is left out, and so is the family (see `ParsedPage.malformedFamilies`).
+    if (spoiled !== undefined) family.malformed ??= spoiled
+    else family.samples.push({ name: this.lastName, labels, value, timestamp })
     return undefined
   }
 
@@ -643,22 +616,13 @@ class PageParser {
   }
 }
 
-const toPage = (parser: PageParser): ParsedPage => {
-  const families = new Map<string, MetricFamily>()
-  for (const family of parser.families.values()) {
-    if (family.samples.length === 0) continue
-    families.set(family.name, { name: family.name, type: family.type, help: family.help, samples: family.samples })
-  }
-  return { families, skippedLines: parser.skippedLines }
-}
-
 /**
  * Parses a page of the text exposition format. HELP and TYPE lines may come in
  * any order before a family's samples; a family without TYPE is `untyped`.
  * Families without samples are left out.
  */
 export const parse = (text: string, options?: ParseOptions): Result.Result<ParsedPage, ExpositionParseError> => {
-  const parser = new PageParser(text, options?.families)
+  const parser = new PageParser(text, options?.families, options?.invalidUtf8 === true)
   const failure = parser.run(options?.malformed === "skip")
-  return failure === undefined ? Result.succeed(toPage(parser)) : Result.fail(failure)
+  return failure === undefined ? Result.succeed(pageOf(parser.families, parser.skippedLines)) : Result.fail(failure)
 }

@@ -13,22 +13,20 @@
  * the whole page (`metricsOfPage` over `parse`, a property test holds the two
  * together); a page not laid out in such blocks (a sample before any HELP or
  * TYPE line, a sample of another family in a block, a family in two blocks)
- * is parsed whole.
+ * is parsed whole, and so is one whose bytes were not all UTF-8.
  */
 import { Result } from "effect"
-import type { EngineMetrics } from "../store/FleetStore.ts"
-import { metricsOfPage, type PageMetrics } from "./EnginePage.ts"
-import type { EngineMetric } from "./MetricCatalogue.ts"
-import type { MetricValue } from "../store/MetricValue.ts"
 import type { ExpositionParseError } from "../exposition/MetricFamily.ts"
 import { parse } from "../exposition/Parser.ts"
+import {
+  assemble,
+  type FamilyRead,
+  metricsOfPage,
+  type PageMetrics,
+  type PageSelection,
+  readFamily
+} from "./EnginePage.ts"
 import { type FamilyBlock, indentedCommentsInert, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
-
-/** The engine metrics to read from pages, and the families they come from. */
-export interface PageSelection {
-  readonly metrics: ReadonlyArray<EngineMetric>
-  readonly families: ReadonlySet<string>
-}
 
 /** What one family's block gave: its text, to compare with the next page's, and its values when wanted. */
 interface ReadBlock {
@@ -36,25 +34,8 @@ interface ReadBlock {
   readonly text: string
   /** The selection asks for the family. */
   readonly wanted: boolean
-  readonly metrics: EngineMetrics | undefined
-  /** The block had no sample the parser would keep: the family counts as missing. */
-  readonly empty: boolean
-}
-
-/** Adds `from`'s values into `into` (the families' metrics never share a name). */
-const mergeInto = (
-  into: { readonly pod: Map<string, MetricValue>; readonly models: Map<string, Map<string, MetricValue>> },
-  from: EngineMetrics
-): void => {
-  for (const [metric, value] of from.pod) into.pod.set(metric, value)
-  for (const [model, values] of from.models) {
-    let stored = into.models.get(model)
-    if (stored === undefined) {
-      stored = new Map()
-      into.models.set(model, stored)
-    }
-    for (const [metric, value] of values) stored.set(metric, value)
-  }
+  /** What the family gave; undefined when not wanted, or when the block had no sample the parser keeps. */
+  readonly read: FamilyRead | undefined
 }
 
 /** A page read block by block: its blocks in order, and whether a wanted family read otherwise than before. */
@@ -63,12 +44,17 @@ interface BlockRead {
   readonly wantedChanged: boolean
 }
 
+/** What a page is read for: the selection, and the model of samples that name none. */
+interface ReadContext {
+  readonly selection: PageSelection
+  readonly baseModel: string
+}
+
 /** The reader of one engine's pages; it keeps what it needs of the previous page. */
 export class EnginePageReader {
-  #selection: PageSelection | undefined
+  #context: ReadContext | undefined
   /** The blocks of the last page read by blocks, in page order; empty after one read whole. */
   #blocks: ReadonlyArray<ReadBlock> = []
-  #metricsByFamily = new Map<string, ReadonlyArray<EngineMetric>>()
   /** The last page read well, and what it gave. */
   #last: { readonly text: string; readonly metrics: PageMetrics } | undefined
 
@@ -77,30 +63,51 @@ export class EnginePageReader {
     return this.#blocks.length > 0
   }
 
-  /** The page's values for the selection, or the first malformed line of a family it needs. */
-  read(text: string, selection: PageSelection): Result.Result<PageMetrics, ExpositionParseError> {
-    if (selection !== this.#selection) this.#select(selection)
+  /**
+   * The page's values for the selection, or the first malformed line of a
+   * family it needs. Samples that name no model belong to `baseModel`.
+   * `invalidUtf8` says the text was decoded from bytes that were not all UTF-8.
+   */
+  read(
+    text: string,
+    selection: PageSelection,
+    baseModel: string,
+    invalidUtf8 = false
+  ): Result.Result<PageMetrics, ExpositionParseError> {
+    const context = this.#contextFor(selection, baseModel)
     // An idle engine serves the same page again: one comparison.
-    if (this.#last !== undefined && this.#last.text === text) {
+    if (this.#last !== undefined && this.#last.text === text && !invalidUtf8) {
       this.#last = { text, metrics: this.#last.metrics }
       return Result.succeed(this.#last.metrics)
     }
-    const read = this.#readBlocks(text, selection)
+    const read = invalidUtf8 ? undefined : this.#readBlocks(text, context)
     const last = this.#last
     const result =
       read === undefined
-        ? Result.map(parse(text, { families: selection.families, malformed: "fail" }), (page) =>
-            metricsOfPage(page, selection.metrics)
+        ? Result.map(parse(text, { families: selection.families, malformed: "fail", invalidUtf8 }), (page) =>
+            metricsOfPage(page, selection, baseModel)
           )
         : // Every family asked for reads as on the last page: so do its values.
-          Result.succeed(!read.wantedChanged && last !== undefined ? last.metrics : this.#assemble(read.blocks))
+          Result.succeed(
+            !read.wantedChanged && last !== undefined ? last.metrics : this.#assemble(read.blocks, selection)
+          )
     this.#blocks = read?.blocks ?? []
-    this.#last = Result.isSuccess(result) ? { text, metrics: result.success } : undefined
+    this.#last = Result.isSuccess(result) && !invalidUtf8 ? { text, metrics: result.success } : undefined
     return result
   }
 
+  /** The context of this read; a new one forgets what earlier pages gave. */
+  #contextFor(selection: PageSelection, baseModel: string): ReadContext {
+    const context = this.#context
+    if (context !== undefined && context.selection === selection && context.baseModel === baseModel) return context
+    this.#context = { selection, baseModel }
+    this.#blocks = []
+    this.#last = undefined
+    return this.#context
+  }
+
   /** The page read block by block; undefined when it must be parsed whole. */
-  #readBlocks(text: string, selection: PageSelection): BlockRead | undefined {
+  #readBlocks(text: string, context: ReadContext): BlockRead | undefined {
     const before = this.#blocks
     const blocks = pageBlocks(text, before)
     if (blocks === undefined) return undefined
@@ -119,7 +126,7 @@ export class EnginePageReader {
       const block = blocks[index]!
       const blockText = text.slice(block.start, block.end)
       const previous = previousOf(index, block.family)
-      const isWanted = previous?.wanted ?? selection.families.has(block.family)
+      const isWanted = previous?.wanted ?? context.selection.families.has(block.family)
       if (isWanted) wanted++
       if (previous !== undefined && previous.text === blockText) {
         // Keep the new page's text: the old page can then be collected.
@@ -127,7 +134,9 @@ export class EnginePageReader {
         continue
       }
       wantedChanged ||= isWanted
-      const changed = isWanted ? this.#readWanted(text, block, blockText) : this.#readOther(text, block, blockText)
+      const changed = isWanted
+        ? this.#readWanted(text, block, blockText, context)
+        : this.#readOther(text, block, blockText)
       if (changed === undefined) return undefined
       read.push(changed)
     }
@@ -139,7 +148,7 @@ export class EnginePageReader {
   /** A changed block of a family not asked for: only checked to hold that family's samples alone. */
   #readOther(text: string, block: FamilyBlock, blockText: string): ReadBlock | undefined {
     if (!samplesBelong(text, block)) return undefined
-    return { family: block.family, text: blockText, wanted: false, metrics: undefined, empty: true }
+    return { family: block.family, text: blockText, wanted: false, read: undefined }
   }
 
   /**
@@ -148,39 +157,30 @@ export class EnginePageReader {
    * an indented comment that describes a family, is left to the whole page's
    * parse, which says whether it is one that counts.
    */
-  #readWanted(text: string, block: FamilyBlock, blockText: string): ReadBlock | undefined {
+  #readWanted(text: string, block: FamilyBlock, blockText: string, context: ReadContext): ReadBlock | undefined {
     const family = block.family
     if (!indentedCommentsInert(text, block)) return undefined
     const parsed = parse(blockText, { malformed: "fail" })
     if (Result.isFailure(parsed)) return undefined
-    const families = parsed.success.families
-    if (families.size > 1 || (families.size === 1 && !families.has(family))) return undefined
-    const { metrics, missingFamilies } = metricsOfPage(parsed.success, this.#metricsByFamily.get(family)!)
-    return { family, text: blockText, wanted: true, metrics, empty: missingFamilies.length > 0 }
+    const { families, malformedFamilies } = parsed.success
+    const others =
+      families.size + malformedFamilies.size - (families.has(family) || malformedFamilies.has(family) ? 1 : 0)
+    if (others > 0) return undefined
+    const reason = malformedFamilies.get(family)
+    const parsedFamily = families.get(family)
+    const { selection, baseModel } = context
+    const read: FamilyRead | undefined =
+      reason !== undefined
+        ? { _tag: "Malformed", reason }
+        : parsedFamily === undefined
+          ? undefined
+          : readFamily(parsedFamily, selection.readings.get(family)!, selection.profile, baseModel)
+    return { family, text: blockText, wanted: true, read }
   }
 
-  #select(selection: PageSelection): void {
-    this.#selection = selection
-    this.#blocks = []
-    this.#last = undefined
-    const byFamily = new Map<string, Array<EngineMetric>>()
-    for (const metric of selection.metrics) {
-      const metrics = byFamily.get(metric.family)
-      if (metrics === undefined) byFamily.set(metric.family, [metric])
-      else metrics.push(metric)
-    }
-    this.#metricsByFamily = byFamily
-  }
-
-  #assemble(blocks: ReadonlyArray<ReadBlock>): PageMetrics {
-    const metrics = { pod: new Map<string, MetricValue>(), models: new Map<string, Map<string, MetricValue>>() }
-    const present = new Set<string>()
-    for (const block of blocks) {
-      if (block.metrics === undefined) continue
-      mergeInto(metrics, block.metrics)
-      if (!block.empty) present.add(block.family)
-    }
-    const missingFamilies = [...this.#metricsByFamily.keys()].filter((family) => !present.has(family))
-    return { metrics, missingFamilies }
+  #assemble(blocks: ReadonlyArray<ReadBlock>, selection: PageSelection): PageMetrics {
+    const reads = new Map<string, FamilyRead>()
+    for (const block of blocks) if (block.read !== undefined) reads.set(block.family, block.read)
+    return assemble(selection, reads)
   }
 }

@@ -1,13 +1,16 @@
 /**
- * One scrape of one engine: GET its `/metrics` page within a time limit and a
- * size limit, and parse the families the catalogue needs.
+ * One scrape of one engine: GET its Prometheus page within a time limit and a
+ * size limit, and only whole: a body cut short (shorter than its
+ * content-length, ended by a lost connection, or without its final line
+ * break) is no page.
  */
+import { isUtf8 } from "node:buffer"
 import { Effect, Schema, Stream } from "effect"
 import type { HttpClient, HttpClientError, HttpClientResponse } from "effect/http"
 import type { ExpositionParseError } from "../exposition/MetricFamily.ts"
 
 /** Why a scrape yielded no page. */
-export const ScrapeFailure = Schema.Literals(["timeout", "transport", "status", "too_large", "malformed"])
+export const ScrapeFailure = Schema.Literals(["timeout", "transport", "status", "too_large", "truncated", "malformed"])
 export type ScrapeFailure = typeof ScrapeFailure.Type
 
 /** Every way a scrape ends. */
@@ -18,17 +21,25 @@ export const scrapeOutcomes: ReadonlyArray<ScrapeOutcome> = ["ok", ...ScrapeFail
 export class ScrapeError extends Schema.TaggedError<ScrapeError>()("ScrapeError", {
   url: Schema.String,
   reason: ScrapeFailure,
-  detail: Schema.String
+  detail: Schema.String,
+  /** The HTTP status of an answer other than 200. */
+  status: Schema.optional(Schema.Number)
 }) {}
+
+/** A page as fetched: its text, and whether its bytes were all UTF-8 (else the text holds U+FFFD for what was not). */
+export interface PageBody {
+  readonly text: string
+  readonly utf8: boolean
+}
 
 export interface ScrapeLimits {
   readonly timeoutMs: number
   readonly maxPageBytes: number
 }
 
-/** The engine's metrics URL; an IPv6 address goes in brackets. */
-export const metricsUrl = (podIp: string, port: number): string =>
-  `http://${podIp.includes(":") ? `[${podIp}]` : podIp}:${port}/metrics`
+/** The engine's metrics URL at `path`; an IPv6 address goes in brackets. */
+export const metricsUrl = (podIp: string, port: number, path = "/metrics"): string =>
+  `http://${podIp.includes(":") ? `[${podIp}]` : podIp}:${port}${path}`
 
 const decoder = new TextDecoder()
 
@@ -37,6 +48,18 @@ const tooLarge = (url: string, limit: number) =>
 
 const transport = (url: string) => (error: HttpClientError.HttpClientError) =>
   new ScrapeError({ url, reason: "transport", detail: error.message })
+
+/** The body broke off after the answer began: the connection was lost or closed early. */
+const cut = (url: string) => (error: HttpClientError.HttpClientError) =>
+  new ScrapeError({ url, reason: "truncated", detail: `the body broke off: ${error.message}` })
+
+const NEWLINE = 10
+
+/** The page of a whole body; a body that does not end its last line was cut short. */
+const pageOf = (url: string, bytes: Uint8Array): Effect.Effect<PageBody, ScrapeError> =>
+  bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== NEWLINE
+    ? Effect.fail(new ScrapeError({ url, reason: "truncated", detail: "the page does not end with a line break" }))
+    : Effect.succeed({ text: decoder.decode(bytes), utf8: isUtf8(bytes) })
 
 /**
  * Reads the body in chunks, failing (and so destroying the body) once it
@@ -48,7 +71,7 @@ const readChunks = (
   response: HttpClientResponse.HttpClientResponse,
   limit: number,
   allowed = limit
-): Effect.Effect<string, ScrapeError> =>
+): Effect.Effect<PageBody, ScrapeError> =>
   Effect.suspend(() => {
     const chunks: Array<Uint8Array> = []
     let size = 0
@@ -58,46 +81,60 @@ const readChunks = (
       chunks.push(chunk)
       return Effect.void
     }).pipe(
-      Effect.mapError((error) => (error._tag === "ScrapeError" ? error : transport(url)(error))),
-      Effect.map(() => decoder.decode(Buffer.concat(chunks, size)))
+      Effect.mapError((error) => (error._tag === "ScrapeError" ? error : cut(url)(error))),
+      Effect.flatMap(() => pageOf(url, Buffer.concat(chunks, size)))
     )
   })
 
 /**
- * The body as text, never reading past `limit` bytes. A body of a declared
- * length within the limit is read whole; any other is read in chunks and
- * dropped as soon as it passes the limit (a declared length over it at the
- * first chunk), which aborts the request.
+ * The page, never reading past `limit` bytes. A body of a declared length
+ * within the limit is read whole, and must have that length; any other is
+ * read in chunks and dropped as soon as it passes the limit (a declared
+ * length over it at the first chunk), which aborts the request.
  */
 const readBody = (
   url: string,
   response: HttpClientResponse.HttpClientResponse,
   limit: number
-): Effect.Effect<string, ScrapeError> => {
+): Effect.Effect<PageBody, ScrapeError> => {
   const declared = response.headers["content-length"]
   if (declared === undefined || !/^\d+$/.test(declared)) return readChunks(url, response, limit)
-  if (Number(declared) > limit) return readChunks(url, response, limit, 0)
+  const length = Number(declared)
+  if (length > limit) return readChunks(url, response, limit, 0)
   return response.arrayBuffer.pipe(
-    Effect.mapError(transport(url)),
+    Effect.mapError(cut(url)),
     Effect.flatMap((buffer) =>
-      buffer.byteLength > limit ? Effect.fail(tooLarge(url, limit)) : Effect.succeed(decoder.decode(buffer))
+      buffer.byteLength !== length
+        ? Effect.fail(
+            new ScrapeError({
+              url,
+              reason: "truncated",
+              detail: `${buffer.byteLength} bytes of the ${length} the answer declared`
+            })
+          )
+        : pageOf(url, new Uint8Array(buffer))
     )
   )
 }
 
-/** The page's text, or why there is none. */
+/** The page, or why there is none. */
 export const fetchPage = (
   client: HttpClient.HttpClient,
   url: string,
   limits: ScrapeLimits
-): Effect.Effect<string, ScrapeError> =>
+): Effect.Effect<PageBody, ScrapeError> =>
   client.get(url).pipe(
     Effect.mapError(transport(url)),
     Effect.flatMap((response) => {
       const body = readBody(url, response, limits.maxPageBytes)
       if (response.status === 200) return body
       // The error page is read (and dropped) so the connection can serve the next scrape.
-      const failure = new ScrapeError({ url, reason: "status", detail: `HTTP ${response.status}` })
+      const failure = new ScrapeError({
+        url,
+        reason: "status",
+        detail: `HTTP ${response.status}`,
+        status: response.status
+      })
       return body.pipe(Effect.ignore, Effect.andThen(Effect.fail(failure)))
     }),
     Effect.timeoutOrElse({

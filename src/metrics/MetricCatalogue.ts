@@ -1,8 +1,53 @@
 /**
- * Every metric the cache keeps, as data: its stored name, where it comes from
- * (the engine's `/metrics` page, a PromQL query, or the gateway itself), its
- * kind and its scope. The refresh loops read nothing else.
+ * Every metric the cache keeps, as data: its canonical name, where it comes
+ * from (an engine's `/metrics` page, a PromQL query, or the gateway itself),
+ * its kind and its scope. An engine metric names, per engine, the raw
+ * families that answer it, in order: the first one a page holds (and holds
+ * well formed) wins, so one canonical name reads every release of an engine.
+ * Adding an engine is adding a column here; the refresh loops read nothing else.
  */
+
+/** The engines whose pages the cache reads, chosen per pod by its `model.aibrix.ai/engine` label. */
+export const ENGINES = ["vllm", "sglang", "trtllm", "xllm"] as const
+export type Engine = (typeof ENGINES)[number]
+
+/** The engine of a pod without an engine label. */
+export const DEFAULT_ENGINE: Engine = "vllm"
+
+export const isEngine = (value: string): value is Engine => (ENGINES as ReadonlyArray<string>).includes(value)
+
+/** What the cache needs to know of an engine beyond its families. */
+export interface EngineProfile {
+  readonly engine: Engine
+  /** The path of its Prometheus page. */
+  readonly metricsPath: string
+  /**
+   * The labels that name a sample's model, in order of preference. A sample
+   * whose model label is missing, empty or `undefined` belongs to the pod's
+   * base model.
+   */
+  readonly modelLabels: ReadonlyArray<string>
+  /** A prefix only this engine's families carry, to recognise its page on a pod without an engine label. */
+  readonly familyPrefix: string | undefined
+}
+
+export const METRICS_PATH = "/metrics"
+/** trtllm-serve's `/metrics` answers JSON iteration statistics; its Prometheus page is here. */
+export const TRTLLM_METRICS_PATH = "/prometheus/metrics"
+
+export const engineProfiles: Readonly<Record<Engine, EngineProfile>> = {
+  vllm: { engine: "vllm", metricsPath: METRICS_PATH, modelLabels: ["model_name"], familyPrefix: "vllm:" },
+  // SGLang named the model `name` until December 2024.
+  sglang: { engine: "sglang", metricsPath: METRICS_PATH, modelLabels: ["model_name", "name"], familyPrefix: "sglang:" },
+  // Triton's TensorRT-LLM backend names it `model`.
+  trtllm: {
+    engine: "trtllm",
+    metricsPath: TRTLLM_METRICS_PATH,
+    modelLabels: ["model_name", "model"],
+    familyPrefix: "trtllm_"
+  },
+  xllm: { engine: "xllm", metricsPath: METRICS_PATH, modelLabels: ["model_name", "model"], familyPrefix: undefined }
+}
 
 /** Pod scope is read with `getMetricValueByPod`, pod-model scope with `getMetricValueByPodModel`. */
 export type MetricScope = "pod" | "podModel"
@@ -14,12 +59,15 @@ export type MetricScope = "pod" | "podModel"
  */
 export type SampleMerge = "sum" | "max"
 
+/** Per engine, the raw families that answer a canonical metric, the first present winning. */
+export type RawFamilies = Readonly<Partial<Record<Engine, ReadonlyArray<string>>>>
+
 /** A counter or gauge of the engine, one value per model. */
 export interface EngineSimpleMetric {
   readonly source: "engine"
   readonly kind: "simple"
   readonly name: string
-  readonly family: string
+  readonly families: RawFamilies
   readonly scope: "podModel"
   readonly merge: SampleMerge
 }
@@ -29,7 +77,7 @@ export interface EngineHistogramMetric {
   readonly source: "engine"
   readonly kind: "histogram"
   readonly name: string
-  readonly family: string
+  readonly families: RawFamilies
   readonly scope: "podModel"
 }
 
@@ -38,7 +86,7 @@ export interface EngineLabelMetric {
   readonly source: "engine"
   readonly kind: "label"
   readonly name: string
-  readonly family: string
+  readonly families: RawFamilies
   /** The label of the family's sample whose value is stored. */
   readonly label: string
   readonly scope: "pod"
@@ -65,34 +113,31 @@ export interface GatewayMetric {
 
 export type CatalogueMetric = EngineMetric | PromQLMetric | GatewayMetric
 
-/** Engine metric names carry this prefix. */
-export const ENGINE_PREFIX = "vllm:"
-
-const simple = (name: string, merge: SampleMerge = "sum"): EngineSimpleMetric => ({
+const simple = (name: string, families: RawFamilies, merge: SampleMerge = "sum"): EngineSimpleMetric => ({
   source: "engine",
   kind: "simple",
   name,
-  family: `${ENGINE_PREFIX}${name}`,
+  families,
   scope: "podModel",
   merge
 })
 
-const histogram = (name: string): EngineHistogramMetric => ({
+const histogram = (name: string, families: RawFamilies): EngineHistogramMetric => ({
   source: "engine",
   kind: "histogram",
   name,
-  family: `${ENGINE_PREFIX}${name}`,
+  families,
   scope: "podModel"
 })
 
-/** The family whose single series carries the engine's LoRA state in its labels. */
-export const LORA_INFO_FAMILY = `${ENGINE_PREFIX}lora_requests_info`
+/** The family whose single series carries vLLM's LoRA state in its labels. */
+export const LORA_INFO_FAMILY = "vllm:lora_requests_info"
 
 const loraLabel = (name: string): EngineLabelMetric => ({
   source: "engine",
   kind: "label",
   name,
-  family: LORA_INFO_FAMILY,
+  families: { vllm: [LORA_INFO_FAMILY] },
   label: name,
   scope: "pod"
 })
@@ -104,26 +149,107 @@ const promql = (name: string, scope: MetricScope, query: string): PromQLMetric =
   query
 })
 
+/** vLLM's family of this name. */
+const vllm = (name: string): string => `vllm:${name}`
+
+/** KV-cache usage, a fraction: vLLM renamed its gauge, SGLang calls it token usage. */
+const kvCacheUsage = (preferred: "gpu_cache_usage_perc" | "kv_cache_usage_perc"): RawFamilies => ({
+  vllm:
+    preferred === "kv_cache_usage_perc"
+      ? [vllm("kv_cache_usage_perc"), vllm("gpu_cache_usage_perc")]
+      : [vllm("gpu_cache_usage_perc"), vllm("kv_cache_usage_perc")],
+  sglang: ["sglang:token_usage"],
+  trtllm: ["trtllm_kv_cache_utilization"],
+  xllm: ["kv_cache_utilization", "kv_cache_utilization_perc"]
+})
+
+/** Time per output token: vLLM and SGLang renamed it inter-token latency; either answers for the other. */
+const interTokenLatency = (preferred: "time_per_output_token_seconds" | "inter_token_latency_seconds"): RawFamilies => {
+  const other =
+    preferred === "inter_token_latency_seconds" ? "time_per_output_token_seconds" : "inter_token_latency_seconds"
+  return {
+    vllm: [vllm(preferred), vllm(other)],
+    sglang: [`sglang:${preferred}`, `sglang:${other}`],
+    trtllm: ["trtllm_time_per_output_token_seconds"]
+  }
+}
+
+/** A histogram every engine with request timings names alike: `vllm:`, `sglang:` and `trtllm_` prefixes. */
+const requestHistogram = (name: string, engines: ReadonlyArray<"sglang" | "trtllm">): RawFamilies => ({
+  vllm: [vllm(name)],
+  ...(engines.includes("sglang") ? { sglang: [`sglang:${name}`] } : {}),
+  ...(engines.includes("trtllm") ? { trtllm: [`trtllm_${name}`] } : {})
+})
+
 export const engineMetrics: ReadonlyArray<EngineMetric> = [
-  simple("num_requests_running"),
-  simple("num_requests_waiting"),
-  simple("num_requests_swapped"),
-  simple("avg_prompt_throughput_toks_per_s"),
-  simple("avg_generation_throughput_toks_per_s"),
-  simple("gpu_cache_usage_perc", "max"),
-  simple("cpu_cache_usage_perc", "max"),
-  histogram("iteration_tokens_total"),
-  histogram("time_to_first_token_seconds"),
-  histogram("time_per_output_token_seconds"),
-  histogram("e2e_request_latency_seconds"),
-  histogram("request_queue_time_seconds"),
-  histogram("request_inference_time_seconds"),
-  histogram("request_decode_time_seconds"),
-  histogram("request_prefill_time_seconds"),
+  simple("num_requests_running", {
+    vllm: [vllm("num_requests_running")],
+    // SGLang's names since December 2024, then its 2024 ones.
+    sglang: ["sglang:num_running_reqs", "sglang:num_requests_running"],
+    trtllm: ["trtllm_num_requests_running"],
+    xllm: ["num_running_requests"]
+  }),
+  simple("num_requests_waiting", {
+    vllm: [vllm("num_requests_waiting")],
+    sglang: ["sglang:num_queue_reqs", "sglang:num_requests_waiting"],
+    trtllm: ["trtllm_num_requests_waiting"],
+    xllm: ["num_waiting_requests"]
+  }),
+  simple("num_requests_swapped", { vllm: [vllm("num_requests_swapped")], sglang: ["sglang:num_retracted_reqs"] }),
+  simple("avg_prompt_throughput_toks_per_s", { vllm: [vllm("avg_prompt_throughput_toks_per_s")] }),
+  simple("avg_generation_throughput_toks_per_s", {
+    vllm: [vllm("avg_generation_throughput_toks_per_s")],
+    sglang: ["sglang:gen_throughput"]
+  }),
+  simple("gpu_cache_usage_perc", kvCacheUsage("gpu_cache_usage_perc"), "max"),
+  simple("kv_cache_usage_perc", kvCacheUsage("kv_cache_usage_perc"), "max"),
+  simple("cpu_cache_usage_perc", { vllm: [vllm("cpu_cache_usage_perc")] }, "max"),
+  simple("engine_utilization", { xllm: ["engine_utilization"] }, "max"),
+  simple("prompt_tokens_total", {
+    vllm: [vllm("prompt_tokens_total")],
+    sglang: ["sglang:prompt_tokens_total"],
+    trtllm: ["trtllm_prompt_tokens_total"]
+  }),
+  simple("generation_tokens_total", {
+    vllm: [vllm("generation_tokens_total")],
+    sglang: ["sglang:generation_tokens_total"],
+    trtllm: ["trtllm_generation_tokens_total"]
+  }),
+  simple("request_success_total", {
+    vllm: [vllm("request_success_total")],
+    sglang: ["sglang:num_requests_total", "sglang:request_success_total"],
+    trtllm: ["trtllm_request_success_total"]
+  }),
+  simple("num_preemptions_total", { vllm: [vllm("num_preemptions_total")] }),
+  simple("prefix_cache_queries_total", {
+    vllm: [vllm("prefix_cache_queries_total"), vllm("gpu_prefix_cache_queries_total")]
+  }),
+  simple("prefix_cache_hits_total", { vllm: [vllm("prefix_cache_hits_total"), vllm("gpu_prefix_cache_hits_total")] }),
+  histogram("iteration_tokens_total", { vllm: [vllm("iteration_tokens_total")] }),
+  histogram("time_to_first_token_seconds", requestHistogram("time_to_first_token_seconds", ["sglang", "trtllm"])),
+  histogram("time_per_output_token_seconds", interTokenLatency("time_per_output_token_seconds")),
+  histogram("inter_token_latency_seconds", interTokenLatency("inter_token_latency_seconds")),
+  histogram("e2e_request_latency_seconds", requestHistogram("e2e_request_latency_seconds", ["sglang", "trtllm"])),
+  histogram("request_queue_time_seconds", requestHistogram("request_queue_time_seconds", ["trtllm"])),
+  histogram("request_inference_time_seconds", requestHistogram("request_inference_time_seconds", ["trtllm"])),
+  histogram("request_decode_time_seconds", requestHistogram("request_decode_time_seconds", ["trtllm"])),
+  histogram("request_prefill_time_seconds", requestHistogram("request_prefill_time_seconds", ["trtllm"])),
   loraLabel("max_lora"),
   loraLabel("running_lora_adapters"),
   loraLabel("waiting_lora_adapters")
 ]
+
+/** The raw families of an engine metric on one engine's pages, in order of preference. */
+export const familiesOn = (metric: EngineMetric, engine: Engine): ReadonlyArray<string> => metric.families[engine] ?? []
+
+/** The engine whose families' prefix the page carries at the start of a line, if any. */
+export const engineOfPage = (text: string): Engine | undefined => {
+  for (const engine of ENGINES) {
+    const prefix = engineProfiles[engine].familyPrefix
+    if (prefix !== undefined && (text.startsWith(prefix) || text.includes(`\n${prefix}`))) return engine
+  }
+  return undefined
+}
 
 const rateQuantile = (family: string, selector: string): string =>
   `histogram_quantile(0.95, sum by(le) (rate(${family}_bucket{${selector}}[5m])))`
@@ -157,13 +283,6 @@ export const gatewayMetrics: ReadonlyArray<GatewayMetric> = [
 
 /** The whole catalogue, engine metrics first. */
 export const catalogue: ReadonlyArray<CatalogueMetric> = [...engineMetrics, ...promQLMetrics, ...gatewayMetrics]
-
-/** The families these engine metrics are read from. */
-export const familiesOf = (metrics: ReadonlyArray<EngineMetric>): ReadonlySet<string> =>
-  new Set(metrics.map((metric) => metric.family))
-
-/** The engine families the scrape needs; the parser skips every other one. */
-export const engineFamilies: ReadonlySet<string> = familiesOf(engineMetrics)
 
 /**
  * The metrics worth refreshing: every one while nobody subscribed, else only

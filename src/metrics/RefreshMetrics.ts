@@ -30,7 +30,7 @@ export const scrapeDuration = Metric.histogram("aibrix_cache_scrape_duration_sec
 
 const scrapesWith = (outcome: ScrapeOutcome): Metric.Counter<number> =>
   Metric.counter("aibrix_cache_scrapes_total", {
-    description: "Engine scrapes by outcome (ok, timeout, transport, status, too_large, malformed).",
+    description: "Engine scrapes by outcome (ok, timeout, transport, status, too_large, truncated, malformed).",
     attributes: { outcome }
   })
 
@@ -41,8 +41,13 @@ export const scrapes: Readonly<Record<ScrapeOutcome, Metric.Counter<number>>> = 
   transport: scrapesWith("transport"),
   status: scrapesWith("status"),
   too_large: scrapesWith("too_large"),
+  truncated: scrapesWith("truncated"),
   malformed: scrapesWith("malformed")
 }
+
+export const malformedFamilies = Metric.counter("aibrix_cache_malformed_families_total", {
+  description: "Families of engine pages that gave no value because they would give a wrong one."
+})
 
 export const stalePods = Metric.gauge("aibrix_cache_stale_pods", {
   description: "Pods whose engine values are old (their last scrapes failed)."
@@ -81,6 +86,7 @@ const engineFamilies: ReadonlyArray<Metric.Metric<never, unknown>> = [
   cycleDuration,
   scrapeDuration,
   ...scrapeOutcomes.map((outcome) => scrapes[outcome]),
+  malformedFamilies,
   stalePods,
   droppedPods
 ]
@@ -99,6 +105,7 @@ export const observeRefresh = (
   Effect.gen(function* () {
     yield* observeCounter(cycles, () => engine().cycles)
     for (const outcome of scrapeOutcomes) yield* observeCounter(scrapes[outcome], () => engine().outcomes[outcome])
+    yield* observeCounter(malformedFamilies, () => engine().malformedFamilies)
     yield* observeGauge(stalePods, () => engine().stalePods)
     yield* observeGauge(droppedPods, () => engine().droppedPods)
     if (promql === undefined) return

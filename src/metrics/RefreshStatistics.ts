@@ -3,6 +3,7 @@
  * per pod and in total, and which pods' values are stale or were removed.
  */
 import type { ScrapeOutcome } from "./EngineScrape.ts"
+import type { Engine } from "./MetricCatalogue.ts"
 import type { PodKey } from "../store/Pod.ts"
 
 export type OutcomeCounts = Record<ScrapeOutcome, number>
@@ -13,12 +14,15 @@ export const zeroOutcomes = (): OutcomeCounts => ({
   transport: 0,
   status: 0,
   too_large: 0,
+  truncated: 0,
   malformed: 0
 })
 
 export interface PodScrapeStatistics {
   readonly key: PodKey
   readonly url: string
+  /** The engine whose families its pages are read as. */
+  readonly engine: Engine
   readonly ready: boolean
   readonly outcomes: Readonly<OutcomeCounts>
   /** Cycles in a row without a page (failed, or not ready). */
@@ -36,8 +40,10 @@ export interface EngineRefreshStatistics {
   readonly recentCycleMs: ReadonlyArray<number>
   /** Scrapes by outcome, since start. */
   readonly outcomes: Readonly<OutcomeCounts>
-  /** Pages that lacked at least one catalogue family. */
+  /** Pages that answered no family of at least one catalogue metric. */
   readonly pagesMissingFamilies: number
+  /** Families found malformed, over every page (two samples of one series, a value out of range, ...). */
+  readonly malformedFamilies: number
   readonly pods: ReadonlyArray<PodScrapeStatistics>
   readonly stalePods: number
   readonly droppedPods: number

@@ -7,11 +7,19 @@ import type { V1Pod } from "@kubernetes/client-node"
 import type { FleetStore, PodEntry } from "../store/FleetStore.ts"
 import { REALTIME_RUNNING_METRIC } from "../store/FleetStore.ts"
 import type { MetricValue } from "../store/MetricValue.ts"
-import { isReady, namespaceOf, podIpOf } from "../store/Pod.ts"
+import { isReady, labelOf, namespaceOf, podIpOf } from "../store/Pod.ts"
 import type { KeyMetrics, MetricJson, ModelList, ModelObject, ModelPod, ModelPods, PodDetail } from "./ServiceApi.ts"
 import { formatSampleValue } from "../exposition/Render.ts"
 
 export const OWNER = "aibrix"
+
+/** The pod label that names a pod's inference engine. */
+export const ENGINE_LABEL = "model.aibrix.ai/engine"
+/** The engine of a pod without the label. */
+export const DEFAULT_ENGINE = "vllm"
+
+/** The inference engine a pod runs, as its label names it (`vllm` when absent or empty). */
+export const engineOf = (pod: V1Pod): string => labelOf(pod, ENGINE_LABEL) || DEFAULT_ENGINE
 
 const finiteOrNull = (value: number): number | null => (Number.isFinite(value) ? value : null)
 
@@ -125,7 +133,7 @@ const KEY_MODEL_METRICS = ["num_requests_running", "num_requests_waiting", "gpu_
  * pod-model metrics when the engine reports any under its name, else those of
  * the pod's base model (engines report an adapter's load under the base model).
  */
-const keyValues = (
+export const keyValues = (
   entry: PodEntry,
   model: string
 ): [MetricValue | undefined, MetricValue | undefined, MetricValue | undefined, MetricValue | undefined] => {
@@ -138,7 +146,7 @@ const keyValues = (
   ]
 }
 
-const keyMetrics = (values: ReadonlyArray<MetricValue | undefined>): KeyMetrics => ({
+export const keyMetrics = (values: ReadonlyArray<MetricValue | undefined>): KeyMetrics => ({
   num_requests_running: numberOf(values[0]),
   num_requests_waiting: numberOf(values[1]),
   gpu_cache_usage_perc: numberOf(values[2]),
@@ -150,6 +158,7 @@ export const modelPod = (entry: PodEntry, values: ReadonlyArray<MetricValue | un
   namespace: namespaceOf(entry.pod),
   ip: podIpOf(entry.pod),
   ready: isReady(entry.pod),
+  engine: engineOf(entry.pod),
   base_model: entry.baseModel,
   stale: entry.engineMetricsStale,
   metrics: keyMetrics(values)
@@ -268,6 +277,7 @@ export const podDetail = (entry: PodEntry): PodDetail => {
     namespace: namespaceOf(entry.pod),
     ip: podIpOf(entry.pod),
     ready: isReady(entry.pod),
+    engine: engineOf(entry.pod),
     base_model: entry.baseModel,
     models: entry.modelNames(),
     running_requests: entry.running,

@@ -3,15 +3,17 @@
  * first, over the empty store, so `/healthz` answers at once and `/readyz`
  * says 503 until the source has synced; the live layer is then built over that
  * store. Server and live layer share one metric registry, the service's own,
- * which `/metrics` renders. Closing the scope stops the server first (no new
+ * which `/metrics` renders. Closing the scope first drains (`/readyz` says 503
+ * for a moment while the server still answers), then stops the server (no new
  * connections, the responses in flight finish), then the live layer (the
  * refresh, the trace's last flush before Redis quits, the informers).
  */
-import { Context, Deferred, Effect, Layer, Metric, Scope } from "effect"
+import { Context, Deferred, type Duration, Effect, Layer, Metric, Ref, Scope } from "effect"
 import { HttpServer } from "effect/http"
 import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
 import { CacheReadiness } from "../cache/CacheReadiness.ts"
 import { CacheStore } from "../cache/CacheStore.ts"
+import { Draining, drain } from "./ServiceDrain.ts"
 import { serveApi, type ServerOptions } from "./ServiceServer.ts"
 
 /** Builds the live cache over the given cache layer (the server's store). */
@@ -21,6 +23,8 @@ export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
   readonly source: string
   readonly live: LiveLayerOver<E>
+  /** How long `/readyz` says 503 before the listener closes, once the service stops. */
+  readonly drain: Duration.Duration
 }
 
 /** The readiness of a live layer not built yet: not ready until it is built and its own readiness says so. */
@@ -43,15 +47,19 @@ export const runService = <E>(options: ServiceOptions<E>) =>
     const liveScope = yield* Scope.fork(scope, "sequential")
     const store = yield* Layer.buildWithScope(layerEmpty, liveScope)
     const liveReadiness = yield* Deferred.make<CacheReadiness["Service"]>()
+    const draining = yield* Ref.make(false)
     const server = yield* Layer.buildWithScope(
       serveApi(options).pipe(
         Layer.provide(Layer.succeedContext(store)),
-        Layer.provide(Layer.succeed(CacheReadiness, readinessOnceBuilt(liveReadiness)))
+        Layer.provide(Layer.succeed(CacheReadiness, readinessOnceBuilt(liveReadiness))),
+        Layer.provide(Layer.succeed(Draining, Ref.get(draining)))
       ),
       scope
     )
     const address = HttpServer.formatAddress(Context.get(server, HttpServer.HttpServer).address)
     yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ url: address }))
+    // Added after the server, so it runs before the server closes.
+    yield* Effect.addFinalizer(() => drain(draining, options.drain))
 
     const live = yield* Layer.buildWithScope(options.live(Layer.succeedContext(store)), liveScope)
     yield* Deferred.succeed(liveReadiness, Context.get(live, CacheReadiness))

@@ -106,6 +106,8 @@ export const ModelPod = Schema.Struct({
   namespace: Schema.String,
   ip: Schema.String,
   ready: Schema.Boolean,
+  /** The inference engine: the pod label `model.aibrix.ai/engine`, `vllm` when absent. */
+  engine: Schema.String,
   base_model: Schema.String,
   /** The engine's last scrapes failed: its figures are old. */
   stale: Schema.Boolean,
@@ -124,6 +126,8 @@ export const PodDetail = Schema.Struct({
   namespace: Schema.String,
   ip: Schema.String,
   ready: Schema.Boolean,
+  /** The inference engine: the pod label `model.aibrix.ai/engine`, `vllm` when absent. */
+  engine: Schema.String,
   base_model: Schema.String,
   /** Base model first, then adapters. */
   models: Schema.Array(Schema.String),

@@ -4,7 +4,7 @@
  * to an environment variable, read with `Config` (a bad value fails naming the
  * variable and the value), then to its default.
  */
-import { Cause, type Config, Data, Effect, Option, Result, Runtime, Schema } from "effect"
+import { Cause, type Config, Data, Duration, Effect, Option, Result, Runtime, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { envListenPort, envString, envValue } from "../EnvConfig.ts"
 import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
@@ -44,6 +44,21 @@ const flags = {
   )
 }
 
+/** Longest drain allowed: with the server's close (2 s), the trace's last flush (3 s) and QUIT (1 s), a stop stays under 10 s. */
+export const MAX_DRAIN_MS = 3_000
+export const DEFAULT_DRAIN_MS = 2_000
+
+/** `AIBRIX_SHUTDOWN_DRAIN_MS`: how long `/readyz` says 503 before the listener closes. */
+export const drainConfig: Config.Config<Duration.Duration> = envValue(
+  "AIBRIX_SHUTDOWN_DRAIN_MS",
+  Duration.millis(DEFAULT_DRAIN_MS),
+  `expected milliseconds from 0 to ${MAX_DRAIN_MS}`,
+  (value) => {
+    const ms = /^\d+$/.test(value) ? Number(value) : Number.NaN
+    return ms <= MAX_DRAIN_MS ? Duration.millis(ms) : undefined
+  }
+)
+
 const logFormatConfig: Config.Config<LogFormat> = envValue(
   "AIBRIX_LOG_FORMAT",
   "logfmt",
@@ -78,8 +93,9 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
       if (Result.isFailure(format)) return yield* Effect.fail(format.failure)
       const host = yield* orConfig(input.host, envString("AIBRIX_HOST", DEFAULT_HOST))
       const port = yield* orConfig(input.port, envListenPort("AIBRIX_PORT", DEFAULT_PORT))
+      const drain = yield* drainConfig
       const source = yield* chooseSource(input)
-      return yield* runService({ host, port, source: describeSource(source), live: liveLayerFor(source) })
+      return yield* runService({ host, port, drain, source: describeSource(source), live: liveLayerFor(source) })
     })
     return yield* service.pipe(
       Effect.catchCause((cause) => {

@@ -1,4 +1,7 @@
-/** The HTTP service: command line, server, handlers, API schema and the views it serves. */
+/** The HTTP service: command line, server, handlers, API schema, the views it serves and the fleet page. */
+export * as FleetFeed from "./FleetFeed.ts"
+export * as FleetHistory from "./FleetHistory.ts"
+export * as FleetPage from "./FleetPage.ts"
 export * as FleetViews from "./FleetViews.ts"
 export * as Service from "./Service.ts"
 export * as ServiceApi from "./ServiceApi.ts"

@@ -11,6 +11,8 @@ import { explainMismatch } from "./internal/Validation.ts"
 export const MODEL_LABEL = "model.aibrix.ai/name"
 /** The label that overrides the engine's metrics port. */
 export const METRIC_PORT_LABEL = "model.aibrix.ai/metric-port"
+/** The label that names the pod's inference engine (`vllm`, `sglang`, `trtllm`, `xllm`). */
+export const ENGINE_LABEL = "model.aibrix.ai/engine"
 /** Ray worker pods carry this label with the value `worker`; they are never tracked. */
 export const RAY_NODE_TYPE_LABEL = "ray.io/node-type"
 /** The label that groups pods by deployment in a `PodList`'s index. */
@@ -130,6 +132,9 @@ export const metricPortOf = (pod: V1Pod): number => {
   const port = Number(label)
   return port >= 1 && port <= 65535 ? port : DEFAULT_METRIC_PORT
 }
+
+/** The engine the pod's engine label names, as written; undefined without one. */
+export const engineLabelOf = (pod: V1Pod): string | undefined => labelOf(pod, ENGINE_LABEL) || undefined
 
 /** The deployment group of a pod in a `PodList` index ("" when unlabelled). */
 export const deploymentOf = (pod: V1Pod): string => labelOf(pod, DEPLOYMENT_LABEL) ?? ""

@@ -11,6 +11,8 @@ export interface TraceRecord {
   readonly ts: number
   readonly key: string
   readonly value: string
+  /** The requests the window counted (its `meta_total_reqs`). */
+  readonly totalRequests: number
 }
 
 /** Windows kept per model: 60 flushes of 10 s, the keys' own 10-minute life. */

@@ -9,6 +9,9 @@ import {
 } from "../../src/demo/EngineSimulator.ts"
 import type { MetricFamily, ParsedPage, Sample } from "../../src/exposition/MetricFamily.ts"
 import { parse } from "../../src/exposition/Parser.ts"
+import { metricsOfPage, pageSelection } from "../../src/metrics/EnginePage.ts"
+import { type Engine, engineProfiles } from "../../src/metrics/MetricCatalogue.ts"
+import { MetricValue } from "../../src/store/MetricValue.ts"
 import { histogramSeries } from "../support/histogramSeries.ts"
 
 const MODELS = ["meta-llama/Llama-3.1-8B-Instruct", "qwen-7b"]
@@ -250,6 +253,34 @@ describe("EngineSimulator", () => {
       assert.strictEqual(after, "refused")
     })
   )
+})
+
+describe("EngineSimulator as another engine", () => {
+  const engines: ReadonlyArray<Engine> = ["vllm", "sglang", "trtllm", "xllm"]
+  for (const engine of engines) {
+    it(`speaks ${engine}'s page layout at ${engineProfiles[engine].metricsPath}: the canonical names read its values`, async () => {
+      const simulator = await EngineSimulator.start({ models: ["m1"], engine })
+      simulators.push(simulator)
+      simulator.metrics.setGauge("m1", "num_requests_running", 5)
+      simulator.metrics.setGauge("m1", "num_requests_waiting", 2)
+      simulator.metrics.setGauge("m1", "gpu_cache_usage_perc", 0.5)
+      simulator.metrics.completeRequests("m1", 3)
+      const response = await fetch(simulator.metricsUrl)
+      assert.strictEqual(response.status, 200)
+      const selection = pageSelection(engineProfiles[engine])
+      const page = parse(await response.text(), { families: selection.families })
+      if (Result.isFailure(page)) assert.fail(page.failure.message)
+      const values = metricsOfPage(page.success, selection, "m1").metrics.models.get("m1")
+      assert.deepStrictEqual(values?.get("num_requests_running"), MetricValue.simple(5))
+      assert.deepStrictEqual(values?.get("num_requests_waiting"), MetricValue.simple(2))
+      assert.deepStrictEqual(values?.get("kv_cache_usage_perc"), MetricValue.simple(0.5))
+      const ttft = values?.get("time_to_first_token_seconds")
+      if (engine === "xllm") assert.isUndefined(ttft, "xLLM's page has no histograms")
+      else assert.isTrue(ttft !== undefined && MetricValue.isHistogram(ttft) && ttft.count === 3)
+      const elsewhere = engine === "trtllm" ? "/metrics" : "/prometheus/metrics"
+      assert.strictEqual((await fetch(`${simulator.url}${elsewhere}`)).status, 404)
+    })
+  }
 })
 
 describe("renderEnginePage", () => {

@@ -5,7 +5,7 @@
  * or client in this process).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
+import { ConfigProvider, Effect, Layer, ManagedRuntime, Schedule } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { init, initForGateway, initForMetadata, initStatic } from "../../layers/index.ts"
@@ -90,8 +90,15 @@ describe("the live layers", () => {
                   const store = yield* CacheStore
                   const readiness = yield* CacheReadiness
                   const refresh = yield* MetricRefresh
-                  yield* Effect.sleep("100 millis")
-                  const statistics = yield* refresh.statistics
+                  // The refresh's first scrapes end soon after start (the engines refuse at once); a busy
+                  // machine may take longer than a fixed wait.
+                  const statistics = yield* refresh.statistics.pipe(
+                    Effect.repeat({
+                      until: (s) => s.engine.cycles > 0,
+                      schedule: Schedule.spaced("10 millis"),
+                      times: 500
+                    })
+                  )
                   if (name === "initForGateway") {
                     const tracker = yield* RequestTracker
                     yield* tracker.addRequestCount(undefined, `r-${round}`, "llama")

@@ -1,18 +1,21 @@
 /**
  * Reading an engine's pages block by block gives what parsing each page whole
- * gives, scrape after scrape, whatever changed in between: values, families
- * missing, and the first malformed line.
+ * gives, scrape after scrape, whatever changed in between: values, metrics
+ * missing, families malformed, and the first malformed line. The simulator's
+ * pages change as an engine's do; the real pages of every engine are damaged
+ * at random.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import fc from "fast-check"
-import { metricsOfPage, type PageMetrics } from "../../src/metrics/EnginePage.ts"
-import { EnginePageReader, type PageSelection } from "../../src/metrics/EnginePageReader.ts"
+import { metricsOfPage, type PageMetrics, type PageSelection, pageSelection } from "../../src/metrics/EnginePage.ts"
+import { EnginePageReader } from "../../src/metrics/EnginePageReader.ts"
 import { pageBlocks, samplesBelong } from "../../src/metrics/internal/PageLayout.ts"
 import { ENGINE_GAUGES, ENGINE_HISTOGRAMS, SimulatedMetrics } from "../../src/demo/SimulatedMetrics.ts"
-import { engineMetrics, familiesOf } from "../../src/metrics/MetricCatalogue.ts"
+import { engineMetrics, engineProfiles } from "../../src/metrics/MetricCatalogue.ts"
 import type { ExpositionParseError } from "../../src/exposition/MetricFamily.ts"
 import { parse } from "../../src/exposition/Parser.ts"
+import { ENGINE_PAGES } from "../support/enginePages.ts"
 
 const MODELS = ["llama", "lora-a", "qwen"] as const
 
@@ -73,6 +76,8 @@ type Damage =
   | { readonly _tag: "dropFamily"; readonly at: number }
 
 const damageLines = [
+  'vllm:num_requests_running{model_name="llama"} 1e400',
+  'vllm:time_to_first_token_seconds_bucket{le="1e999",model_name="llama"} 1',
   "garbage line here",
   'vllm:num_requests_running{model_name="llama"} 7',
   'vllm:time_to_first_token_seconds_bucket{le="0.1",model_name="llama"} 1',
@@ -151,7 +156,7 @@ const damaged = (page: string, damage: Damage): string => {
 /** Pages as comparable data: maps become sorted entries, values plain objects. */
 const comparable = (result: Result.Result<PageMetrics, ExpositionParseError>) => {
   if (Result.isFailure(result)) return { failure: { line: result.failure.line, reason: result.failure.reason } }
-  const { metrics, missingFamilies } = result.success
+  const { malformed, metrics, missing } = result.success
   const entries = <V>(map: ReadonlyMap<string, V>) => [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   const value = (v: unknown) => JSON.parse(JSON.stringify(v, (_, x) => (x instanceof Map ? [...x] : x)))
   return {
@@ -160,20 +165,23 @@ const comparable = (result: Result.Result<PageMetrics, ExpositionParseError>) =>
       model,
       entries(values).map(([name, v]) => [name, value(v)])
     ]),
-    missingFamilies
+    missing,
+    malformed
   }
 }
 
+const BASE_MODEL = "llama"
+
 const wholePage = (text: string, selection: PageSelection) =>
   Result.map(parse(text, { families: selection.families, malformed: "fail" }), (page) =>
-    metricsOfPage(page, selection.metrics)
+    metricsOfPage(page, selection, BASE_MODEL)
   )
 
-const everything: PageSelection = { metrics: engineMetrics, families: familiesOf(engineMetrics) }
+const everything: PageSelection = pageSelection(engineProfiles.vllm)
 const routerMetrics = engineMetrics.filter((metric) =>
-  ["num_requests_running", "gpu_cache_usage_perc", "time_to_first_token_seconds", "max_lora"].includes(metric.name)
+  ["num_requests_running", "kv_cache_usage_perc", "time_to_first_token_seconds", "max_lora"].includes(metric.name)
 )
-const router: PageSelection = { metrics: routerMetrics, families: familiesOf(routerMetrics) }
+const router: PageSelection = pageSelection(engineProfiles.vllm, routerMetrics)
 
 describe("EnginePageReader", () => {
   it("gives what the whole page gives, scrape after scrape", () => {
@@ -191,7 +199,10 @@ describe("EnginePageReader", () => {
             for (const one of changes) apply(engine, one)
             const text = damaged(engine.page(), harm)
             reads++
-            assert.deepStrictEqual(comparable(reader.read(text, selection)), comparable(wholePage(text, selection)))
+            assert.deepStrictEqual(
+              comparable(reader.read(text, selection, BASE_MODEL)),
+              comparable(wholePage(text, selection))
+            )
             if (reader.readByBlocks) blockReads++
           }
         }
@@ -200,6 +211,42 @@ describe("EnginePageReader", () => {
     )
     // Most pages were read block by block: the property is about that path.
     assert.isAbove(blockReads, reads / 2)
+  })
+
+  it("gives what the whole page gives on every engine's real pages, damaged at random", () => {
+    let blockReads = 0
+    let reads = 0
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ENGINE_PAGES),
+        fc.array(damage, { minLength: 1, maxLength: 6 }),
+        (fixture, harms) => {
+          const selection = pageSelection(engineProfiles[fixture.engine])
+          const reader = new EnginePageReader()
+          for (const harm of [{ _tag: "none" as const }, ...harms]) {
+            const text = damaged(fixture.text, harm)
+            reads++
+            assert.deepStrictEqual(
+              comparable(reader.read(text, selection, BASE_MODEL)),
+              comparable(wholePage(text, selection))
+            )
+            if (reader.readByBlocks) blockReads++
+          }
+        }
+      ),
+      { numRuns: 200 }
+    )
+    assert.isAbove(blockReads, reads / 2)
+  })
+
+  it("a page whose bytes were not all UTF-8 is read whole, and its U+FFFD label values spoil their families", () => {
+    const engine = new SimulatedMetrics(["llama"], 1_727_000_000)
+    const text = engine.page().replace('model_name="llama"} ', 'model_name="ll\uFFFDama"} ')
+    const reader = new EnginePageReader()
+    assert.isTrue(Result.isSuccess(reader.read(text, everything, BASE_MODEL)))
+    const read = reader.read(text, everything, BASE_MODEL, true)
+    assert.isFalse(reader.readByBlocks)
+    assert.isTrue(Result.isSuccess(read) && read.success.malformed.length === 1)
   })
 
   it("lays out an engine's page in one block per family, in the page's order", () => {
@@ -235,10 +282,13 @@ describe("EnginePageReader", () => {
       indented +
       'vllm:num_requests_waiting{model_name="llama"} 2\n'
     const reader = new EnginePageReader()
-    assert.isTrue(Result.isSuccess(reader.read(page(""), everything)))
+    assert.isTrue(Result.isSuccess(reader.read(page(""), everything, BASE_MODEL)))
     // The parser reads the indented line as a second HELP of the first family: the page is malformed.
     const text = page("  # HELP vllm:num_requests_running indented\n")
-    assert.deepStrictEqual(comparable(reader.read(text, everything)), comparable(wholePage(text, everything)))
+    assert.deepStrictEqual(
+      comparable(reader.read(text, everything, BASE_MODEL)),
+      comparable(wholePage(text, everything))
+    )
     assert.isTrue(Result.isFailure(wholePage(text, everything)))
   })
 })

@@ -367,6 +367,71 @@ describe("engine refresh", () => {
     }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1"), pod("p2", "10.0.0.2")], handler)))
   })
 
+  it.effect("a page cut short (no final line break) is a truncated scrape; the last whole page's values stay", () => {
+    let calls = 0
+    const handler: MockHandler = () => {
+      const page = enginePage(calls === 0 ? 5 : 9)
+      return ok(calls++ === 0 ? page : page.slice(0, -1))
+    }
+    return Effect.gen(function* () {
+      const metrics = yield* MetricCache
+      yield* cyclesDone(1)
+      yield* TestClock.adjust(50)
+      yield* cyclesDone(2)
+      const p1 = (yield* statistics).engine.pods.find((p) => p.key === "default/p1")!
+      assert.strictEqual(p1.outcomes.truncated, 1)
+      assert.deepStrictEqual(
+        yield* metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running"),
+        MetricValue.simple(5)
+      )
+    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], handler)))
+  })
+
+  it.effect("the engine label chooses the page's path and families; malformed families are counted", () => {
+    const { record, requests } = recorder()
+    const sglang = `# TYPE sglang:num_running_reqs gauge
+sglang:num_running_reqs{model_name="m1"} 4
+sglang:num_running_reqs{model_name="m1"} 4
+# TYPE sglang:num_queue_reqs gauge
+sglang:num_queue_reqs{model_name="m1"} 2
+`
+    const trtllm = '# TYPE trtllm_kv_cache_utilization gauge\ntrtllm_kv_cache_utilization{model_name="undefined"} 0.5\n'
+    const handler: MockHandler = (url) =>
+      record(url).pipe(Effect.andThen(ok(url.hostname === "10.0.0.1" ? sglang : trtllm)))
+    return Effect.gen(function* () {
+      const metrics = yield* MetricCache
+      yield* cyclesDone(1)
+      assert.deepStrictEqual(requests.map((r) => r.url).sort(), [
+        "http://10.0.0.1:8000/metrics",
+        "http://10.0.0.2:8000/prometheus/metrics"
+      ])
+      assert.deepStrictEqual(
+        yield* metrics.getMetricValueByPodModel("sglang", "default", MODEL, "num_requests_waiting"),
+        MetricValue.simple(2)
+      )
+      const running = yield* Effect.flip(
+        metrics.getMetricValueByPodModel("sglang", "default", MODEL, "num_requests_running")
+      )
+      assert.strictEqual(running._tag, "MetricNotFound", "a series written twice gives no number")
+      assert.strictEqual((yield* statistics).engine.malformedFamilies, 1)
+      // trtllm-serve names its model "undefined": the value is the pod's base model's.
+      assert.deepStrictEqual(
+        yield* metrics.getMetricValueByPodModel("trtllm", "default", MODEL, "kv_cache_usage_perc"),
+        MetricValue.simple(0.5)
+      )
+    }).pipe(
+      Effect.provide(
+        refreshing(
+          [
+            pod("sglang", "10.0.0.1", { labels: { "model.aibrix.ai/engine": "sglang" } }),
+            pod("trtllm", "10.0.0.2", { labels: { "model.aibrix.ai/engine": "trtllm" } })
+          ],
+          handler
+        )
+      )
+    )
+  })
+
   it.effect("only ready pods are scraped", () => {
     const { record, requests } = recorder()
     return Effect.gen(function* () {

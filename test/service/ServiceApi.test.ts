@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Metric, Result, Schema } from "effect"
-import { HttpServer } from "effect/http"
+import { HttpRouter, HttpServer } from "effect/http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { createServer } from "node:http"
+import { createConnection } from "node:net"
 import { initForTest } from "../../layers/index.ts"
 import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
 import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
@@ -20,7 +23,8 @@ import {
   Readiness
 } from "../../src/service/ServiceApi.ts"
 import { readinessOnceBuilt } from "../../src/service/Service.ts"
-import { serveApi } from "../../src/service/ServiceServer.ts"
+import { jsonErrors, serveApi } from "../../src/service/ServiceServer.ts"
+import { captureLogs } from "../support/capturedLogs.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { withFreshRegistry } from "../support/metricRegistry.ts"
 
@@ -30,13 +34,44 @@ interface Fetched {
   readonly text: string
 }
 
+/** What the server answered to bytes sent as they are, on a connection of their own. */
+interface RawAnswer {
+  readonly status: number
+  readonly headers: string
+  readonly body: string
+}
+
+const sendRaw = (url: string, request: string): Effect.Effect<RawAnswer> =>
+  Effect.promise(
+    () =>
+      new Promise<RawAnswer>((resolve, reject) => {
+        const { hostname, port } = new URL(url)
+        const socket = createConnection({ host: hostname, port: Number(port) })
+        let answer = ""
+        socket.setTimeout(5_000, () =>
+          socket.destroy(new Error(`no answer to ${JSON.stringify(request.slice(0, 60))}`))
+        )
+        socket.on("data", (chunk) => (answer += chunk.toString()))
+        socket.on("error", reject)
+        socket.on("close", () => {
+          const [head = "", ...rest] = answer.split("\r\n\r\n")
+          const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? Number.NaN)
+          resolve({ status, headers: head.toLowerCase(), body: rest.join("\r\n\r\n") })
+        })
+        socket.write(request)
+      })
+  )
+
 /**
  * The API on a real server on port 0, over the test cache and its families in
  * a registry of the test's own, with the given readiness.
  */
 const withServer = <A, E>(
   readiness: Layer.Layer<CacheReadiness>,
-  body: (get: (path: string) => Effect.Effect<Fetched>) => Effect.Effect<A, E, CacheWriter | CacheStore>
+  body: (
+    get: (path: string) => Effect.Effect<Fetched>,
+    raw: (request: string) => Effect.Effect<RawAnswer>
+  ) => Effect.Effect<A, E, CacheWriter | CacheStore>
 ) =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
@@ -52,7 +87,7 @@ const withServer = <A, E>(
           text: await response.text()
         }
       })
-    return yield* body(get)
+    return yield* body(get, (request) => sendRaw(url, request))
   }).pipe(Effect.scoped, Effect.provide(initForTest), withFreshRegistry)
 
 const ready: Layer.Layer<CacheReadiness> = Layer.effect(
@@ -73,7 +108,15 @@ const seed = Effect.gen(function* () {
   yield* writer.applyAll([
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama", ip: "10.0.0.1" }) }),
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "b", model: "llama", ip: "10.0.0.2", ready: false }) }),
-    DiscoveryEvent.PodAdded({ pod: makePod({ name: "c", model: "qwen", ip: "10.0.0.3", namespace: "team" }) }),
+    DiscoveryEvent.PodAdded({
+      pod: makePod({
+        name: "c",
+        model: "qwen",
+        ip: "10.0.0.3",
+        namespace: "team",
+        labels: { "model.aibrix.ai/engine": "sglang" }
+      })
+    }),
     DiscoveryEvent.AdapterAdded({ adapter: makeAdapter("llama-sql", ["a"]) })
   ])
   store.setPodModelMetric("default/a", "llama", "num_requests_running", MetricValue.simple(3))
@@ -127,6 +170,7 @@ describe("the service's API", () => {
           namespace: "default",
           ip: "10.0.0.1",
           ready: true,
+          engine: "vllm",
           base_model: "llama",
           stale: false,
           metrics: {
@@ -205,6 +249,8 @@ describe("the service's API", () => {
         assert.deepStrictEqual(pod.model_metrics["llama"]?.["num_requests_running"], { type: "simple", value: 3 })
         const other = decode(PodDetail, (yield* get("/v1/pods/team/c")).text)
         assert.strictEqual(other.base_model, "qwen")
+        assert.strictEqual(other.engine, "sglang", "the engine as the pod label names it")
+        assert.strictEqual(pod.engine, "vllm", "vllm when the label is absent")
       })
     )
   )
@@ -232,6 +278,109 @@ describe("the service's API", () => {
       })
     )
   )
+
+  it.effect("names up to 253 characters route, plain or percent-encoded; longer ones are a JSON 400", () =>
+    withServer(ready, (get) =>
+      Effect.gen(function* () {
+        const writer = yield* CacheWriter
+        const long150 = "m".repeat(150)
+        const long253 = `org/${"é".repeat(249)}`
+        const podName = "p".repeat(253)
+        yield* writer.applyAll([
+          DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: long150, ip: "10.0.0.1" }) }),
+          DiscoveryEvent.PodAdded({ pod: makePod({ name: podName, model: long253, ip: "10.0.0.2" }) })
+        ])
+        const first = yield* get(`/v1/models/${long150}/pods`)
+        assert.strictEqual(first.status, 200, first.text)
+        assert.deepStrictEqual(
+          decode(ModelPods, first.text).pods.map((pod) => pod.name),
+          ["a"]
+        )
+        const second = yield* get(`/v1/models/${encodeURIComponent(long253)}/pods`)
+        assert.strictEqual(second.status, 200, second.text)
+        assert.strictEqual(decode(ModelPods, second.text).model, long253)
+        const pod = yield* get(`/v1/pods/default/${podName}`)
+        assert.strictEqual(pod.status, 200, pod.text)
+        const tooLong = yield* get(`/v1/models/${"m".repeat(254)}/pods`)
+        assert.strictEqual(tooLong.status, 400)
+        assert.strictEqual(decode(ErrorBody, tooLong.text)._tag, "BadRequest")
+      })
+    )
+  )
+
+  it.effect("every error of the HTTP layer, Node's parser included, is a JSON error with its 4xx", () =>
+    withServer(ready, (get, raw) =>
+      Effect.gen(function* () {
+        yield* seed
+        const cases: ReadonlyArray<readonly [what: string, request: string, status: number, tag: string]> = [
+          [
+            "a 40 KB URL",
+            `GET /v1/models/${"x".repeat(40_000)}/pods HTTP/1.1\r\nHost: a\r\n\r\n`,
+            431,
+            "HeadersTooLarge"
+          ],
+          ["a bad request line", "GARBAGE\r\n\r\n", 400, "BadRequest"],
+          ["a bad header line", "GET /v1/models HTTP/1.1\r\nHost: a\r\nno colon\r\n\r\n", 400, "BadRequest"],
+          [
+            "both Content-Length and chunked",
+            "GET /v1/models HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+            "BadRequest"
+          ],
+          ["HTTP/1.1 without Host", "GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "BadRequest"],
+          [
+            "%zz in the path",
+            "GET /v1/models/%zz/pods HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            400,
+            "BadRequest"
+          ],
+          [
+            "a POST",
+            "POST /v1/models HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            405,
+            "MethodNotAllowed"
+          ]
+        ]
+        for (const [what, request, status, tag] of cases) {
+          const answer = yield* raw(request)
+          assert.strictEqual(answer.status, status, what)
+          assert.include(answer.headers, "content-type: application/json", what)
+          const error = decode(ErrorBody, answer.body)
+          assert.strictEqual(error._tag, tag, what)
+          assert.isAbove(error.message.length, 0, what)
+        }
+        assert.include((yield* raw(cases.at(-1)![1])).headers, "allow: get, head")
+        // A long unknown path is quoted short.
+        const unknown = yield* get(`/v2/${"y".repeat(10_000)}`)
+        assert.strictEqual(unknown.status, 404)
+        assert.isBelow(decode(ErrorBody, unknown.text).message.length, 300)
+        // HTTP/1.0 needs no Host.
+        assert.strictEqual((yield* raw("GET /healthz HTTP/1.0\r\n\r\n")).status, 200)
+      })
+    )
+  )
+
+  it.effect("a failure of the server itself is a JSON 500, logged", () => {
+    const logs: Array<string> = []
+    return Effect.gen(function* () {
+      const routes = Layer.mergeAll(HttpRouter.add("GET", "/boom", Effect.die(new Error("boom"))), jsonErrors)
+      const context = yield* Layer.build(
+        HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+          Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 }))
+        )
+      )
+      const url = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+      const response = yield* Effect.promise(() => fetch(`${url}/boom`))
+      assert.strictEqual(response.status, 500)
+      assert.strictEqual(response.headers.get("content-type"), "application/json")
+      const body = decode(ErrorBody, yield* Effect.promise(() => response.text()))
+      assert.strictEqual(body._tag, "InternalError")
+      assert.isTrue(
+        logs.some((line) => line.startsWith("Error: request failed")),
+        logs.join("\n")
+      )
+    }).pipe(Effect.scoped, captureLogs(logs))
+  })
 
   it.effect("healthz always; readyz 503 until the live cache is built and synced, then 200", () =>
     Effect.gen(function* () {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs before `npm test`: the integration tests start a real redis-server and a
-# real prometheus. Install them with apt-get when missing and we are root;
-# otherwise stop with a one-line instruction.
+# real prometheus, and load the fleet page in a real headless chromium. Install
+# them with apt-get when missing and we are root; otherwise stop with a
+# one-line instruction.
 set -euo pipefail
 echo "aibrix-cache tests on node $(node --version)"
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${missing[*]} with apt-get"

@@ -1,7 +1,8 @@
 /**
- * The service as a child process, as a user runs it: `node src/main.ts` with
- * the test's arguments and environment, its log lines collected, stopped with a
- * signal.
+ * The service as a child process, as a user runs it: `node src/main.ts` (or
+ * `npm start`) with the test's arguments and environment, its log lines
+ * collected, stopped with a signal. Each runs in a process group of its own,
+ * killed whole at the end, so that no test leaves a service running.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -22,6 +23,9 @@ const SOURCE_VARIABLES = [
   "AIBRIX_PORT",
   "AIBRIX_LOG_FORMAT",
   "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG",
+  "AIBRIX_SHUTDOWN_DRAIN_MS",
+  "AIBRIX_REPLICA_SYNC",
+  "POD_NAME",
   "REDIS_HOST",
   "REDIS_PORT",
   "REDIS_PASSWORD",
@@ -47,15 +51,23 @@ const exited = (child: ChildProcess): Promise<number | null> =>
     ? Promise.resolve(child.exitCode)
     : new Promise((resolve) => child.once("exit", (code) => resolve(code)))
 
+/** How the service is started: its entry run by Node, or the `start` script run by npm. */
+export type Launcher = "node" | "npm start"
+
+const command = (launcher: Launcher, args: ReadonlyArray<string>): readonly [string, ReadonlyArray<string>] =>
+  launcher === "node" ? [NODE, [MAIN, ...args]] : ["npm", ["start", "--silent", "--", ...args]]
+
 /**
  * Starts the service on `port` with `args`, HOME set to an empty directory and
- * none of the source variables unless `env` sets them; killed at scope close if
- * still running. The port goes in `--port`, unless `env` gives it as `AIBRIX_PORT`.
+ * none of the source variables unless `env` sets them; its process group is
+ * killed at scope close. The port goes in `--port`, unless `env` gives it as
+ * `AIBRIX_PORT`. `stop` signals the launched process (with `npm start`, npm).
  */
 export const serviceProcess = (
   port: number,
   args: ReadonlyArray<string>,
-  env: Readonly<Record<string, string>> = {}
+  env: Readonly<Record<string, string>> = {},
+  launcher: Launcher = "node"
 ): Effect.Effect<ServiceProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     const home = yield* Effect.acquireRelease(
@@ -72,7 +84,8 @@ export const serviceProcess = (
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const portFlag = env["AIBRIX_PORT"] === String(port) ? [] : ["--port", String(port)]
-        const child = spawn(NODE, [MAIN, ...portFlag, ...args], { env: childEnv })
+        const [file, fileArgs] = command(launcher, [...portFlag, ...args])
+        const child = spawn(file, fileArgs, { env: childEnv, detached: true })
         let partial = ""
         child.stdout.on("data", (chunk: Buffer) => {
           const text = partial + chunk.toString()
@@ -85,7 +98,11 @@ export const serviceProcess = (
       }),
       (child) =>
         Effect.promise(async () => {
-          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+          try {
+            process.kill(-child.pid!, "SIGKILL")
+          } catch {
+            // The whole group is gone already.
+          }
           await exited(child)
         })
     )

@@ -1,9 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Config, ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import { Redis, redisConfig } from "../../src/index.ts"
 import { connectRedis, redisService } from "../../src/trace/Redis.ts"
 import { countRoundTrips, eventually, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
+import { captureLogs } from "../support/capturedLogs.ts"
 
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
@@ -38,6 +40,15 @@ describe("redisConfig", () => {
     })
   )
 })
+
+/** Whether a write of `k` succeeds again before the deadline. */
+const writesAgain = (redis: Redis["Service"]) =>
+  eventually(
+    redis.setWithExpiry([{ key: "k", value: "after" }], 600).pipe(
+      Effect.as(true),
+      Effect.orElseSucceed(() => false)
+    )
+  )
 
 describe("Redis (real redis-server)", () => {
   it.live("fails at once with a typed error naming host and port when nothing answers", () =>
@@ -119,15 +130,55 @@ describe("Redis (real redis-server)", () => {
       const error = yield* Effect.flip(redis.setWithExpiry([{ key: "k", value: "during" }], 600))
       assert.strictEqual(error._tag, "RedisWriteError")
       yield* Effect.promise(() => server.start())
-      const written = yield* eventually(
-        redis.setWithExpiry([{ key: "k", value: "after" }], 600).pipe(
-          Effect.as(true),
-          Effect.orElseSucceed(() => false)
-        )
-      )
-      assert.isTrue(written)
+      assert.isTrue(yield* writesAgain(redis))
       const reader = yield* readerClient(server)
       assert.strictEqual(yield* Effect.promise(() => reader.get("k")), "after")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("logs the loss of the connection and its return once each, however long it is down", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const logs: Array<string> = []
+      const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined }).pipe(
+        captureLogs(logs)
+      )
+      const redis = redisService(client)
+      yield* Effect.promise(() => server.stop())
+      // Several reconnection attempts fail meanwhile.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1_000)))
+      yield* Effect.promise(() => server.start())
+      assert.isTrue(yield* writesAgain(redis))
+      yield* eventually(Effect.sync(() => logs.some((line) => line.includes("back"))))
+      const lost = logs.filter((line) => line.includes("Redis connection lost"))
+      const back = logs.filter((line) => line.includes("Redis connection back"))
+      assert.strictEqual(lost.length, 1, logs.join("\n"))
+      assert.strictEqual(back.length, 1, logs.join("\n"))
+      assert.match(lost[0]!, /^Warn/)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a password Redis does not need is said through the log, and ioredis prints nothing", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const printed = vi.spyOn(console, "warn").mockImplementation(() => {})
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          printed.mockRestore()
+          errors.mockRestore()
+        })
+      )
+      const logs: Array<string> = []
+      const config = { host: server.host, port: server.port, password: Redacted.make("not-needed") }
+      const client = yield* connectRedis(config).pipe(captureLogs(logs))
+      yield* redisService(client).setWithExpiry([{ key: "k", value: "v" }], 600)
+      yield* Effect.promise(() => server.stop())
+      yield* Effect.promise(() => server.start())
+      yield* eventually(Effect.sync(() => logs.some((line) => line.includes("Redis connection back"))))
+      assert.strictEqual(printed.mock.calls.length + errors.mock.calls.length, 0, String(printed.mock.calls))
+      assert.strictEqual(logs.filter((line) => line.includes("needs no password")).length, 1, logs.join("\n"))
+      assert.isTrue(logs.every((line) => !line.includes("not-needed")))
     }).pipe(Effect.scoped)
   )
 

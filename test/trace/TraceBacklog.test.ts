@@ -1,7 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TraceBacklog, type TraceRecord } from "../../src/trace/TraceBacklog.ts"
 
-const record = (model: string, ts: number): TraceRecord => ({ model, ts, key: `${model}@${ts}`, value: "{}" })
+const record = (model: string, ts: number): TraceRecord => ({
+  model,
+  ts,
+  key: `${model}@${ts}`,
+  value: "{}",
+  totalRequests: 1
+})
 
 describe("TraceBacklog", () => {
   it("hands out records oldest flush first", () => {

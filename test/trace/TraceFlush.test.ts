@@ -367,9 +367,34 @@ describe("shutdown", () => {
       yield* Fiber.join(fiber)
       assert.deepStrictEqual(redis.events, ["connect", "quit"])
       assert.isTrue(
-        lines.some((line) => line.includes("last flush got no answer from Redis within 3000 ms")),
+        lines.some((line) => line.includes("last flush got no answer from Redis within 3000 ms; 1 windows are lost")),
         lines.join("\n")
       )
+    })
+  )
+
+  it.effect("the last flush, failing, says the windows are lost and how many requests they held", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(BASE + 1_000)
+      const redis = new MemoryRedis()
+      const lines: Array<string> = []
+      yield* traced(
+        redis,
+        Effect.gen(function* () {
+          redis.down = true
+          yield* add("r1", "m")
+          yield* add("r2", "m")
+          yield* TestClock.adjust(9_000) // :10 fails, kept
+          yield* add("r3", "other")
+        })
+      ).pipe(captureLogs(lines))
+      const kept = lines.filter((line) => line.includes("kept for the next flush"))
+      assert.strictEqual(kept.length, 1, lines.join("\n"))
+      const last = lines.filter((line) => line.includes("last flush"))
+      assert.strictEqual(last.length, 1, lines.join("\n"))
+      assert.include(last[0]!, "could not write 2 windows")
+      assert.include(last[0]!, "they are lost (3 requests)")
+      assert.notInclude(last[0]!, "kept")
     })
   )
 

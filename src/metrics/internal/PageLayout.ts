@@ -28,7 +28,19 @@ export interface FamilyBlock {
 
 const NEWLINE = 10
 
-const BLANK_LINES = /^[ \t\r\n]*$/
+/** Whether `[0, end)` holds only blank lines and comment lines: no sample outside a block. */
+const onlyCommentsBefore = (text: string, end: number): boolean => {
+  let start = 0
+  while (start < end) {
+    const lineStop = Math.min(lineEnd(text, start), end)
+    const cursor = skipBlanks(text, start, lineStop)
+    if (cursor < lineStop && text.charCodeAt(cursor) !== HASH && text.charCodeAt(cursor) !== RETURN) return false
+    const next = text.indexOf("\n", lineStop)
+    if (next === -1) break
+    start = next + 1
+  }
+  return true
+}
 
 /** The end of the line that starts at `start`, without its line break. */
 const lineEnd = (text: string, start: number): number => {
@@ -137,9 +149,7 @@ export const pageBlocks = (
     if (family !== undefined) blocks.push({ family, type, start: blockStart, end: at })
   }
   const first = text.charCodeAt(0) === HASH ? 0 : nextCommentLine(text, 0)
-  // Before the first comment line, only blank lines: a sample there has no block.
-  if (first === -1) return BLANK_LINES.test(text) ? [] : undefined
-  if (!BLANK_LINES.test(text.slice(0, first))) return undefined
+  if (first === -1) return onlyCommentsBefore(text, text.length) ? [] : undefined
   let start = first
   while (true) {
     const end = lineEnd(text, start)
@@ -172,6 +182,8 @@ export const pageBlocks = (
     start = following
   }
   close(pageEnd)
+  // Before the first block, only blank and comment lines: a sample there has no block.
+  if (!onlyCommentsBefore(text, blocks.length > 0 ? blocks[0]!.start : pageEnd)) return undefined
   // The families of the page before, or the first of them, in order: none twice.
   if (asExpected) return blocks
   const seen = new Set<string>()

@@ -12,6 +12,7 @@ import { CacheReadiness } from "../../cache/CacheReadiness.ts"
 import { CacheStore } from "../../cache/CacheStore.ts"
 import { ModelPodsCache, modelList, podDetail } from "../FleetViews.ts"
 import { CacheApi, ModelPods, NotFound, NotReady } from "../ServiceApi.ts"
+import { Draining } from "../ServiceDrain.ts"
 
 const encodeModelPods = Schema.encodeSync(ModelPods)
 const utf8 = new TextEncoder()
@@ -50,11 +51,13 @@ const opsHandlers = HttpApiBuilder.group(
   Effect.fnUntraced(function* (handlers) {
     const store = yield* CacheStore
     const readiness = yield* CacheReadiness
+    const draining = yield* Draining
     const context = yield* Effect.context<never>()
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
-        Effect.flatMap(readiness.isReady, (isReady) => {
+        Effect.flatMap(Effect.all([draining, readiness.isReady]), ([isDraining, isReady]) => {
+          if (isDraining) return Effect.fail(new NotReady({ message: "the service is stopping" }))
           const readiness = { ready: isReady, pods: store.podCount, models: store.modelCount }
           return isReady
             ? Effect.succeed(readiness)

@@ -50,6 +50,13 @@ export interface TraceFlushStatistics {
   readonly dropped: number
 }
 
+/** The requests counted in windows that will not be written (their `meta_total_reqs`). */
+const lostRequests = (records: ReadonlyArray<TraceRecord>): number => {
+  let total = 0
+  for (const record of records) total += record.totalRequests
+  return total
+}
+
 export class TraceFlusher {
   readonly trace: RequestTrace
   readonly #store: FleetStore
@@ -87,6 +94,10 @@ export class TraceFlusher {
    * the next flush and logs one line.
    */
   flush(ts: number): Effect.Effect<void> {
+    return this.#flush(ts, false)
+  }
+
+  #flush(ts: number, last: boolean): Effect.Effect<void> {
     return Effect.suspend(() => {
       const dropped = this.#close(ts)
       const records = this.#backlog.records()
@@ -102,7 +113,7 @@ export class TraceFlusher {
               this.#backlog.remove(records)
               this.#written += records.length
             }),
-          onFailure: (error) => this.#failure(ts, records, dropped, error)
+          onFailure: (error) => this.#failure(ts, records, dropped, error, last)
         })
       )
     })
@@ -116,15 +127,22 @@ export class TraceFlusher {
         model,
         ts,
         key: traceKey(model, ts),
-        value: windowJson(window, this.#store.pendingRequests(model))
+        value: windowJson(window, this.#store.pendingRequests(model)),
+        totalRequests: window.total
       }
       dropped += this.#backlog.add(record)
     }
     return dropped
   }
 
-  #failure(ts: number, records: ReadonlyArray<TraceRecord>, dropped: number, error: RedisWriteError) {
+  #failure(ts: number, records: ReadonlyArray<TraceRecord>, dropped: number, error: RedisWriteError, last: boolean) {
     this.#failed++
+    if (last) {
+      return Effect.logWarning(
+        `request trace: last flush ${ts} could not write ${records.length} windows to Redis (${error.reason}); ` +
+          `they are lost (${lostRequests(records)} requests)`
+      )
+    }
     const lost = dropped === 0 ? "" : `, ${dropped} oldest dropped (${this.#backlog.dropped} in all)`
     return Effect.logWarning(
       `request trace: flush ${ts} could not write ${records.length} windows to Redis (${error.reason}); ` +
@@ -160,7 +178,7 @@ export class TraceFlusher {
    */
   readonly finalFlush: Effect.Effect<void> = Effect.gen({ self: this }, function* () {
     const now = yield* Clock.currentTimeMillis
-    yield* this.flush(tsOf(Math.max(now, this.#nextTickAt ?? firstTickAt(now))))
+    yield* this.#flush(tsOf(Math.max(now, this.#nextTickAt ?? firstTickAt(now))), true)
   }).pipe(
     Effect.timeoutOrElse({
       duration: FINAL_FLUSH_TIMEOUT_MS,
@@ -168,7 +186,7 @@ export class TraceFlusher {
         Effect.suspend(() =>
           Effect.logWarning(
             `request trace: last flush got no answer from Redis within ${FINAL_FLUSH_TIMEOUT_MS} ms; ` +
-              `${this.#backlog.size} windows not written`
+              `${this.#backlog.size} windows are lost (${lostRequests(this.#backlog.records())} requests)`
           )
         )
     }),
