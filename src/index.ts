@@ -66,3 +66,8 @@ export type { KubernetesSourceOptions } from "./discovery/KubernetesSource.ts"
 export type { RestartBackoff } from "./discovery/internal/SupervisedInformer.ts"
 export { StaticFleetFile } from "./discovery/StaticFleet.ts"
 export type { StaticSourceOptions } from "./discovery/StaticSource.ts"
+
+// ---- the service's HTTP API -------------------------------------------------
+/** The service's HTTP API: `HttpApiClient.make(CacheApi, { baseUrl })` is a typed client of it. */
+export { CacheApi } from "./service/ServiceApi.ts"
+export * as ServiceApi from "./service/ServiceApi.ts"

@@ -71,14 +71,24 @@ const fleetOf = (path: string, content: FileContent): Effect.Effect<ReadonlyMap<
     return Effect.fail(new StaticFleetInvalid({ path, problems: problems.map(clipProblem) }))
   })
 
-/** The events that turn the `current` fleet into the `next` one; unchanged pods emit nothing. */
+/** Synthetic pods are plain data built the same way every time: equal text, equal pod. */
+const samePod = (a: V1Pod, b: V1Pod): boolean => JSON.stringify(a) === JSON.stringify(b)
+
+/**
+ * The events that turn the `current` fleet into the `next` one: a pod whose
+ * labels changed (its engine) is updated, unchanged pods emit nothing.
+ */
 export const fleetDifferences = (
   current: ReadonlyMap<PodKey, V1Pod>,
   next: ReadonlyMap<PodKey, V1Pod>
 ): ReadonlyArray<DiscoveryEvent> => {
   const events: Array<DiscoveryEvent> = []
   for (const [key, pod] of current) if (!next.has(key)) events.push(DiscoveryEvent.PodDeleted({ pod }))
-  for (const [key, pod] of next) if (!current.has(key)) events.push(DiscoveryEvent.PodAdded({ pod }))
+  for (const [key, pod] of next) {
+    const previous = current.get(key)
+    if (previous === undefined) events.push(DiscoveryEvent.PodAdded({ pod }))
+    else if (!samePod(previous, pod)) events.push(DiscoveryEvent.PodUpdated({ oldPod: previous, newPod: pod }))
+  }
   return events
 }
 
@@ -119,7 +129,13 @@ export const makeStaticSource = (
         )
       }
       const events = fleetDifferences(fleet, loaded.success)
-      fleet = new Map(Array.from(loaded.success, ([key, pod]) => [key, fleet.get(key) ?? pod]))
+      const previous = fleet
+      fleet = new Map(
+        Array.from(loaded.success, ([key, pod]) => {
+          const kept = previous.get(key)
+          return [key, kept !== undefined && samePod(kept, pod) ? kept : pod]
+        })
+      )
       if (events.length === 0) return
       yield* writer.applyAll(events)
       yield* Effect.logInfo("static fleet reloaded").pipe(

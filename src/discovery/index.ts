@@ -1,4 +1,5 @@
 /** Discovery sources that feed the store: Kubernetes informers and static fleet files. */
+export * as DiscoveryConfig from "./DiscoveryConfig.ts"
 export * as DiscoveryErrors from "./DiscoveryErrors.ts"
 export * as DiscoveryFeed from "./DiscoveryFeed.ts"
 export * as DiscoveryMetrics from "./DiscoveryMetrics.ts"

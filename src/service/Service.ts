@@ -22,6 +22,8 @@ export type LiveLayerOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer
 export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
   readonly source: string
+  /** Where OpenTelemetry traces go, when they do, for the first log line. */
+  readonly traces?: string
   readonly live: LiveLayerOver<E>
   /** How long `/readyz` says 503 before the listener closes, once the service stops. */
   readonly drain: Duration.Duration
@@ -41,7 +43,11 @@ export const readinessOnceBuilt = (live: Deferred.Deferred<CacheReadiness["Servi
 /** Runs the service until interrupted; fails when the server cannot listen or the live layer cannot start. */
 export const runService = <E>(options: ServiceOptions<E>) =>
   Effect.gen(function* () {
-    yield* Effect.logInfo("starting").pipe(Effect.annotateLogs({ source: options.source }))
+    yield* Effect.logInfo("starting").pipe(
+      Effect.annotateLogs(
+        options.traces === undefined ? { source: options.source } : { source: options.source, traces: options.traces }
+      )
+    )
     const scope = yield* Effect.scope
     // Forked first, so it closes after the server.
     const liveScope = yield* Scope.fork(scope, "sequential")

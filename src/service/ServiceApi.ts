@@ -2,7 +2,12 @@
  * The HTTP API of the cache service: every endpoint, with a schema for each
  * response and each error. The schemas have no transformations (their encoded
  * form is their type), so a handler on the hot path may serialize a value of
- * the type with `JSON.stringify` and stay within the schema.
+ * the type with `JSON.stringify` and stay within the schema. Numbers are
+ * finite (the views turn `NaN` and infinities into `null`), so the OpenAPI
+ * document says `number`, not the strings a non-finite number encodes to.
+ *
+ * `CacheApi` is exported from the package: an Effect app gets a typed client
+ * with `HttpApiClient.make(CacheApi, { baseUrl })`.
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
@@ -44,7 +49,10 @@ export type ErrorBody = typeof ErrorBody.Type
 // ---- metric values ----------------------------------------------------------
 
 /** A number read from an engine; `NaN` and infinities are `null` in JSON. */
-export const MetricNumber = Schema.NullOr(Schema.Number)
+export const MetricNumber = Schema.NullOr(Schema.Finite)
+
+/** A count, or unix seconds. */
+const Count = Schema.Int
 
 export const SimpleJson = Schema.Struct({ type: Schema.Literal("simple"), value: MetricNumber })
 export const HistogramJson = Schema.Struct({
@@ -72,15 +80,15 @@ export const ModelObject = Schema.Struct({
   id: Schema.String,
   object: Schema.Literal("model"),
   /** Unix seconds: the oldest creation time known of the model's pods (or adapter). */
-  created: Schema.Number,
+  created: Count,
   owned_by: Schema.String,
   /** The base model: the model itself, or the adapter's parent. */
   root: Schema.String,
   /** The base model an adapter runs on; `null` for a base model. */
   parent: Schema.NullOr(Schema.String),
   /** Pods that serve it, and how many of them are ready. */
-  pods: Schema.Number,
-  ready_pods: Schema.Number
+  pods: Count,
+  ready_pods: Count
 })
 export type ModelObject = typeof ModelObject.Type
 
@@ -132,7 +140,7 @@ export const PodDetail = Schema.Struct({
   /** Base model first, then adapters. */
   models: Schema.Array(Schema.String),
   /** Requests the gateway routed to the pod and has not seen finish. */
-  running_requests: Schema.Number,
+  running_requests: Count,
   /** The engine's last scrapes failed: its figures are old. */
   stale: Schema.Boolean,
   /** Pod-scope metrics by name. */
@@ -148,8 +156,8 @@ export const Health = Schema.Struct({ status: Schema.Literal("ok") })
 
 export const Readiness = Schema.Struct({
   ready: Schema.Boolean,
-  pods: Schema.Number,
-  models: Schema.Number
+  pods: Count,
+  models: Count
 })
 export type Readiness = typeof Readiness.Type
 
@@ -169,32 +177,62 @@ const Namespace = Schema.String.check(
 
 // ---- the API ----------------------------------------------------------------
 
+/** What the OpenAPI document says of an endpoint. */
+const documented = (summary: string, description: string) => OpenApi.annotations({ summary, description })
+
 export class ModelsGroup extends HttpApiGroup.make("models", { topLevel: true }).add(
   HttpApiEndpoint.get("listModels", "/v1/models", {
     success: ModelList
-  }),
+  }).annotateMerge(
+    documented(
+      "List models",
+      "The OpenAI-compatible model list: base models and LoRA adapters (an adapter with its parent base model)."
+    )
+  ),
   HttpApiEndpoint.get("listModelPods", "/v1/models/:model/pods", {
     params: { model: Name },
     query: { ready: Schema.optional(Schema.Literals(["true", "false"])) },
     success: ModelPods,
-    error: NotFound
-  }),
+    error: [NotFound, BadRequest]
+  }).annotateMerge(
+    documented(
+      "A model's pods",
+      "The pods serving a model or adapter, with readiness and the load figures a router reads; " +
+        "`ready=true` keeps the ready ones."
+    )
+  ),
   HttpApiEndpoint.get("getPod", "/v1/pods/:namespace/:name", {
     params: { namespace: Namespace, name: Name },
     success: PodDetail,
-    error: NotFound
-  })
+    error: [NotFound, BadRequest]
+  }).annotateMerge(
+    documented(
+      "One pod",
+      "A pod's models (base first, then adapters), the gateway's running count, and every metric it has."
+    )
+  )
 ) {}
 
 export class OpsGroup extends HttpApiGroup.make("ops", { topLevel: true }).add(
-  HttpApiEndpoint.get("healthz", "/healthz", { success: Health }),
-  HttpApiEndpoint.get("readyz", "/readyz", { success: Readiness, error: NotReady }),
+  HttpApiEndpoint.get("healthz", "/healthz", { success: Health }).annotateMerge(
+    documented("Liveness", "200 while the process is up.")
+  ),
+  HttpApiEndpoint.get("readyz", "/readyz", { success: Readiness, error: NotReady }).annotateMerge(
+    documented("Readiness", "200 once the source's initial sync is in the store, 503 before.")
+  ),
   HttpApiEndpoint.get("metrics", "/metrics", {
     success: Schema.String.pipe(HttpApiSchema.asText({ contentType: EXPOSITION_CONTENT_TYPE }))
-  })
+  }).annotateMerge(documented("The service's own metrics", "Prometheus text exposition format 0.0.4."))
 ) {}
 
+/** The service's API, as `HttpApiClient.make(CacheApi, { baseUrl })` and the OpenAPI document read it. */
 export class CacheApi extends HttpApi.make("aibrix-cache")
   .add(ModelsGroup)
   .add(OpsGroup)
-  .annotateMerge(OpenApi.annotations({ title: "aibrix-cache" })) {}
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "aibrix-cache",
+      version: "0.1.0",
+      description: "A live view of an LLM serving fleet: pods, models, LoRA adapters and engine metrics."
+    })
+  ) {}

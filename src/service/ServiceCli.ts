@@ -11,6 +11,7 @@ import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
 import { chooseSource, describeSource } from "./ServiceSource.ts"
 import { runService } from "./Service.ts"
 import { liveLayerFor } from "./ServiceLive.ts"
+import { layerTracing, tracingConfig } from "./ServiceTracing.ts"
 
 export const DEFAULT_HOST = "127.0.0.1"
 export const DEFAULT_PORT = 8080
@@ -95,7 +96,15 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
       const port = yield* orConfig(input.port, envListenPort("AIBRIX_PORT", DEFAULT_PORT))
       const drain = yield* drainConfig
       const source = yield* chooseSource(input)
-      return yield* runService({ host, port, drain, source: describeSource(source), live: liveLayerFor(source) })
+      const tracing = yield* tracingConfig
+      return yield* runService({
+        host,
+        port,
+        drain,
+        source: describeSource(source),
+        live: liveLayerFor(source),
+        ...(tracing === undefined ? {} : { traces: tracing.url })
+      }).pipe(Effect.provide(layerTracing(tracing)))
     })
     return yield* service.pipe(
       Effect.catchCause((cause) => {
@@ -113,7 +122,8 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
 export const command = Command.make("aibrix-cache", flags, serve).pipe(
   Command.withDescription(
     "Serves a live view of an LLM serving fleet (pods, models, LoRA adapters, engine metrics) over HTTP: " +
-      "GET /v1/models, /v1/models/{model}/pods, /v1/pods/{namespace}/{name}, /healthz, /readyz, /metrics. " +
+      "GET /v1/models, /v1/models/{model}/pods, /v1/pods/{namespace}/{name}, /healthz, /readyz, /metrics, " +
+      "/openapi.json, /docs. " +
       "The fleet comes from --static FILE, else a Kubernetes cluster (KUBECONFIG, ~/.kube/config or " +
       "in-cluster), else a built-in demo of simulated engines. Redis (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD) " +
       "is used only when AIBRIX_GPU_OPTIMIZER_TRACING_FLAG is true."

@@ -6,13 +6,14 @@
  */
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Duration, Effect, Layer, Predicate, Schema } from "effect"
-import { HttpRouter, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpMiddleware, HttpRouter, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import { createServer, type Server } from "node:http"
 import type { Socket } from "node:net"
 import type { ErrorBody } from "./ServiceApi.ts"
 import { apiRoutes } from "./internal/ServiceHandlers.ts"
 import { pageRoutes } from "./FleetPage.ts"
+import { RequestSampler } from "./TraceSampling.ts"
 
 export interface ServerOptions {
   readonly host: string
@@ -200,6 +201,17 @@ const answerParserErrors = (server: Server): Server =>
     )
   })
 
+/** Paths polled all day long, whose spans would drown the rest: never traced. */
+export const UNTRACED_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics", "/page/feed"])
+
+/** Requests untraced: those of `UNTRACED_PATHS`, and those the request sampler leaves out. */
+const untraced = Layer.effect(HttpMiddleware.TracerDisabledWhen)(
+  Effect.gen(function* () {
+    const sampled = yield* RequestSampler
+    return (request) => UNTRACED_PATHS.has(request.url.split("?", 1)[0]!) || !sampled(request)
+  })
+)
+
 /**
  * The API and the fleet page served on a Node HTTP server at `host:port` (port 0: a free port the kernel picks;
  * the `HttpServer` it provides has the address). Needs the cache layer's store
@@ -211,6 +223,7 @@ export const serveApi = (options: ServerOptions) =>
     disableListenLog: true,
     routerConfig: { maxParamLength: MAX_PARAM_LENGTH }
   }).pipe(
+    Layer.provide(untraced),
     Layer.provideMerge(
       Layer.effectContext(
         Layer.build(

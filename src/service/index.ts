@@ -1,4 +1,5 @@
-/** The HTTP service: command line, server, handlers, API schema, the views it serves and the fleet page. */
+/** The HTTP service: command line, server, handlers, API schema and its documents, the views it serves and the fleet page. */
+export * as ApiDocs from "./ApiDocs.ts"
 export * as FleetFeed from "./FleetFeed.ts"
 export * as FleetHistory from "./FleetHistory.ts"
 export * as FleetPage from "./FleetPage.ts"
@@ -10,3 +11,4 @@ export * as ServiceLive from "./ServiceLive.ts"
 export * as ServiceLog from "./ServiceLog.ts"
 export * as ServiceServer from "./ServiceServer.ts"
 export * as ServiceSource from "./ServiceSource.ts"
+export * as ServiceTracing from "./ServiceTracing.ts"

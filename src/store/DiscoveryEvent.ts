@@ -28,13 +28,12 @@
  * removes the pod and every mapping, metric and count it had.
  *
  * Adapters. `AdapterAdded` maps the adapter to each pod of its
- * `status.instances` (pod names in the adapter's namespace) that the store
- * holds; `AdapterUpdated` removes what `oldAdapter` mapped and applies
- * `newAdapter`; `AdapterDeleted` removes its mappings. Only an adapter event
- * maps a pod to an adapter: a pod that arrives after its adapter, or is
- * recreated, is mapped when the adapter is applied again (Kubernetes discovery
- * applies every adapter again after its initial sync and after every relist
- * of the pods).
+ * `status.instances` (pod names in the adapter's namespace); a listed pod the
+ * store does not hold yet is remembered, and mapped the moment a pod of that
+ * key arrives, late or recreated. `AdapterUpdated` removes what `oldAdapter`
+ * mapped and remembered and applies `newAdapter`; `AdapterDeleted` removes its
+ * mappings and what it remembered. A source need not apply an adapter again
+ * after its pods.
  *
  * A malformed object (one whose fields the cache reads do not have the shape
  * it needs) is logged and skipped, never thrown; the events around it apply.
@@ -53,11 +52,11 @@ export type DiscoveryEvent = Data.TaggedEnum<{
   PodDeleted: { readonly pod: V1Pod }
   /** A deletion known only by the pod's `namespace/name` key (a tombstone). */
   PodDeletedByKey: { readonly key: PodKey }
-  /** An adapter observed: the listed pods the store holds are mapped to it. */
+  /** An adapter observed: its listed pods are mapped to it, and those not known yet remembered. */
   AdapterAdded: { readonly adapter: ModelAdapter }
   /** An adapter's new state: the old mappings removed, the new ones applied. */
   AdapterUpdated: { readonly oldAdapter: ModelAdapter; readonly newAdapter: ModelAdapter }
-  /** An adapter gone: its mappings removed. */
+  /** An adapter gone: its mappings removed, and what it remembered. */
   AdapterDeleted: { readonly adapter: ModelAdapter }
 }>
 

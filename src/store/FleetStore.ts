@@ -19,15 +19,14 @@ import {
 } from "./ModelAdapter.ts"
 import { MetricValue } from "./MetricValue.ts"
 import {
-  baseModelOf,
   describeInvalidPod,
-  isTracked,
   isValidPod,
   keyOf,
   namespaceOf,
   podIpOf,
   podKey,
   type PodKey,
+  trackedModelOf,
   uidOf,
   type ValidPod
 } from "./Pod.ts"
@@ -111,11 +110,11 @@ class ModelEntry {
   }
 }
 
-/** An adapter as last applied: the pods it was mapped to. */
+/** An adapter as last applied: its name and the key of every pod it lists, known or not. */
 interface AppliedAdapter {
   readonly name: string
   readonly adapter: ModelAdapter
-  readonly podKeys: ReadonlyArray<PodKey>
+  readonly instanceKeys: ReadonlySet<PodKey>
 }
 
 /** The gateway's count of a model's requests not yet finished. */
@@ -163,6 +162,9 @@ export class FleetStore {
   readonly #podsByNamespace = new Map<string, Map<string, PodEntry>>()
   readonly #models = new Map<string, ModelEntry>()
   readonly #adapters = new Map<string, AppliedAdapter>()
+  // Every pod key some adapter lists, known or not: a pod that arrives under
+  // the key (late, or recreated) is mapped to these adapters at once.
+  readonly #adaptersByInstance = new Map<PodKey, Set<AppliedAdapter>>()
   // Kept by model name, not in the model's entry: requests stay pending for their
   // model even while it has no pods for a moment (all its pods restarting).
   readonly #pending = new Map<string, PendingCounter>()
@@ -178,20 +180,30 @@ export class FleetStore {
   apply(event: DiscoveryEvent): Rejection | undefined {
     switch (event._tag) {
       case "PodAdded":
-        return this.#withValidPod(event, event.pod, (pod) => this.#upsertPod(pod))
-      case "PodUpdated":
-        return this.#withValidPod(event, event.newPod, (newPod) => {
-          // Of the old object only the key matters (the rename case): validating all
-          // of it would double the cost of every update.
-          const oldName = event.oldPod.metadata?.name
-          if (typeof oldName === "string" && oldName !== "") {
-            const oldKey = podKey(namespaceOf(event.oldPod), oldName)
-            if (oldKey !== keyOf(newPod)) this.#removePod(oldKey)
-          }
-          this.#upsertPod(newPod)
-        })
+        if (!isValidPod(event.pod)) return this.#rejectPod(event, event.pod)
+        this.#upsertPod(event.pod)
+        return undefined
+      case "PodUpdated": {
+        const newPod = event.newPod
+        if (!isValidPod(newPod)) return this.#rejectPod(event, newPod)
+        // Of the old object only the key matters (the rename case): validating all
+        // of it would double the cost of every update.
+        const oldPod = event.oldPod
+        const oldName = oldPod.metadata?.name
+        if (
+          typeof oldName === "string" &&
+          oldName !== "" &&
+          (oldName !== newPod.metadata.name || namespaceOf(oldPod) !== namespaceOf(newPod))
+        ) {
+          this.#removePod(podKey(namespaceOf(oldPod), oldName))
+        }
+        this.#upsertPod(newPod)
+        return undefined
+      }
       case "PodDeleted":
-        return this.#withValidPod(event, event.pod, (pod) => this.#removePod(keyOf(pod)))
+        if (!isValidPod(event.pod)) return this.#rejectPod(event, event.pod)
+        this.#removePod(keyOf(event.pod))
+        return undefined
       case "PodDeletedByKey":
         this.#removePod(event.key)
         return undefined
@@ -207,10 +219,8 @@ export class FleetStore {
     }
   }
 
-  #withValidPod(event: DiscoveryEvent, pod: V1Pod, change: (pod: ValidPod) => void): Rejection | undefined {
-    if (!isValidPod(pod)) return { event: event._tag, reason: `malformed pod: ${describeInvalidPod(pod)}` }
-    change(pod)
-    return undefined
+  #rejectPod(event: DiscoveryEvent, pod: V1Pod): Rejection {
+    return { event: event._tag, reason: `malformed pod: ${describeInvalidPod(pod)}` }
   }
 
   #withValidAdapter(
@@ -231,22 +241,26 @@ export class FleetStore {
    * replaces the entry as a new pod.
    */
   #upsertPod(pod: ValidPod): void {
-    const key = keyOf(pod)
-    const baseModel = baseModelOf(pod)
-    if (baseModel === undefined || !isTracked(pod)) {
-      this.#removePod(key)
+    // Found by namespace and name: the update of a known pod builds no key string.
+    const namespace = namespaceOf(pod)
+    const existing = this.podEntry(namespace, pod.metadata.name)
+    const baseModel = trackedModelOf(pod)
+    if (baseModel === undefined) {
+      if (existing !== undefined) this.#removeEntry(existing)
       return
     }
-    const existing = this.#pods.get(key)
     if (existing !== undefined && existing.uid === uidOf(pod) && existing.podIp === podIpOf(pod)) {
       this.#refreshPod(existing, pod, baseModel)
       return
     }
-    this.#removePod(key)
+    if (existing !== undefined) this.#removeEntry(existing)
+    const key = podKey(namespace, pod.metadata.name)
     const entry = new PodEntry(key, pod, baseModel)
     this.#pods.set(key, entry)
-    this.#namespacePods(namespaceOf(pod)).set(pod.metadata.name, entry)
+    this.#namespacePods(namespace).set(pod.metadata.name, entry)
     this.#link(entry, baseModel)
+    const listing = this.#adaptersByInstance.get(key)
+    if (listing !== undefined) for (const applied of listing) this.#mapAdapter(entry, applied.name)
     this.#version++
   }
 
@@ -265,8 +279,11 @@ export class FleetStore {
 
   #removePod(key: PodKey): void {
     const entry = this.#pods.get(key)
-    if (entry === undefined) return
-    this.#pods.delete(key)
+    if (entry !== undefined) this.#removeEntry(entry)
+  }
+
+  #removeEntry(entry: PodEntry): void {
+    this.#pods.delete(entry.key)
     this.#dropFromNamespace(entry)
     entry.removed = true
     for (const name of entry.models) this.#detach(entry, name)
@@ -291,32 +308,52 @@ export class FleetStore {
     if (pods.size === 0) this.#podsByNamespace.delete(namespace)
   }
 
+  /**
+   * Maps the adapter to every listed pod that is known, and remembers the
+   * others for when they arrive. An adapter applied again replaces itself.
+   */
   #applyAdapter(adapter: ValidModelAdapter): void {
     const key = adapterKeyOf(adapter)
     this.#unmapAdapter(key)
-    const name = adapter.metadata.name
-    const podKeys: Array<PodKey> = []
-    for (const instance of instanceKeysOf(adapter)) {
-      const entry = this.#pods.get(instance)
-      if (entry === undefined) continue
-      entry.adapters.add(name)
-      this.#link(entry, name)
-      podKeys.push(instance)
+    const applied: AppliedAdapter = {
+      name: adapter.metadata.name,
+      adapter,
+      instanceKeys: new Set(instanceKeysOf(adapter))
     }
-    this.#adapters.set(key, { name, adapter, podKeys })
+    this.#adapters.set(key, applied)
+    for (const instance of applied.instanceKeys) {
+      let listing = this.#adaptersByInstance.get(instance)
+      if (listing === undefined) {
+        listing = new Set()
+        this.#adaptersByInstance.set(instance, listing)
+      }
+      listing.add(applied)
+      const entry = this.#pods.get(instance)
+      if (entry !== undefined) this.#mapAdapter(entry, applied.name)
+    }
     this.#version++
   }
 
+  /** Removes the adapter's mappings and forgets the pods it was waiting for. */
   #unmapAdapter(key: string): void {
     const applied = this.#adapters.get(key)
     if (applied === undefined) return
     this.#adapters.delete(key)
-    for (const instance of applied.podKeys) {
+    for (const instance of applied.instanceKeys) {
+      const listing = this.#adaptersByInstance.get(instance)
+      if (listing?.delete(applied) && listing.size === 0) {
+        this.#adaptersByInstance.delete(instance)
+      }
       const entry = this.#pods.get(instance)
       if (entry === undefined || !entry.adapters.delete(applied.name)) continue
       this.#unlinkUnlessServed(entry, applied.name)
     }
     this.#version++
+  }
+
+  #mapAdapter(entry: PodEntry, name: string): void {
+    entry.adapters.add(name)
+    this.#link(entry, name)
   }
 
   #link(entry: PodEntry, name: string): void {
@@ -389,7 +426,7 @@ export class FleetStore {
     return this.#models.size
   }
 
-  /** The adapters as last applied, for re-applying them after a sync. */
+  /** The adapters as last applied. */
   listAdapters(): ReadonlyArray<ModelAdapter> {
     return Array.from(this.#adapters.values(), (applied) => applied.adapter)
   }

@@ -7,14 +7,25 @@ import type { V1Pod } from "@kubernetes/client-node"
 import { Schema } from "effect"
 import { explainMismatch } from "./internal/Validation.ts"
 
-/** The label that names a pod's base model; pods without it are not tracked. */
+/**
+ * The label that names a pod's base model. A model name a label value cannot
+ * hold (one with `/`) goes in the annotation of the same key; the label wins
+ * when both are set. Pods with neither are not tracked.
+ */
 export const MODEL_LABEL = "model.aibrix.ai/name"
+/** The annotation read for the base model when the label is absent or empty. */
+export const MODEL_ANNOTATION = MODEL_LABEL
 /** The label that overrides the engine's metrics port. */
 export const METRIC_PORT_LABEL = "model.aibrix.ai/metric-port"
 /** The label that names the pod's inference engine (`vllm`, `sglang`, `trtllm`, `xllm`). */
 export const ENGINE_LABEL = "model.aibrix.ai/engine"
 /** Ray worker pods carry this label with the value `worker`; they are never tracked. */
 export const RAY_NODE_TYPE_LABEL = "ray.io/node-type"
+/**
+ * A StormService pod group's member index: only the group's leader (index 0)
+ * serves; members with an integer index above 0 are never tracked.
+ */
+export const POD_GROUP_INDEX_LABEL = "stormservice.orchestration.aibrix.ai/pod-group-index"
 /** The label that groups pods by deployment in a `PodList`'s index. */
 export const DEPLOYMENT_LABEL = "app.kubernetes.io/name"
 
@@ -40,7 +51,8 @@ export const PodFields = Schema.Struct({
     name: Schema.NonEmptyString,
     namespace: Schema.optional(Schema.NullOr(Schema.String)),
     uid: Schema.optional(Schema.NullOr(Schema.String)),
-    labels: Schema.optional(Schema.NullOr(Schema.Record(Schema.String, Schema.String)))
+    labels: Schema.optional(Schema.NullOr(Schema.Record(Schema.String, Schema.String))),
+    annotations: Schema.optional(Schema.NullOr(Schema.Record(Schema.String, Schema.String)))
   }),
   status: Schema.optional(
     Schema.NullOr(
@@ -65,7 +77,8 @@ const isAbsent = (value: unknown): boolean => value === undefined || value === n
 
 const isOptionalString = (value: unknown): boolean => isAbsent(value) || typeof value === "string"
 
-const isOptionalLabels = (value: unknown): boolean => {
+/** Labels or annotations: absent, or an object of strings. */
+const isOptionalStringRecord = (value: unknown): boolean => {
   if (isAbsent(value)) return true
   if (!isStruct(value)) return false
   for (const key in value) if (Object.hasOwn(value, key) && typeof value[key] !== "string") return false
@@ -92,7 +105,7 @@ export const isValidPod = (pod: unknown): pod is ValidPod => {
   const metadata = pod.metadata
   if (!isStruct(metadata) || typeof metadata.name !== "string" || metadata.name.length === 0) return false
   if (!isOptionalString(metadata.namespace) || !isOptionalString(metadata.uid)) return false
-  if (!isOptionalLabels(metadata.labels)) return false
+  if (!isOptionalStringRecord(metadata.labels) || !isOptionalStringRecord(metadata.annotations)) return false
   const status = pod.status
   if (isAbsent(status)) return true
   return isStruct(status) && isOptionalString(status.podIP) && isOptionalConditions(status.conditions)
@@ -107,13 +120,35 @@ export const keyOf = (pod: ValidPod): PodKey => podKey(namespaceOf(pod), pod.met
 
 export const labelOf = (pod: V1Pod, label: string): string | undefined => pod.metadata?.labels?.[label] ?? undefined
 
-/** The pod's base model, from its model label. */
-export const baseModelOf = (pod: V1Pod): string | undefined => labelOf(pod, MODEL_LABEL) || undefined
+export const annotationOf = (pod: V1Pod, annotation: string): string | undefined =>
+  pod.metadata?.annotations?.[annotation] ?? undefined
+
+/** The pod's base model: its model label, else its model annotation (empty counts as absent). */
+export const baseModelOf = (pod: V1Pod): string | undefined =>
+  labelOf(pod, MODEL_LABEL) || annotationOf(pod, MODEL_ANNOTATION) || undefined
 
 export const isRayWorker = (pod: V1Pod): boolean => labelOf(pod, RAY_NODE_TYPE_LABEL) === "worker"
 
-/** A pod is tracked when it names a base model and is not a Ray worker. */
-export const isTracked = (pod: V1Pod): boolean => baseModelOf(pod) !== undefined && !isRayWorker(pod)
+/** A decimal integer with an optional sign, as Go's `strconv.Atoi` reads one. */
+const INTEGER = /^[+-]?\d+$/
+
+/** A member of a StormService pod group other than its leader: an integer index above 0. */
+export const isPodGroupMember = (pod: V1Pod): boolean => {
+  const index = labelOf(pod, POD_GROUP_INDEX_LABEL)
+  return index !== undefined && INTEGER.test(index) && Number(index) > 0
+}
+
+/**
+ * The base model of a tracked pod, undefined for a pod that is not tracked: a
+ * pod is tracked when it names a base model and is neither a Ray worker nor a
+ * pod-group member above 0. Reads only the pod's metadata.
+ */
+export const trackedModelOf = (pod: V1Pod): string | undefined => {
+  const model = baseModelOf(pod)
+  return model === undefined || isRayWorker(pod) || isPodGroupMember(pod) ? undefined : model
+}
+
+export const isTracked = (pod: V1Pod): boolean => trackedModelOf(pod) !== undefined
 
 export const podIpOf = (pod: V1Pod): string => pod.status?.podIP ?? ""
 

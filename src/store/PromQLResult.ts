@@ -4,7 +4,7 @@
 import { Schema } from "effect"
 
 /** `[unix seconds, "value"]`: Prometheus sends sample values as strings. */
-export const SamplePair = Schema.Tuple([Schema.Number, Schema.String])
+export const SamplePair = Schema.Tuple([Schema.Finite, Schema.String])
 
 const Labels = Schema.Record(Schema.String, Schema.String)
 

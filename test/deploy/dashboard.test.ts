@@ -1,21 +1,15 @@
 /**
  * The Grafana dashboard of `deploy/` asks only for what the service serves:
  * every series and label its queries name is on the `/metrics` page of a
- * running service with every live piece on (Kubernetes discovery against the
- * fake API server, the metric refresh scraping a simulated engine, PromQL, and
- * the request trace with a real redis-server).
+ * running service with every live piece on (`liveService`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { readFileSync } from "node:fs"
 import type { Sample } from "../../src/exposition/MetricFamily.ts"
 import { parse } from "../../src/exposition/Parser.ts"
-import { EngineSimulator } from "../../src/demo/EngineSimulator.ts"
-import { METRIC_PORT_LABEL } from "../../src/store/Pod.ts"
-import { fakeKubernetes, kubeConfigFile } from "../support/discovery.ts"
-import { makePod } from "../support/fixtures.ts"
-import { freePort, redisServer } from "../support/redisServer.ts"
-import { get, poll, serviceProcess } from "../support/serviceProcess.ts"
+import { liveService } from "../support/liveService.ts"
+import { get, poll } from "../support/serviceProcess.ts"
 
 interface Panel {
   readonly id: number
@@ -73,22 +67,7 @@ const selectors = (expr: string): ReadonlyArray<{ readonly name: string; readonl
 
 /** The service's /metrics page with every live piece running: each series name and the labels it carries. */
 const servedSeries = Effect.gen(function* () {
-  const engine = yield* EngineSimulator.scoped({ models: ["llama"] })
-  const fake = yield* fakeKubernetes()
-  fake.put(
-    "pods",
-    makePod({ name: "engine-0", model: "llama", ip: "127.0.0.1", labels: { [METRIC_PORT_LABEL]: String(engine.port) } })
-  )
-  const kubeConfig = yield* kubeConfigFile(fake)
-  const redis = yield* redisServer()
-  const service = yield* serviceProcess(yield* Effect.promise(freePort), [], {
-    KUBECONFIG: kubeConfig.file,
-    AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
-    REDIS_HOST: redis.host,
-    REDIS_PORT: String(redis.port),
-    // Nothing listens there: the queries fail, and are counted.
-    PROMETHEUS_ENDPOINT: `http://127.0.0.1:${yield* Effect.promise(freePort)}`
-  })
+  const { service } = yield* liveService()
   const samples = yield* poll(
     "a /metrics page with a good engine scrape",
     Effect.map(get(`${service.url}/metrics`), (response) => {

@@ -1,14 +1,16 @@
 /**
  * Randomized convergence: random scripts of pod and adapter changes, with
- * watches cut mid-stream, ended cleanly, expired (410), histories compacted
- * and lists failing, run against the fake API server while the real informers
- * follow. Whatever the script, the store ends up showing the server's state.
+ * watches cut mid-stream, ended cleanly, expired (410), histories compacted,
+ * lists failing and events silently lost, run against the fake API server
+ * while the real informers follow and relist every 100 ms. Whatever the
+ * script, the store ends up showing the server's state, adapters included,
+ * without touching them again.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, References } from "effect"
 import * as fc from "fast-check"
 import type { FleetStore } from "../../src/store/FleetStore.ts"
-import { isTracked, MODEL_LABEL } from "../../src/store/Pod.ts"
+import { baseModelOf, isTracked, MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { eventually, fakeKubernetes, podsServing, realSleep, startDiscovery } from "../support/discovery.ts"
 import type { FakeKubernetes, ResourceName } from "../support/FakeKubernetes.ts"
@@ -27,12 +29,14 @@ type Step =
       readonly ip: string
       readonly ready: boolean
       readonly worker: boolean
+      readonly annotated: boolean
+      readonly groupIndex: string | undefined
     }
   | { readonly op: "deletePod"; readonly name: string; readonly namespace: string }
   | { readonly op: "putAdapter"; readonly name: string; readonly namespace: string; readonly instances: Array<string> }
   | { readonly op: "deleteAdapter"; readonly name: string; readonly namespace: string }
   | { readonly op: "cut" | "expire" | "end" | "compact"; readonly resource: ResourceName | undefined }
-  | { readonly op: "failLists"; readonly resource: ResourceName; readonly count: number }
+  | { readonly op: "failLists" | "drop"; readonly resource: ResourceName; readonly count: number }
   | { readonly op: "pause"; readonly ms: number }
 
 const resource = fc.constantFrom<ResourceName | undefined>("pods", "modeladapters", undefined)
@@ -48,7 +52,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       uid: fc.constantFrom("u1", "u2"),
       ip: fc.constantFrom("10.0.0.1", "10.0.0.2", "10.0.0.3"),
       ready: fc.boolean(),
-      worker: fc.integer({ min: 0, max: 9 }).map((n) => n === 0)
+      worker: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      annotated: fc.boolean(),
+      groupIndex: fc.option(fc.constantFrom("0", "1"), { nil: undefined, freq: 4 })
     })
   },
   {
@@ -81,7 +87,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({
-      op: fc.constant("failLists" as const),
+      op: fc.constantFrom("failLists" as const, "drop" as const),
       resource: fc.constantFrom<ResourceName>("pods", "modeladapters"),
       count: fc.integer({ min: 1, max: 2 })
     })
@@ -101,8 +107,16 @@ const runStep = (fake: FakeKubernetes, step: Step): Effect.Effect<void> => {
             uid: step.uid,
             ip: step.ip,
             ready: step.ready,
-            ...(step.model === undefined ? {} : { model: step.model }),
-            ...(step.worker ? { labels: { "ray.io/node-type": "worker" } } : {})
+            // The model as a label, or as the annotation (as names with '/' must be).
+            ...(step.model === undefined
+              ? {}
+              : step.annotated
+                ? { annotations: { [MODEL_LABEL]: `org/${step.model}` } }
+                : { model: step.model }),
+            labels: {
+              ...(step.worker ? { "ray.io/node-type": "worker" } : {}),
+              ...(step.groupIndex === undefined ? {} : { [POD_GROUP_INDEX_LABEL]: step.groupIndex })
+            }
           })
         )
       })
@@ -122,6 +136,8 @@ const runStep = (fake: FakeKubernetes, step: Step): Effect.Effect<void> => {
       return Effect.sync(() => fake.compact(step.resource))
     case "failLists":
       return Effect.sync(() => fake.failNextLists(step.resource, step.count))
+    case "drop":
+      return Effect.sync(() => fake.dropNextEvents(step.resource, step.count))
     case "pause":
       return realSleep(step.ms)
   }
@@ -135,7 +151,7 @@ const serverPods = (fake: FakeKubernetes): Record<string, string> =>
       .filter(isTracked)
       .map((pod) => [
         `${pod.metadata?.namespace}/${pod.metadata?.name}`,
-        `${pod.metadata?.resourceVersion}/${pod.metadata?.labels?.[MODEL_LABEL]}`
+        `${pod.metadata?.resourceVersion}/${baseModelOf(pod)}`
       ])
   )
 
@@ -150,7 +166,7 @@ const serverModels = (fake: FakeKubernetes): Record<string, ReadonlyArray<string
   const models = new Map<string, Set<string>>()
   const serve = (model: string, key: string) => models.set(model, (models.get(model) ?? new Set()).add(key))
   for (const pod of fake.objects("pods").filter(isTracked)) {
-    serve(pod.metadata!.labels![MODEL_LABEL]!, `${pod.metadata?.namespace}/${pod.metadata?.name}`)
+    serve(baseModelOf(pod)!, `${pod.metadata?.namespace}/${pod.metadata?.name}`)
   }
   for (const adapter of fake.objects("modeladapters")) {
     const namespace = adapter.metadata!.namespace!
@@ -171,15 +187,12 @@ const runScript = (script: ReadonlyArray<Step>) =>
     const fake = yield* fakeKubernetes()
     fake.put("pods", makePod({ name: "p0", model: "m1" }))
     fake.put("modeladapters", makeAdapter("lora-a", ["p0"]))
-    const { store } = yield* startDiscovery(fake, { backoff: { base: "5 millis", cap: "50 millis" } })
+    const { store } = yield* startDiscovery(fake, {
+      backoff: { base: "5 millis", cap: "50 millis" },
+      relistInterval: "100 millis"
+    })
     for (const next of script) yield* runStep(fake, next)
 
-    // Pods first; then every adapter is touched, so that each maps the final pods
-    // (an adapter maps only the pods known when it is applied).
-    yield* eventually(() => assert.deepStrictEqual(storePods(store), serverPods(fake)), 30_000)
-    for (const adapter of fake.objects("modeladapters")) {
-      fake.put("modeladapters", { ...adapter, spec: { touched: fake.resourceVersion } })
-    }
     yield* eventually(() => {
       assert.deepStrictEqual(storePods(store), serverPods(fake))
       assert.deepStrictEqual(storeModels(store), serverModels(fake))

@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { V1Pod } from "@kubernetes/client-node"
 import { Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { MetricValue } from "../../src/store/MetricValue.ts"
+import { MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { makeAdapter, makePod, type PodOptions } from "../support/fixtures.ts"
 import {
   discoveryLayer,
@@ -22,7 +23,7 @@ import type { FakeKubernetes } from "../support/FakeKubernetes.ts"
 const putPod = (fake: FakeKubernetes, options: PodOptions): V1Pod => fake.put("pods", makePod(options))
 
 describe("Kubernetes discovery: initial sync", () => {
-  it.live("lists pods with the model label in all namespaces, and their adapters", () =>
+  it.live("lists every pod in all namespaces and keeps those that name a model, with their adapters", () =>
     Effect.gen(function* () {
       const fake = yield* fakeKubernetes()
       putPod(fake, { name: "p1", model: "m1" })
@@ -39,9 +40,50 @@ describe("Kubernetes discovery: initial sync", () => {
       assert.deepStrictEqual(modelsOf(store), ["lora-a", "lora-b", "m1"])
       assert.deepStrictEqual(podsServing(store, "lora-a"), ["default/p1"])
       assert.deepStrictEqual(podsServing(store, "lora-b"), ["other/p1"])
-      // The selector is the server's: the unlabelled pod never left it.
       assert.strictEqual(fake.lists("pods"), 1)
       assert.strictEqual(fake.lists("modeladapters"), 1)
+    })
+  )
+
+  it.live("a pod with only the model annotation is listed under that name; the label wins over it", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeKubernetes()
+      putPod(fake, { name: "annotated", annotations: { [MODEL_LABEL]: "org/model" } })
+      putPod(fake, { name: "both", model: "label-model", annotations: { [MODEL_LABEL]: "org/other" } })
+      const { store } = yield* startDiscovery(fake)
+      assert.deepStrictEqual(modelsOf(store), ["label-model", "org/model"])
+      assert.deepStrictEqual(podsServing(store, "org/model"), ["default/annotated"])
+      putPod(fake, { name: "late", ip: "10.0.0.3", annotations: { [MODEL_LABEL]: "org/model" } })
+      yield* eventually(() =>
+        assert.deepStrictEqual(podsServing(store, "org/model"), ["default/annotated", "default/late"])
+      )
+    })
+  )
+
+  it.live("of a StormService pod group only the leader (index 0) is tracked", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeKubernetes()
+      for (const index of ["0", "1", "2"]) {
+        putPod(fake, { name: `group-${index}`, model: "m1", labels: { [POD_GROUP_INDEX_LABEL]: index } })
+      }
+      const { store } = yield* startDiscovery(fake)
+      assert.deepStrictEqual(podKeysOf(store), ["default/group-0"])
+      putPod(fake, { name: "group-3", model: "m1", labels: { [POD_GROUP_INDEX_LABEL]: "3" } })
+      putPod(fake, { name: "solo", model: "m1" })
+      yield* eventually(() => assert.deepStrictEqual(podKeysOf(store), ["default/group-0", "default/solo"]))
+    })
+  )
+
+  it.live("a label selector narrows the watch to the pods it selects", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeKubernetes()
+      putPod(fake, { name: "selected", model: "m1", labels: { team: "llm" } })
+      putPod(fake, { name: "other-team", model: "m2", labels: { team: "web" } })
+      const { store } = yield* startDiscovery(fake, { podLabelSelector: "team=llm" })
+      assert.deepStrictEqual(podKeysOf(store), ["default/selected"])
+      putPod(fake, { name: "late", model: "m1", ip: "10.0.0.2", labels: { team: "llm" } })
+      putPod(fake, { name: "selected", model: "m1", labels: { team: "web" } })
+      yield* eventually(() => assert.deepStrictEqual(podKeysOf(store), ["default/late"]))
     })
   )
 
@@ -123,18 +165,19 @@ describe("Kubernetes discovery: watch events", () => {
     })
   )
 
-  it.live("a new pod IP is a new engine: adapters and metrics are dropped", () =>
+  it.live("a new pod IP is a new engine: metrics are dropped, the adapter listing it maps it anew", () =>
     Effect.gen(function* () {
       const { fake, store } = yield* withServingPod
+      const before = store.podEntryByKey("default/p1")!
       putPod(fake, { name: "p1", model: "m1", uid: "uid-1", ip: "10.0.0.9" })
       const entry = yield* eventually(() => {
         const entry = store.podEntryByKey("default/p1")
         assert.strictEqual(entry?.podIp, "10.0.0.9")
         return entry!
       })
-      assert.deepStrictEqual(entry.modelNames(), ["m1"])
+      assert.isTrue(before.removed)
+      assert.deepStrictEqual(entry.modelNames(), ["m1", "lora"])
       assert.isFalse(entry.podMetrics.has("gpu_cache_usage_perc"))
-      assert.deepStrictEqual(modelsOf(store), ["m1"])
     })
   )
 
@@ -149,20 +192,63 @@ describe("Kubernetes discovery: watch events", () => {
         return entry!
       })
       assert.isTrue(before.removed)
-      assert.deepStrictEqual(entry.modelNames(), ["m1"])
+      assert.deepStrictEqual(entry.modelNames(), ["m1", "lora"])
       assert.isFalse(entry.podMetrics.has("gpu_cache_usage_perc"))
     })
   )
 
-  it.live("a pod deleted and recreated under its name is a new pod; the adapter's next event maps it", () =>
+  it.live("a pod deleted and recreated under its name is a new pod, mapped again to the adapter listing it", () =>
     Effect.gen(function* () {
       const { fake, store } = yield* withServingPod
       fake.remove("pods", "default", "p1")
+      yield* eventually(() => assert.isFalse(store.hasModel("lora")))
       putPod(fake, { name: "p1", model: "m1", uid: "uid-2", ip: "10.0.0.2" })
       yield* eventually(() => assert.strictEqual(store.podEntryByKey("default/p1")?.uid, "uid-2"))
-      assert.deepStrictEqual(store.podEntryByKey("default/p1")?.modelNames(), ["m1"])
-      fake.put("modeladapters", { ...makeAdapter("lora", ["p1"]), spec: { artifactURL: "v2" } })
+      assert.deepStrictEqual(store.podEntryByKey("default/p1")?.modelNames(), ["m1", "lora"])
+      assert.isFalse(store.podEntryByKey("default/p1")?.podMetrics.has("gpu_cache_usage_perc"))
+    })
+  )
+
+  it.live("an adapter created after the sync, before its pod, maps the pod the moment it arrives", () =>
+    Effect.gen(function* () {
+      const { fake, store } = yield* withServingPod
+      fake.put("modeladapters", makeAdapter("lora-late", ["p2"]))
+      yield* eventually(() => assert.lengthOf(store.listAdapters(), 2))
+      assert.isFalse(store.hasModel("lora-late"))
+      putPod(fake, { name: "p2", model: "m1", ip: "10.0.0.2" })
+      yield* eventually(() => assert.deepStrictEqual(podsServing(store, "lora-late"), ["default/p2"]))
+      assert.deepStrictEqual(store.podEntryByKey("default/p2")?.modelNames(), ["m1", "lora-late"])
+    })
+  )
+
+  it.live("an adapter listed at the sync for a pod that comes long after maps it when it comes", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeKubernetes()
+      fake.put("modeladapters", makeAdapter("lora", ["p1"]))
+      const { store } = yield* startDiscovery(fake)
+      assert.isFalse(store.hasModel("lora"))
+      yield* realSleep(100)
+      putPod(fake, { name: "p1", model: "m1" })
       yield* eventually(() => assert.deepStrictEqual(podsServing(store, "lora"), ["default/p1"]))
+    })
+  )
+
+  it.live("a pod not tracked at first (no model) is added whole once it names one, and gone once it does not", () =>
+    Effect.gen(function* () {
+      const { fake, store } = yield* withServingPod
+      putPod(fake, { name: "p2", ip: "10.0.0.2" })
+      putPod(fake, { name: "p3", model: "m1", ip: "10.0.0.3" })
+      yield* eventually(() => assert.deepStrictEqual(podKeysOf(store), ["default/p1", "default/p3"]))
+      const labelled = putPod(fake, { name: "p2", model: "m2", ip: "10.0.0.2" })
+      const entry = yield* eventually(() => {
+        const entry = store.podEntryByKey("default/p2")
+        assert.isDefined(entry)
+        return entry!
+      })
+      assert.deepStrictEqual(entry.pod, labelled)
+      putPod(fake, { name: "p2", ip: "10.0.0.2" })
+      yield* eventually(() => assert.isFalse(store.hasModel("m2")))
+      assert.deepStrictEqual(podKeysOf(store), ["default/p1", "default/p3"])
     })
   )
 
@@ -177,7 +263,7 @@ describe("Kubernetes discovery: watch events", () => {
     })
   )
 
-  it.live("a pod whose model label is removed is gone (the selector turns it into a delete)", () =>
+  it.live("a pod whose model label is removed is gone", () =>
     Effect.gen(function* () {
       const { fake, store } = yield* withServingPod
       putPod(fake, { name: "p1", uid: "uid-1", ip: "10.0.0.1" })

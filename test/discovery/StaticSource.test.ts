@@ -63,11 +63,16 @@ describe("static fleet file", () => {
     if (Exit.isSuccess(parsed)) assert.strictEqual(staticPods(parsed.value).size, 2)
   })
 
-  it("endpoints: host:port with a port in range", () => {
+  it("endpoints: host:port with a port in range, or a bare host meaning port 8000", () => {
     assert.deepStrictEqual(parseEndpoint("10.0.0.1:8000"), { host: "10.0.0.1", port: 8000 })
     assert.deepStrictEqual(parseEndpoint("[::1]:1"), { host: "::1", port: 1 })
-    assert.isUndefined(parseEndpoint("10.0.0.1"))
+    assert.deepStrictEqual(parseEndpoint("10.0.0.1"), { host: "10.0.0.1", port: 8000 })
+    assert.deepStrictEqual(parseEndpoint("vllm-host"), { host: "vllm-host", port: 8000 })
+    assert.deepStrictEqual(parseEndpoint("[fd00::1]"), { host: "fd00::1", port: 8000 })
+    assert.deepStrictEqual(parseEndpoint("fd00::1"), { host: "fd00::1", port: 8000 })
     assert.isUndefined(parseEndpoint("host:0"))
+    assert.isUndefined(parseEndpoint("host:"))
+    assert.isUndefined(parseEndpoint(""))
     assert.isUndefined(parseEndpoint("host:65536"))
     assert.isUndefined(parseEndpoint("http://host:80"))
   })
@@ -79,23 +84,25 @@ describe("static fleet file", () => {
         "  - name: m1",
         "    endpoints:",
         "      - 10.0.0.1:8000",
-        "      - nope",
+        "      - nope:80:80",
         "  - name: ''",
         "    endpoint: []",
         ""
       ].join("\n")
     )
     assert.deepStrictEqual(problems, [
-      'line 5, models[0].endpoints[1]: expected "host:port" with a port from 1 to 65535, got "nope"',
+      'line 5, models[0].endpoints[1]: expected "host:port" with a port from 1 to 65535, or a bare host (port 8000), got "nope:80:80"',
       "line 7, models[1].endpoint: Expected no excess property",
-      "line 6, models[1].name: Expected a value with a length of at least 1",
-      "line 6, models[1].endpoints: Missing key"
+      "line 6, models[1].name: Expected a value with a length of at least 1"
     ])
   })
 
   it("reports duplicates, syntax errors, wrong types and an empty file", () => {
     assert.deepStrictEqual(problemsOf("models:\n  - name: m\n    endpoints: [a:1, a:1]\n"), [
       'line 3, models[0].endpoints[1]: duplicate endpoint "a:1"'
+    ])
+    assert.deepStrictEqual(problemsOf("models:\n  - name: m\n    endpoints: [a, a:8000]\n"), [
+      'line 3, models[0].endpoints[1]: duplicate endpoint "a:8000"'
     ])
     assert.deepStrictEqual(problemsOf("models:\n  - {name: m, endpoints: []}\n  - {name: m, endpoints: []}\n"), [
       'line 3, models[1].name: duplicate model "m"'
@@ -171,7 +178,7 @@ describe("static source", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir
       const file = path.join(dir, "fleet.yaml")
-      fs.writeFileSync(file, "models:\n  - name: m1\n    endpoints: [10.0.0.1]\n")
+      fs.writeFileSync(file, "models:\n  - name: m1\n    endpoints: [10.0.0.1:0]\n")
       const error = yield* Effect.flip(startStatic(file))
       assert.instanceOf(error, StaticFleetInvalid)
       assert.strictEqual(error.path, file)
@@ -217,6 +224,27 @@ describe("static source", () => {
           .find((pod) => pod.status?.podIP === "10.0.0.1"),
         kept
       )
+    })
+  )
+
+  it.live("a changed engine updates the same pod in place", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "fleet.yaml")
+      fs.writeFileSync(file, "models:\n  - {name: m1, engine: vllm, endpoints: [10.0.0.1]}\n")
+      const { applied, store } = yield* startStatic(file)
+      const [before] = store.podList("m1")!.all()
+      applied.length = 0
+      fs.writeFileSync(file, "models:\n  - {name: m1, engine: sglang, endpoints: [10.0.0.1]}\n")
+      yield* eventually(() =>
+        assert.deepStrictEqual(
+          applied.map((event) => event._tag),
+          ["PodUpdated"]
+        )
+      )
+      const [after] = store.podList("m1")!.all()
+      assert.strictEqual(after?.metadata?.name, before?.metadata?.name)
+      assert.strictEqual(after?.metadata?.labels?.["model.aibrix.ai/engine"], "sglang")
     })
   )
 

@@ -6,7 +6,8 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
 import { FleetStore } from "../../src/store/FleetStore.ts"
-import { isTracked } from "../../src/store/Pod.ts"
+import type { ModelAdapter } from "../../src/store/ModelAdapter.ts"
+import { isTracked, MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 
@@ -22,10 +23,19 @@ const podArb = fc
     model: fc.option(fc.constantFrom(...MODELS), { nil: undefined }),
     uid: fc.constantFrom("u1", "u2"),
     ip: fc.constantFrom("10.0.0.1", "10.0.0.2", ""),
-    worker: fc.integer({ min: 0, max: 6 }).map((n) => n === 0)
+    annotated: fc.option(fc.constantFrom("org/m0", "org/m1"), { nil: undefined }),
+    worker: fc.integer({ min: 0, max: 6 }).map((n) => n === 0),
+    groupIndex: fc.option(fc.constantFrom("0", "1", "2", "x"), { nil: undefined, freq: 3 })
   })
-  .map(({ worker, ...options }) =>
-    makePod({ ...options, ...(worker ? { labels: { "ray.io/node-type": "worker" } } : {}) })
+  .map(({ annotated, groupIndex, worker, ...options }) =>
+    makePod({
+      ...options,
+      labels: {
+        ...(worker ? { "ray.io/node-type": "worker" } : {}),
+        ...(groupIndex === undefined ? {} : { [POD_GROUP_INDEX_LABEL]: groupIndex })
+      },
+      ...(annotated === undefined ? {} : { annotations: { [MODEL_LABEL]: annotated } })
+    })
   )
 
 const adapterArb = fc
@@ -81,10 +91,30 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   requestIdArb.map((requestId) => ({ _tag: "Done", requestId }) as const)
 )
 
-const run = (store: FleetStore, step: Step): void => {
+/** The adapters in force, by `namespace/name`: the plain reference for the adapter mappings. */
+type AdapterReference = Map<string, ModelAdapter>
+
+const adapterKey = (adapter: ModelAdapter) => `${adapter.metadata?.namespace}/${adapter.metadata?.name}`
+
+const follow = (adapters: AdapterReference, event: DiscoveryEvent): void => {
+  switch (event._tag) {
+    case "AdapterAdded":
+      adapters.set(adapterKey(event.adapter), event.adapter)
+      return
+    case "AdapterUpdated":
+      adapters.delete(adapterKey(event.oldAdapter))
+      adapters.set(adapterKey(event.newAdapter), event.newAdapter)
+      return
+    case "AdapterDeleted":
+      adapters.delete(adapterKey(event.adapter))
+  }
+}
+
+const run = (store: FleetStore, step: Step, adapters: AdapterReference = new Map()): void => {
   switch (step._tag) {
     case "Event":
       store.apply(step.event)
+      follow(adapters, step.event)
       return
     case "Add": {
       const ctx = RoutingContext.make({ model: step.model, requestId: step.requestId })
@@ -135,14 +165,30 @@ const checkInvariants = (store: FleetStore): void => {
   for (const model of [...MODELS, ...ADAPTERS]) expect(store.pendingRequests(model)).toBeGreaterThanOrEqual(0)
 }
 
+/**
+ * Whatever the order of events, a pod serves exactly the adapters in force
+ * that list it: the ones applied before it arrived as well as after.
+ */
+const checkAdapters = (store: FleetStore, adapters: AdapterReference): void => {
+  for (const entry of store.podEntries()) {
+    const expected = [...adapters.values()]
+      .filter((adapter) => adapter.metadata?.namespace === entry.pod.metadata.namespace)
+      .filter((adapter) => adapter.status?.instances?.includes(entry.pod.metadata.name))
+      .map((adapter) => adapter.metadata?.name)
+    expect([...entry.adapters].sort()).toEqual([...new Set(expected)].sort())
+  }
+}
+
 describe("FleetStore under random event sequences", () => {
   it("keeps its indexes consistent after every step", () => {
     fc.assert(
       fc.property(fc.array(stepArb, { minLength: 1, maxLength: 150 }), (steps) => {
         const store = new FleetStore()
+        const adapters: AdapterReference = new Map()
         for (const step of steps) {
-          run(store, step)
+          run(store, step, adapters)
           checkInvariants(store)
+          checkAdapters(store, adapters)
           if (isDelete(step)) {
             const before = view(store)
             run(store, step)

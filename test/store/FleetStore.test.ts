@@ -7,6 +7,7 @@ import type { V1Pod } from "@kubernetes/client-node"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
 import { type EngineMetrics, FleetStore, type PodEntry, REALTIME_RUNNING_METRIC } from "../../src/store/FleetStore.ts"
 import { MetricValue } from "../../src/store/MetricValue.ts"
+import { MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makeAdapter, makePod, type PodOptions } from "../support/fixtures.ts"
 
@@ -48,6 +49,44 @@ describe("FleetStore: which pods are tracked", () => {
     expect(store.hasModel("m1")).toBe(false)
     const head = storeWith({ name: "h1", model: "m1", labels: { "ray.io/node-type": "head" } })
     expect(head.podCount).toBe(1)
+  })
+
+  it("reads the model from the annotation when the label is absent or empty; the label wins", () => {
+    const store = storeWith(
+      { name: "p1", annotations: { [MODEL_LABEL]: "org/model" } },
+      { name: "p2", labels: { [MODEL_LABEL]: "" }, annotations: { [MODEL_LABEL]: "org/model" } },
+      { name: "p3", model: "label-model", annotations: { [MODEL_LABEL]: "org/other" } },
+      { name: "p4", annotations: { [MODEL_LABEL]: "" } }
+    )
+    expect(podNames(store, "org/model")).toEqual(["default/p1", "default/p2"])
+    expect(podNames(store, "label-model")).toEqual(["default/p3"])
+    expect(store.hasModel("org/other")).toBe(false)
+    expect(store.podEntry("default", "p4")).toBeUndefined()
+  })
+
+  it("tracks a pod group's leader only: members with an integer index above 0 are not tracked", () => {
+    const groupPod = (name: string, index: string): PodOptions => ({
+      name,
+      model: "m1",
+      labels: { [POD_GROUP_INDEX_LABEL]: index }
+    })
+    const store = storeWith(
+      groupPod("leader", "0"),
+      groupPod("member-1", "1"),
+      groupPod("member-2", "+2"),
+      groupPod("member-12", "12"),
+      groupPod("negative", "-1"),
+      groupPod("not-a-number", "one"),
+      groupPod("spaced", " 1"),
+      groupPod("empty", "")
+    )
+    expect(podNames(store, "m1")).toEqual([
+      "default/leader",
+      "default/negative",
+      "default/not-a-number",
+      "default/spaced",
+      "default/empty"
+    ])
   })
 
   it("keeps two pods of the same name in two namespaces apart", () => {
@@ -114,16 +153,30 @@ describe("FleetStore: pod updates", () => {
   it.each([
     ["recreated (new UID)", { name: "p1", uid: "u2", ip: "10.0.0.1" }],
     ["moved (new IP)", { name: "p1", uid: "u1", ip: "10.0.0.9" }]
-  ])("%s: drops adapters, metrics and running count", (_, changed) => {
+  ])(
+    "%s: a new entry without the old metrics and running count, mapped anew by the adapter listing it",
+    (_, changed) => {
+      const store = withAdapterAndLoad()
+      const before = store.podEntry("default", "p1")!
+      const newPod = makePod({ ...changed, model: "base" })
+      store.apply(PodUpdated({ oldPod: before.pod, newPod }))
+      const entry = store.podEntry("default", "p1")!
+      expect(entry).not.toBe(before)
+      expect(before.removed).toBe(true)
+      expect(entry.pod).toBe(newPod)
+      expect(entry.modelNames()).toEqual(["base", "lora"])
+      expect(entry.podMetrics.size).toBe(0)
+      expect(store.runningRequests("default/p1")).toBe(0)
+    }
+  )
+
+  it("recreated while no adapter lists it: no adapter is inherited", () => {
     const store = withAdapterAndLoad()
-    const newPod = makePod({ ...changed, model: "base" })
+    store.apply(AdapterUpdated({ oldAdapter: makeAdapter("lora", ["p1"]), newAdapter: makeAdapter("lora", ["p9"]) }))
+    const newPod = makePod({ name: "p1", model: "base", uid: "u2" })
     store.apply(PodUpdated({ oldPod: store.podEntry("default", "p1")!.pod, newPod }))
-    const entry = store.podEntry("default", "p1")!
-    expect(entry.pod).toBe(newPod)
-    expect(entry.modelNames()).toEqual(["base"])
+    expect(modelsOf(store, "p1")).toEqual(["base"])
     expect(store.hasModel("lora")).toBe(false)
-    expect(entry.podMetrics.size).toBe(0)
-    expect(store.runningRequests("default/p1")).toBe(0)
   })
 
   it("renamed: the old key is gone, the new one added as new", () => {
@@ -138,6 +191,10 @@ describe("FleetStore: pod updates", () => {
 
   it.each([
     ["lost its label", { name: "p1", uid: "u1", ip: "10.0.0.1" }],
+    [
+      "became a pod-group member",
+      { name: "p1", uid: "u1", ip: "10.0.0.1", model: "base", labels: { [POD_GROUP_INDEX_LABEL]: "1" } }
+    ],
     [
       "became a ray worker",
       { name: "p1", uid: "u1", ip: "10.0.0.1", model: "base", labels: { "ray.io/node-type": "worker" } }
@@ -233,25 +290,65 @@ describe("FleetStore: adapters", () => {
     expect(podNames(store, "base")).toEqual(["default/p1"])
   })
 
-  it("an adapter listed before its pods maps them when applied again after the sync", () => {
+  it("an adapter listed before its pods maps each one the moment it arrives, without creating anything before", () => {
     const store = new FleetStore()
-    const adapter = makeAdapter("lora", ["p1"])
-    store.apply(AdapterAdded({ adapter }))
-    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "base" }) }))
+    store.apply(AdapterAdded({ adapter: makeAdapter("lora", ["p1", "p2"]) }))
     expect(store.hasModel("lora")).toBe(false)
-    for (const known of store.listAdapters()) store.apply(AdapterAdded({ adapter: known }))
+    expect(store.podCount).toBe(0)
+    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "base" }) }))
+    expect(podNames(store, "lora")).toEqual(["default/p1"])
+    expect(modelsOf(store, "p1")).toEqual(["base", "lora"])
+    store.apply(PodAdded({ pod: makePod({ name: "p2", model: "base" }) }))
+    expect(podNames(store, "lora")).toEqual(["default/p1", "default/p2"])
+  })
+
+  it("a pod that arrives in another namespace, or by another name, is not mapped", () => {
+    const store = new FleetStore()
+    store.apply(AdapterAdded({ adapter: makeAdapter("lora", ["p1"], "a") }))
+    store.apply(PodAdded({ pod: makePod({ name: "p1", namespace: "b", model: "base" }) }))
+    store.apply(PodAdded({ pod: makePod({ name: "p2", namespace: "a", model: "base" }) }))
+    expect(store.hasModel("lora")).toBe(false)
+  })
+
+  it("a pod that becomes tracked (gains its label) is mapped as it arrives", () => {
+    const store = new FleetStore()
+    store.apply(AdapterAdded({ adapter: makeAdapter("lora", ["p1"]) }))
+    store.apply(PodAdded({ pod: makePod({ name: "p1" }) }))
+    expect(store.hasModel("lora")).toBe(false)
+    store.apply(PodUpdated({ oldPod: makePod({ name: "p1" }), newPod: makePod({ name: "p1", model: "base" }) }))
     expect(podNames(store, "lora")).toEqual(["default/p1"])
   })
 
-  it("a recreated pod does not inherit the adapter until the next adapter event", () => {
+  it("a pod deleted and recreated under its name is mapped again at once", () => {
     const store = storeWith({ name: "p1", model: "base", uid: "u1" })
-    const adapter = makeAdapter("lora", ["p1"])
-    store.apply(AdapterAdded({ adapter }))
+    store.apply(AdapterAdded({ adapter: makeAdapter("lora", ["p1"]) }))
     store.apply(PodDeletedByKey({ key: "default/p1" }))
-    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "base", uid: "u2" }) }))
     expect(store.hasModel("lora")).toBe(false)
-    store.apply(AdapterUpdated({ oldAdapter: adapter, newAdapter: adapter }))
+    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "base", uid: "u2" }) }))
     expect(podNames(store, "lora")).toEqual(["default/p1"])
+  })
+
+  it("an adapter updated or deleted forgets the pods it waited for", () => {
+    const store = new FleetStore()
+    const adapter = makeAdapter("lora", ["p1", "p2"])
+    store.apply(AdapterAdded({ adapter }))
+    store.apply(AdapterUpdated({ oldAdapter: adapter, newAdapter: makeAdapter("lora", ["p2"]) }))
+    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "base" }) }))
+    expect(store.hasModel("lora")).toBe(false)
+    store.apply(AdapterDeleted({ adapter: makeAdapter("lora", ["p2"]) }))
+    store.apply(PodAdded({ pod: makePod({ name: "p2", model: "base" }) }))
+    expect(store.hasModel("lora")).toBe(false)
+    expect(store.listModels()).toEqual(["base"])
+  })
+
+  it("two adapters waiting for one pod both map it", () => {
+    const store = new FleetStore()
+    store.apply(AdapterAdded({ adapter: makeAdapter("lora-a", ["p1"]) }))
+    store.apply(AdapterAdded({ adapter: makeAdapter("lora-b", ["p1", "p1"]) }))
+    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "base" }) }))
+    expect(modelsOf(store, "p1")).toEqual(["base", "lora-a", "lora-b"])
+    store.apply(AdapterDeleted({ adapter: makeAdapter("lora-a", []) }))
+    expect(modelsOf(store, "p1")).toEqual(["base", "lora-b"])
   })
 
   it("skips a malformed adapter", () => {

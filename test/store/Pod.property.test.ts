@@ -1,7 +1,7 @@
 /** The hand-written pod guard says exactly what the `PodFields` Schema says, on any input. */
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { isValidPod, matchesPodFields } from "../../src/store/Pod.ts"
+import { isValidPod, MODEL_LABEL, matchesPodFields, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { makePod } from "../support/fixtures.ts"
 
 /** Values that break a field's rule, or fill it as absent. */
@@ -20,12 +20,21 @@ const odd = fc.oneof(
 /** Mostly a value of the field's kind, sometimes an odd one. */
 const mostly = <A>(value: fc.Arbitrary<A>) => fc.oneof({ arbitrary: value, weight: 4 }, { arbitrary: odd, weight: 1 })
 
-const labels = mostly(fc.dictionary(fc.string(), mostly(fc.string()), { maxKeys: 4 }))
+/** Keys and values of labels and annotations, the ones the cache reads among them. */
+const key = fc.oneof(fc.string(), fc.constantFrom(MODEL_LABEL, POD_GROUP_INDEX_LABEL))
+const value = fc.oneof(fc.string(), fc.constantFrom("org/model", "0", "1", "+2", "-1", "x"))
+const labels = mostly(fc.dictionary(key, mostly(value), { maxKeys: 4 }))
 const condition = mostly(fc.record({ type: mostly(fc.string()), status: mostly(fc.string()) }, { requiredKeys: [] }))
 const conditions = mostly(fc.oneof(fc.array(condition, { maxLength: 4 }), fc.sparseArray(condition, { maxLength: 3 })))
 const metadata = mostly(
   fc.record(
-    { name: mostly(fc.string()), namespace: mostly(fc.string()), uid: mostly(fc.string()), labels },
+    {
+      name: mostly(fc.string()),
+      namespace: mostly(fc.string()),
+      uid: mostly(fc.string()),
+      labels,
+      annotations: labels
+    },
     { requiredKeys: [] }
   )
 )
@@ -60,6 +69,8 @@ describe("isValidPod", () => {
   it("accepts the pods of the tests and rejects a pod without a name", () => {
     assert.isTrue(isValidPod(makePod({ name: "p1", model: "m1" })))
     assert.isTrue(isValidPod(makePod({ name: "p1", ip: "" })))
+    assert.isTrue(isValidPod(makePod({ name: "p1", annotations: { [MODEL_LABEL]: "org/model" } })))
+    assert.isFalse(isValidPod({ metadata: { name: "p1", annotations: { [MODEL_LABEL]: 3 } } }))
     assert.isFalse(isValidPod({ metadata: { labels: { "model.aibrix.ai/name": "m" } } }))
   })
 })

@@ -3,7 +3,8 @@
  * server on a free loopback port that speaks the list/watch protocol for pods
  * and ModelAdapters, and lets a test break it in every way the real one
  * breaks: watches ended cleanly or cut mid-stream, 410 Gone (as an `ERROR`
- * event or as an HTTP status), failing lists, slow lists.
+ * event or as an HTTP status), failing lists, slow lists, and events lost on
+ * a watch that stays open.
  *
  * Like etcd, one resource version counts every change of every resource. Each
  * resource keeps the history of its changes since its last compaction, so a
@@ -48,6 +49,8 @@ interface ResourceState {
   /** HTTP statuses the next lists answer with, in order. */
   readonly listFailures: Array<number>
   listDelayMs: number
+  /** How many of the next changes open watches never see (the watches stay open). */
+  eventsToDrop: number
   lists: number
   watches: number
   readonly listWaiters: Array<{ readonly count: number; readonly resolve: () => void }>
@@ -140,6 +143,7 @@ export class FakeKubernetes {
         watchers: new Set(),
         listFailures: [],
         listDelayMs: 0,
+        eventsToDrop: 0,
         lists: 0,
         watches: 0,
         listWaiters: []
@@ -302,10 +306,19 @@ export class FakeKubernetes {
   }
 
   /**
+   * The next `count` changes of the resource are lost on every open watch,
+   * which stays open and says nothing (as behind a proxy that drops them);
+   * lists and later watches see them.
+   */
+  dropNextEvents(resource: ResourceName, count: number): void {
+    this.#state(resource).eventsToDrop += count
+  }
+
+  /**
    * Sends pre-serialized watch lines to every open watch of the resource at once
    * (for benchmarks: the server's own JSON work stays out of the measurement).
    */
-  sendRaw(resource: ResourceName, lines: string): void {
+  sendRaw(resource: ResourceName, lines: string | Uint8Array): void {
     for (const watcher of this.#state(resource).watchers) watcher.response.write(lines)
   }
 
@@ -358,6 +371,10 @@ export class FakeKubernetes {
 
   #record(state: ResourceState, change: Change): void {
     state.history.push(change)
+    if (state.eventsToDrop > 0) {
+      state.eventsToDrop--
+      return
+    }
     for (const watcher of state.watchers) {
       const event = eventFor(change, watcher.selector)
       if (event !== undefined) watcher.response.write(line(event.type, event.object))

@@ -8,7 +8,7 @@ import { CacheReadiness } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import type { FleetStore } from "../../src/store/FleetStore.ts"
 import { kubernetesDiscovery } from "../../layers/index.ts"
-import { informerRestarts } from "../../src/discovery/DiscoveryMetrics.ts"
+import { informerRelists, informerRestarts, relistCorrections } from "../../src/discovery/DiscoveryMetrics.ts"
 import type { KubernetesSourceOptions } from "../../src/discovery/KubernetesSource.ts"
 import type { RestartBackoff } from "../../src/discovery/internal/SupervisedInformer.ts"
 import { FakeKubernetes, type FakeKubernetesOptions } from "./FakeKubernetes.ts"
@@ -46,10 +46,19 @@ export interface InformerRestarts {
   readonly modelAdapters: number
 }
 
+/** One informer's periodic relists and what they corrected, as the metric registry shows them. */
+export interface InformerRelists {
+  readonly relists: number
+  readonly added: number
+  readonly updated: number
+  readonly deleted: number
+}
+
 export interface RunningDiscovery {
   readonly store: FleetStore
   readonly readiness: CacheReadiness["Service"]
   readonly restarts: Effect.Effect<InformerRestarts>
+  readonly relists: Effect.Effect<{ readonly pods: InformerRelists; readonly modelAdapters: InformerRelists }>
 }
 
 /** The restart counts in a registry. */
@@ -58,6 +67,21 @@ export const restartsIn = (registry: Metric.MetricRegistry): Effect.Effect<Infor
     const context = Context.make(Metric.MetricRegistry, registry)
     const count = (resource: string) => informerRestarts(resource).valueUnsafe(context).count
     return { pods: count("pods"), modelAdapters: count("modeladapters") }
+  })
+
+/** The relist counts in a registry. */
+export const relistsIn = (
+  registry: Metric.MetricRegistry
+): Effect.Effect<{ readonly pods: InformerRelists; readonly modelAdapters: InformerRelists }> =>
+  Effect.sync(() => {
+    const context = Context.make(Metric.MetricRegistry, registry)
+    const of = (resource: string): InformerRelists => ({
+      relists: informerRelists(resource).valueUnsafe(context).count,
+      added: relistCorrections(resource, "added").valueUnsafe(context).count,
+      updated: relistCorrections(resource, "updated").valueUnsafe(context).count,
+      deleted: relistCorrections(resource, "deleted").valueUnsafe(context).count
+    })
+    return { pods: of("pods"), modelAdapters: of("modeladapters") }
   })
 
 /** Starts discovery from the fake in the current scope, with a registry of its own; returns once synced. */
@@ -70,7 +94,8 @@ export const startDiscovery = (fake: FakeKubernetes, options: KubernetesSourceOp
     return {
       store: Context.get(context, CacheStore),
       readiness: Context.get(context, CacheReadiness),
-      restarts: restartsIn(registry)
+      restarts: restartsIn(registry),
+      relists: relistsIn(registry)
     } satisfies RunningDiscovery
   })
 

@@ -11,6 +11,7 @@ export interface PodOptions {
   readonly ip?: string | undefined
   readonly ready?: boolean
   readonly labels?: Record<string, string>
+  readonly annotations?: Record<string, string>
   readonly deleting?: boolean
 }
 
@@ -26,6 +27,7 @@ export const makePod = (options: PodOptions): V1Pod => {
       namespace,
       uid: options.uid ?? `uid-${namespace}-${options.name}`,
       labels,
+      ...(options.annotations === undefined ? {} : { annotations: { ...options.annotations } }),
       ...(options.deleting === true ? { deletionTimestamp: new Date() } : {})
     },
     status: {

@@ -6,16 +6,34 @@
  * each watch start (the informer has delivered its list by then), each watch
  * the server accepted and each event, and turns an error thrown before the request (credentials) into the
  * end of the watch, where the client expects it.
+ *
+ * It can also end its watches as if the server had answered 410 Gone, which
+ * makes the client's informer list again, deliver the differences, and watch
+ * from the new list's version: a relist with no gap in the event stream.
  */
 import { type KubeConfig, Watch } from "@kubernetes/client-node"
 
 export interface WatchHooks {
-  /** A watch is about to start: everything the informer listed before has been delivered. */
-  readonly onStart: () => void
+  /**
+   * A watch is about to start: everything the informer listed before has been
+   * delivered. True asks for a relist first: the watch then ends at once as Gone.
+   */
+  readonly onStart: () => boolean
   /** The server accepted a watch: its stream is open. */
   readonly onWatching: () => void
   /** The server sent an event line (bookmarks included). */
   readonly onEvent: () => void
+  /** What the informer receives (and keeps) of an object the server sent. */
+  readonly keep: (object: unknown) => unknown
+}
+
+/** Ends a watch the way the client's informer relists on: HTTP 410 Gone. */
+const gone = (): Error => Object.assign(new Error("relist requested"), { statusCode: 410 })
+
+/** A watch the server accepted, and how to end it exactly once. */
+interface OpenWatch {
+  readonly controller: AbortController
+  readonly end: (error: unknown) => void
 }
 
 const abortedController = (): AbortController => {
@@ -26,7 +44,7 @@ const abortedController = (): AbortController => {
 
 export class ClosableWatch extends Watch {
   readonly #hooks: WatchHooks
-  readonly #open = new Set<AbortController>()
+  readonly #open = new Set<OpenWatch>()
   #closed = false
 
   constructor(config: KubeConfig, hooks: WatchHooks) {
@@ -41,37 +59,53 @@ export class ClosableWatch extends Watch {
     done: (err: unknown) => void
   ): Promise<AbortController> {
     if (this.#closed) return abortedController()
-    this.#hooks.onStart()
-    let controller: AbortController | undefined
-    const ended = (error: unknown) => {
-      if (controller !== undefined) this.#open.delete(controller)
+    if (this.#hooks.onStart()) {
+      done(gone())
+      return abortedController()
+    }
+    let open: OpenWatch | undefined
+    let ended = false
+    const end = (error: unknown) => {
+      if (ended) return
+      ended = true
+      if (open !== undefined) this.#open.delete(open)
       done(error)
     }
     const onEvent = (phase: string, object: unknown, event?: unknown) => {
       this.#hooks.onEvent()
-      callback(phase, object, event)
+      callback(phase, phase === "BOOKMARK" || phase === "ERROR" ? object : this.#hooks.keep(object), event)
     }
+    let controller: AbortController
     try {
-      controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, onEvent, ended)
+      controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, onEvent, end)
     } catch (error) {
-      ended(error)
+      end(error)
       return abortedController()
     }
     // A watch that ended already (a refused request) was aborted by the client.
-    if (controller.signal.aborted) return controller
+    if (controller.signal.aborted || ended) return controller
     if (this.#closed) {
       controller.abort()
       return controller
     }
-    this.#open.add(controller)
+    open = { controller, end }
+    this.#open.add(open)
     this.#hooks.onWatching()
     return controller
+  }
+
+  /** Ends every open watch as Gone: the informer relists, then watches again. */
+  endAsGone(): void {
+    for (const open of Array.from(this.#open)) {
+      open.end(gone())
+      open.controller.abort()
+    }
   }
 
   /** Aborts every open watch and refuses to open another. */
   close(): void {
     this.#closed = true
-    for (const controller of this.#open) controller.abort()
+    for (const { controller } of this.#open) controller.abort()
     this.#open.clear()
   }
 

@@ -27,7 +27,19 @@ const ListBody = Schema.Struct({
 
 /** An item the client's informer can key: it reads `metadata.name` without checking. */
 const NamedObject = Schema.Struct({ metadata: Schema.Struct({ name: Schema.String }) })
-export const isNamedObject = Schema.is(NamedObject)
+
+/** `NamedObject` as a Schema guard: the definition the fast guard below must agree with. */
+export const matchesNamedObject: (item: unknown) => boolean = Schema.is(NamedObject)
+
+const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Whether an item matches `NamedObject`. It runs for every watch event, so it
+ * is written out by hand (a property test holds it to `matchesNamedObject`).
+ */
+export const isNamedObject = (item: unknown): item is { readonly metadata: { readonly name: string } } =>
+  isPlainObject(item) && isPlainObject(item.metadata) && typeof item.metadata.name === "string"
 
 /** A failed request, with the HTTP status the client's informer looks for. */
 export class KubernetesRequestError extends Error {
@@ -42,13 +54,17 @@ export class KubernetesRequestError extends Error {
 
 const decodeListBody = Schema.decodeUnknownSync(Schema.fromJsonString(ListBody))
 
-/** Lists the collection at `path` (with the label selector, if given); items that are not objects are dropped. */
+/**
+ * Lists the collection at `path` (with the label selector, if given); items
+ * that are not objects are dropped, the others passed through `keep`.
+ */
 export const listObjects =
   <T extends KubernetesObject>(
     kubeConfig: KubeConfig,
     path: string,
     labelSelector: string | undefined,
     isObject: (item: unknown) => item is T,
+    keep: ((object: T) => T) | undefined,
     signal: AbortSignal
   ) =>
   async (): Promise<KubernetesListObject<T>> => {
@@ -70,8 +86,9 @@ export const listObjects =
     }
     const body = decodeListBody(text)
     const resourceVersion = body.metadata?.resourceVersion ?? undefined
+    const items = (body.items ?? []).filter(isObject)
     return {
       metadata: resourceVersion === undefined ? {} : { resourceVersion },
-      items: (body.items ?? []).filter(isObject)
+      items: keep === undefined ? items : items.map(keep)
     }
   }

@@ -12,6 +12,11 @@
  * deleted, since the client diffs the new list against its cache. The
  * restarts are observed in the metric registry as
  * `aibrix_cache_informer_restarts_total{informer}` from the start.
+ *
+ * `relist` asks for such a list at any time: the watch ends as if the server
+ * had answered 410 Gone, the informer lists, delivers the differences to its
+ * cache (the adds, updates and deletes its watch missed) and watches on from
+ * the list's version.
  */
 import { type KubeConfig, type KubernetesObject, ListWatch } from "@kubernetes/client-node"
 import { Clock, Deferred, Duration, Effect, Exit, Pull, Queue, Schedule, type Scope } from "effect"
@@ -30,6 +35,11 @@ export interface InformerSpec<T extends KubernetesObject> {
   readonly labelSelector?: string | undefined
   /** Whether a listed item is an object of the resource the informer can key. */
   readonly isObject: (item: unknown) => item is T
+  /**
+   * What the informer delivers and keeps in its cache of each object (by
+   * default all of it): its version and key must stay.
+   */
+  readonly keep?: ((object: T) => T) | undefined
 }
 
 /** Where the informer delivers objects; called synchronously, in order. */
@@ -37,6 +47,11 @@ export interface InformerHandlers<T> {
   readonly added: (object: T) => void
   readonly updated: (object: T) => void
   readonly deleted: (object: T) => void
+  /**
+   * A list arrived and its differences to the cache are about to be
+   * delivered; `requested` when it answers `relist`.
+   */
+  readonly listing: (requested: boolean) => void
   /** A list (the first or a relist) has been delivered in full. */
   readonly listed: () => void
 }
@@ -60,6 +75,11 @@ export interface SupervisedInformer {
   readonly synced: Deferred.Deferred<void>
   /** The last error the informer stopped on, for messages. */
   readonly lastError: () => string | undefined
+  /**
+   * Lists again and delivers what changed since the cache was last right,
+   * then watches on; completes once the list has been delivered.
+   */
+  readonly relist: Effect.Effect<void>
 }
 
 /**
@@ -83,28 +103,44 @@ export const superviseInformer = <T extends KubernetesObject>(
     let active = false
     let restarts = 0
     let lastError: string | undefined
+    // A relist asked for and not yet delivered, and whether the list being
+    // delivered answers it.
+    let relistRequest: Deferred.Deferred<void> | undefined
+    let answeringRelist = false
 
+    const keep = spec.keep
     const watch = new ClosableWatch(kubeConfig, {
       onStart: () => {
-        if (!listedBeforeWatch) return
+        if (!listedBeforeWatch) return relistRequest !== undefined
         listedBeforeWatch = false
         handlers.listed()
         Deferred.doneUnsafe(synced, Exit.void)
+        if (answeringRelist && relistRequest !== undefined) {
+          Deferred.doneUnsafe(relistRequest, Exit.void)
+          relistRequest = undefined
+        }
+        answeringRelist = false
+        return false
       },
       onWatching: () => {
         active = true
+        // Asked while this watch was being opened: end it now.
+        if (relistRequest !== undefined) watch.endAsGone()
       },
       onEvent: () => {
         active = true
-      }
+      },
+      keep: keep === undefined ? (object) => object : (object) => (spec.isObject(object) ? keep(object) : object)
     })
-    const list = listObjects(kubeConfig, spec.path, spec.labelSelector, spec.isObject, closing.signal)
+    const list = listObjects(kubeConfig, spec.path, spec.labelSelector, spec.isObject, keep, closing.signal)
     const informer = new ListWatch<T>(
       spec.path,
       watch,
       async () => {
         const result = await list()
         listedBeforeWatch = true
+        answeringRelist = relistRequest !== undefined
+        handlers.listing(answeringRelist)
         return result
       },
       false,
@@ -154,15 +190,32 @@ export const superviseInformer = <T extends KubernetesObject>(
             error: lastError
           })
         )
-        yield* Effect.sleep(delay)
-        yield* start
+        yield* Effect.sleep(delay).pipe(
+          Effect.andThen(start),
+          Effect.withSpan("informer restart", {
+            attributes: {
+              "aibrix.informer": spec.resource,
+              "aibrix.informer.restart": restarts,
+              "error.message": lastError
+            }
+          })
+        )
       }
     })
     yield* Effect.forkScoped(restartAfterFailures)
 
+    const relist = Effect.suspend(() => {
+      if (relistRequest === undefined) {
+        relistRequest = Deferred.makeUnsafe<void>()
+        watch.endAsGone()
+      }
+      return Deferred.await(relistRequest)
+    })
+
     return {
       resource: spec.resource,
       synced,
-      lastError: () => lastError
+      lastError: () => lastError,
+      relist
     }
   })

@@ -200,13 +200,26 @@ export const makeEngineRefresh = (
     const reason: ScrapeFailure = error._tag === "Some" ? error.value.reason : "transport"
     count(state, reason)
     missCycle(state)
-    return Effect.logDebug("engine scrape failed").pipe(
+    const logged = Effect.logDebug("engine scrape failed").pipe(
       Effect.annotateLogs({
         pod: state.entry.key,
         outcome: reason,
         detail: error._tag === "Some" ? error.value.detail : Cause.pretty(cause)
       })
     )
+    // A span, ended with the error, for the first failure after a good scrape: one per
+    // outage, where a span per scrape would be twenty a second for each engine down.
+    return state.missed !== 1
+      ? logged
+      : logged.pipe(
+          Effect.andThen(Effect.failCause(cause)),
+          Effect.withSpan("engine scrape failed", {
+            kind: "client",
+            attributes: { "aibrix.pod": state.entry.key, "url.full": state.url, "aibrix.scrape.outcome": reason }
+          }),
+          Effect.exit,
+          Effect.asVoid
+        )
   }
 
   /** The page read as the pod's engine; an unlabelled pod's page that answers nothing may be another engine's. */

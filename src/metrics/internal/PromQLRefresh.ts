@@ -49,6 +49,14 @@ export const makePromQLRefresh = (
   const runQuery = (pending: PendingQuery): Effect.Effect<void> =>
     api.query(pending.query).pipe(
       Effect.timeoutOrElse({ duration: options.timeoutMs, orElse: () => Effect.fail("timeout" as const) }),
+      Effect.withSpan("PromQL query", {
+        kind: "client",
+        attributes: {
+          "aibrix.pod": pending.entry.key,
+          "aibrix.metric": pending.metric.name,
+          "db.query.text": pending.query
+        }
+      }),
       Effect.exit,
       Effect.flatMap((exit) => {
         queries++

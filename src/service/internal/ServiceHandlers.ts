@@ -10,6 +10,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
 import { CacheReadiness } from "../../cache/CacheReadiness.ts"
 import { CacheStore } from "../../cache/CacheStore.ts"
+import { docsRoute, OPENAPI_PATH } from "../ApiDocs.ts"
 import { ModelPodsCache, modelList, podDetail } from "../FleetViews.ts"
 import { CacheApi, ModelPods, NotFound, NotReady } from "../ServiceApi.ts"
 import { Draining } from "../ServiceDrain.ts"
@@ -72,5 +73,8 @@ const opsHandlers = HttpApiBuilder.group(
   })
 )
 
-/** The API's routes over the cache layer's store and readiness. */
-export const apiRoutes = HttpApiBuilder.layer(CacheApi).pipe(Layer.provide([modelsHandlers, opsHandlers]))
+/** The API's routes over the cache layer's store and readiness, with its documents. */
+export const apiRoutes = Layer.merge(
+  HttpApiBuilder.layer(CacheApi, { openapiPath: OPENAPI_PATH }).pipe(Layer.provide([modelsHandlers, opsHandlers])),
+  docsRoute
+)

@@ -107,6 +107,7 @@ export class TraceFlusher {
       }
       this.#ticks++
       return this.#redis.setWithExpiry(records, TRACE_TTL_SECONDS).pipe(
+        Effect.tapError(() => Effect.annotateCurrentSpan("aibrix.trace.failed", true)),
         Effect.matchEffect({
           onSuccess: () =>
             Effect.sync(() => {
@@ -114,9 +115,10 @@ export class TraceFlusher {
               this.#written += records.length
             }),
           onFailure: (error) => this.#failure(ts, records, dropped, error, last)
-        })
+        }),
+        Effect.andThen(Effect.annotateCurrentSpan("aibrix.trace.windows", records.length))
       )
-    })
+    }).pipe(Effect.withSpan("trace flush", { attributes: { "aibrix.trace.ts": ts } }))
   }
 
   /** Moves the open windows, as records keyed with `ts`, into the backlog; returns how many old ones it pushed out. */
