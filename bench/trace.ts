@@ -1,7 +1,8 @@
 /**
  * The request trace: its cost on the request hot path (`addRequestCount` +
  * `doneRequestTrace` through the services, tracing on vs off), and one flush of
- * 1,000 models' windows to a real redis-server (duration and round trips).
+ * 1,000 models' windows merged into a real redis-server (duration and round
+ * trips), beside the same windows as plain SETs.
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
@@ -32,7 +33,11 @@ const FLUSH_ROUNDS = 5
 const tokens = Array.from({ length: 1024 }, (_, i) => [1 + ((i * 7919) % 8_000), 1 + ((i * 104_729) % 2_000)] as const)
 
 /** A Redis that takes every write and keeps nothing: the hot path is measured, not the flush. */
-const discardingRedis = Layer.succeed(Redis, { setWithExpiry: () => Effect.void })
+const discardingRedis = Layer.succeed(Redis, {
+  setWithExpiry: () => Effect.void,
+  runScripts: (calls) => Effect.succeed(calls.map(() => 1)),
+  reportUnresponsive: () => Effect.void
+})
 
 /** The lifecycles through the services of a built cache, as one synchronous batch. */
 const lifecyclesOf = Effect.fnUntraced(function* (
@@ -101,46 +106,65 @@ const flush = async (): Promise<void> => {
     await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
-          const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
-          const redis = redisService(client)
+          const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+          const client = connection.client
+          const redis = redisService(connection)
           const store = new FleetStore()
-          const flusher = new TraceFlusher(store, new RequestTrace(1), redis)
+          const flusher = new TraceFlusher(store, new RequestTrace(1), redis, { partId: "gateway-a" })
           store.setTraceRecorder(flusher.trace)
+          // A second replica flushing the same models and ts: its windows are summed with the first's.
+          const secondStore = new FleetStore()
+          const second = new TraceFlusher(secondStore, new RequestTrace(1), redis, { partId: "gateway-b" })
+          secondStore.setTraceRecorder(second.trace)
           const roundTrips = countRoundTrips(client)
           const durations: Array<number> = []
+          const summed: Array<number> = []
           const tripsPerFlush: Array<number> = []
           for (let round = 0; round < FLUSH_ROUNDS; round++) {
             fillWindows(store, round)
+            fillWindows(secondStore, round)
             const before = roundTrips.count
             const start = performance.now()
             yield* flusher.flush(1_735_689_600 + round * 10)
             durations.push(performance.now() - start)
             tripsPerFlush.push(roundTrips.count - before)
+            const secondStart = performance.now()
+            yield* second.flush(1_735_689_600 + round * 10)
+            summed.push(performance.now() - secondStart)
           }
           if (flusher.statistics.written !== FLUSH_MODELS * FLUSH_ROUNDS)
             throw new Error(`wrote ${flusher.statistics.written}`)
-          // The baseline: the same 1,000 SETs, each awaited before the next.
+          // The baseline: the same 1,000 windows as plain SETs in one pipeline, the write before windows merged.
           const keys = Array.from({ length: FLUSH_MODELS }, (_, m) => `aibrix:model-${m}_request_trace_1735689600`)
           const values = yield* Effect.promise(() => client.mget(keys))
-          const start = performance.now()
-          for (let m = 0; m < FLUSH_MODELS; m++) {
-            yield* Effect.promise(() => client.set(keys[m]!, values[m] ?? "{}", "EX", 600))
+          const entries = keys.map((key, m) => ({ key, value: values[m] ?? "{}" }))
+          const plain: Array<number> = []
+          for (let round = 0; round < FLUSH_ROUNDS; round++) {
+            const start = performance.now()
+            yield* redis.setWithExpiry(entries, 600)
+            plain.push(performance.now() - start)
           }
-          const oneByOne = performance.now() - start
           const best = Math.min(...durations)
           const models = FLUSH_MODELS.toLocaleString("en-US")
           printFigure(
-            `flush of ${models} models in one tick ` +
+            `merged flush of ${models} models in one tick ` +
               `(best of ${FLUSH_ROUNDS}, median ${median(durations).toFixed(1)} ms)`,
             best,
             "ms",
-            "well under 100 ms"
+            "< 50 ms"
+          )
+          printFigure(
+            `flush of ${models} models onto another replica's windows, summed ` +
+              `(best of ${FLUSH_ROUNDS}, median ${median(summed).toFixed(1)} ms)`,
+            Math.min(...summed),
+            "ms",
+            "< 50 ms"
           )
           printFigure("round trips per flush", Math.max(...tripsPerFlush), "round trips", "1 pipeline")
           printComparison(
-            `${FLUSH_MODELS.toLocaleString("en-US")} SETs`,
-            { label: "one pipeline", value: best },
-            { label: "one by one", value: oneByOne },
+            `${FLUSH_MODELS.toLocaleString("en-US")} windows in one pipeline`,
+            { label: "merged on the server", value: best },
+            { label: "plain SETs", value: Math.min(...plain) },
             "ms"
           )
         })
@@ -156,6 +180,6 @@ export const run = async (): Promise<void> => {
   const contexts = makeContexts(pods)
   const { off, on } = await hotPath(pods, contexts)
   printComparison("trace hot path", { label: "tracing on", value: on }, { label: "off", value: off }, "lifecycles/s")
-  printFigure("cost of tracing (off / on)", off / on, "x", "<= 1.5x")
+  printFigure("cost of tracing (off / on)", off / on, "x", "<= 1.2x")
   await flush()
 }

@@ -43,7 +43,7 @@ export {
   StaticFleetInvalid
 } from "./discovery/DiscoveryErrors.ts"
 export type { KubernetesSourceError } from "./discovery/KubernetesSource.ts"
-export { RedisConnectionError, RedisWriteError } from "./trace/Redis.ts"
+export { RedisCommandError, RedisConnectionError, RedisWriteError } from "./trace/Redis.ts"
 
 // ---- the live pieces and their settings -------------------------------------
 export { MetricRefresh } from "./metrics/MetricRefresh.ts"
@@ -59,9 +59,18 @@ export type {
   PromQLRefreshStatistics,
   RefreshStatistics
 } from "./metrics/RefreshStatistics.ts"
-export { Redis, type RedisEntry, redisConfig, type RedisOptions } from "./trace/Redis.ts"
+export {
+  Redis,
+  type RedisEntry,
+  redisConfig,
+  type RedisOptions,
+  type RedisScript,
+  type ScriptCall
+} from "./trace/Redis.ts"
 export * as TraceFlush from "./trace/TraceFlush.ts"
 export { traceEnabled } from "./trace/TraceConfig.ts"
+export { replicaIdConfig } from "./trace/GatewayReplica.ts"
+export { replicaSyncEnabled } from "./replicas/ReplicaConfig.ts"
 export type { KubernetesSourceOptions } from "./discovery/KubernetesSource.ts"
 export type { RestartBackoff } from "./discovery/internal/SupervisedInformer.ts"
 export { StaticFleetFile } from "./discovery/StaticFleet.ts"

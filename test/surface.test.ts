@@ -46,7 +46,7 @@ describe("the public surface", () => {
   })
 
   it("the root hands out no mutable store", () => {
-    for (const name of ["FleetStore", "PodEntry", "CacheStore", "TraceFlusher", "RequestTrace"]) {
+    for (const name of ["FleetStore", "PodEntry", "CacheStore", "TraceFlusher", "RequestTrace", "ReplicaSync"]) {
       expect(root, name).not.toHaveProperty(name)
     }
   })
@@ -63,6 +63,8 @@ describe("the public surface", () => {
       "newTestCacheWithPodsMetrics",
       "staticDiscovery",
       "withMetricRefresh",
+      "withReplicaSync",
+      "withReplicaSyncWhenEnabled",
       "withRequestTrace",
       "withSource",
       "withTraceWhenEnabled"

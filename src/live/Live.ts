@@ -1,7 +1,7 @@
 /**
  * The live cache layers, the reference's constructors as Layers: a store fed
- * by a discovery source, the metric refresh, and the request trace when asked
- * for. Each is one Layer whose scope owns every informer, fiber and client:
+ * by a discovery source, the metric refresh, and the request trace and the
+ * replica sync when asked for. Each is one Layer whose scope owns every informer, fiber and client:
  * closing it (`Layer.launch` ending, `ManagedRuntime.dispose`) stops the
  * refresh, flushes the trace one last time before Redis quits, and stops the
  * informers.
@@ -15,10 +15,12 @@ import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
 import { type KubernetesSourceError, kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
 import { staticDiscovery } from "../discovery/StaticSource.ts"
 import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
-import { Redis, type RedisConnectionError, redisConfig } from "../trace/Redis.ts"
+import { type Redis, type RedisConnectionError, redisFromEnvironment } from "../trace/Redis.ts"
 import { traceEnabled } from "../trace/TraceConfig.ts"
 import { withMetricRefresh } from "../metrics/MetricRefreshLayers.ts"
 import { withRequestTrace } from "../trace/RequestTraceLayers.ts"
+import { replicaSyncEnabled } from "../replicas/ReplicaConfig.ts"
+import { withReplicaSync } from "../replicas/ReplicaSyncLayers.ts"
 
 /** What every live layer provides: the cache services, its readiness and the refresh's statistics. */
 export type LiveServices = CacheServices | CacheReadiness | MetricRefresh
@@ -45,6 +47,22 @@ export const withTraceWhenEnabled = <A, E, R>(
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
   Layer.unwrap(Effect.map(traceEnabled, (enabled) => (enabled ? withRequestTrace(cacheLayer) : cacheLayer)))
 
+/**
+ * `cacheLayer` with its running counts shared with the other gateway replicas
+ * when `AIBRIX_REPLICA_SYNC` says so (through the Redis of `REDIS_*`, as the
+ * replica `POD_NAME`), as it is otherwise.
+ */
+export const withReplicaSyncWhenEnabled = <A, E, R>(
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>
+): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
+  Layer.unwrap(Effect.map(replicaSyncEnabled, (enabled) => (enabled ? withReplicaSync(cacheLayer) : cacheLayer)))
+
+/** The trace and the replica sync, each when its variable says so, sharing one Redis connection. */
+const gatewayLayer = <A, E, R>(
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>
+): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
+  withReplicaSyncWhenEnabled(withTraceWhenEnabled(cacheLayer))
+
 const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError> = withSource(
   kubernetesDiscovery(),
   layerEmpty
@@ -57,24 +75,25 @@ export const init: Layer.Layer<LiveServices, KubernetesSourceError | Config.Conf
 export const initForMetadata: Layer.Layer<
   LiveServices | Redis,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
-> = kubernetesCache.pipe(Layer.provideMerge(Redis.layerConfig(redisConfig)))
+> = kubernetesCache.pipe(Layer.provideMerge(redisFromEnvironment))
 
 /**
  * `InitForGateway`: as `init`, with the request trace on when
  * `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true, flushed to the Redis of
- * `REDIS_*` every 10 s. With the flag off no Redis is needed.
+ * `REDIS_*` every 10 s, and the running counts shared with the other gateway
+ * replicas when `AIBRIX_REPLICA_SYNC` is true. With both off no Redis is needed.
  */
 export const initForGateway: Layer.Layer<
   LiveServices,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
-> = withTraceWhenEnabled(kubernetesCache)
+> = gatewayLayer(kubernetesCache)
 
 /**
  * The fleet of a static YAML or JSON file (followed as it changes), with the
- * metric refresh and, when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG` is true, the
- * trace flushed to the Redis of `REDIS_*`.
+ * metric refresh and, when their variables say so, the trace and the replica
+ * sync through the Redis of `REDIS_*`.
  */
 export const initStatic = (
   path: string
 ): Layer.Layer<LiveServices, StaticFleetInvalid | RedisConnectionError | Config.ConfigError> =>
-  withTraceWhenEnabled(withSource(staticDiscovery(path), layerEmpty))
+  gatewayLayer(withSource(staticDiscovery(path), layerEmpty))

@@ -12,7 +12,7 @@ import { createServer, type Server } from "node:http"
 import type { Socket } from "node:net"
 import type { ErrorBody } from "./ServiceApi.ts"
 import { apiRoutes } from "./internal/ServiceHandlers.ts"
-import { pageRoutes } from "./FleetPage.ts"
+import { FEED_PATH, pageRoutes } from "./FleetPage.ts"
 import { RequestSampler } from "./TraceSampling.ts"
 
 export interface ServerOptions {
@@ -202,7 +202,7 @@ const answerParserErrors = (server: Server): Server =>
   })
 
 /** Paths polled all day long, whose spans would drown the rest: never traced. */
-export const UNTRACED_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics", "/page/feed"])
+export const UNTRACED_PATHS: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics", FEED_PATH])
 
 /** Requests untraced: those of `UNTRACED_PATHS`, and those the request sampler leaves out. */
 const untraced = Layer.effect(HttpMiddleware.TracerDisabledWhen)(

@@ -61,6 +61,10 @@ export class PodEntry {
   readonly models = new Set<string>()
   /** Requests the gateway routed here and has not seen finish. */
   running = 0
+  /** Requests the gateway routed here and saw finish (AIBrix's `seq`). */
+  completed = 0
+  /** The other gateway replicas' running requests on this pod, as last read (0 without replica sync). */
+  remoteRunning = 0
   readonly podMetrics = new Map<string, MetricValue>()
   /** model name -> metric name -> value */
   readonly modelMetrics = new Map<string, Map<string, MetricValue>>()
@@ -546,7 +550,7 @@ export class FleetStore {
     const pod = this.#routedEntry(ctx)
     if (pod !== undefined) {
       pod.running++
-      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running))
+      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running + pod.remoteRunning))
     }
     this.#inFlight.set(requestId, { model, pending, pod })
     return this.#trace === undefined ? 0 : this.#trace.addRequest(model)
@@ -564,9 +568,21 @@ export class FleetStore {
     const pod = request.pod
     if (pod !== undefined && pod.running > 0) {
       pod.running--
-      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running))
+      pod.completed++
+      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running + pod.remoteRunning))
     }
     this.#trace?.doneRequest(request.model, term, tokens)
+  }
+
+  /**
+   * Sets what the other gateway replicas run on the pod; its
+   * `realtime_num_requests_running` becomes this replica's count plus theirs.
+   * An entry that left the store, or a count that did not change, is left alone.
+   */
+  setRemoteRunning(entry: PodEntry, count: number): void {
+    if (entry.removed || entry.remoteRunning === count) return
+    entry.remoteRunning = count
+    entry.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(entry.running + count))
   }
 
   /** The running count as a metric value; values are immutable, so small counts share one. */

@@ -1,12 +1,15 @@
 /**
- * The Redis the request trace is written to: one ioredis connection, opened and
- * PINGed when its layer is built and closed with QUIT when the layer's scope
- * closes; its loss and return are logged once each. The service is the little
- * the trace needs, so tests can fake it.
+ * The Redis the request trace and the replica sync use: one ioredis
+ * connection, opened and PINGed when its layer is built and closed with QUIT
+ * when the layer's scope closes; Redis unavailable and available again are
+ * logged once each. The service is the little they need (pipelined writes and
+ * scripts), so tests can fake it.
  */
 import { Config, Context, Effect, Layer, Option, Queue, Redacted, Schema, type Scope } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Redis as IORedis, ReplyError } from "ioredis"
+import { createHash } from "node:crypto"
 import { envPort, envString } from "../EnvConfig.ts"
+import { logHealthChange, RedisHealth, type RedisHealthChange } from "./RedisHealth.ts"
 
 /** Where Redis is. */
 export interface RedisOptions {
@@ -42,6 +45,15 @@ export class RedisWriteError extends Schema.TaggedError<RedisWriteError>()("Redi
 }) {
   override get message(): string {
     return `Redis write failed: ${this.reason}`
+  }
+}
+
+/** A command or script sent to Redis failed (some or all of a round trip). */
+export class RedisCommandError extends Schema.TaggedError<RedisCommandError>()("RedisCommandError", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Redis command failed: ${this.reason}`
   }
 }
 
@@ -82,58 +94,38 @@ const reportUnneededPassword = (client: IORedis, notice: () => void): void => {
     })) as IORedis["auth"]
 }
 
-/** A change of the connection the log is told of: once when it is lost, once when it is back. */
-type ConnectionChange =
-  | { readonly _tag: "Lost"; readonly reason: string }
-  | { readonly _tag: "Back"; readonly afterMs: number }
-  | { readonly _tag: "PasswordNotNeeded" }
-
-const logChange = (config: RedisOptions, change: ConnectionChange): Effect.Effect<void> => {
-  const where = { host: config.host, port: config.port }
-  switch (change._tag) {
-    case "Lost":
-      return Effect.logWarning("Redis connection lost; writes fail until it is back").pipe(
-        Effect.annotateLogs({ ...where, reason: change.reason })
-      )
-    case "Back":
-      return Effect.logInfo("Redis connection back").pipe(
-        Effect.annotateLogs({ ...where, down_ms: Math.round(change.afterMs) })
-      )
-    case "PasswordNotNeeded":
-      return Effect.logWarning("Redis needs no password: REDIS_PASSWORD is not used").pipe(Effect.annotateLogs(where))
-  }
+/** A connected client and what the log knows of its health. */
+export interface RedisConnection {
+  readonly client: IORedis
+  readonly health: RedisHealth
 }
 
 /**
  * Opens a connection and PINGs it; fails with `RedisConnectionError` at the
  * first failure (no retry at start-up). Once connected, a lost connection is
  * re-established in the background while commands fail fast instead of
- * queueing; the loss and the return are logged once each. ioredis itself
- * writes nothing: what it would print comes through the log. Closing the
- * scope sends QUIT.
+ * queueing; Redis unavailable and available again are logged once each (see
+ * `RedisHealth`). ioredis itself writes nothing: what it would print comes
+ * through the log. Closing the scope sends QUIT.
  */
-export const connectRedis = (config: RedisOptions): Effect.Effect<IORedis, RedisConnectionError, Scope.Scope> =>
+export const connectRedis = (config: RedisOptions): Effect.Effect<RedisConnection, RedisConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
-    const changes = yield* Queue.unbounded<ConnectionChange>()
-    const client = yield* Effect.acquireRelease(
-      open(config, (change) => Queue.offerUnsafe(changes, change)),
-      close
+    const changes = yield* Queue.unbounded<RedisHealthChange>()
+    const health = new RedisHealth((change) => Queue.offerUnsafe(changes, change))
+    const where = { host: config.host, port: config.port }
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(Queue.take(changes), (change) => logHealthChange(where, change)))
     )
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(changes), (change) => logChange(config, change))))
-    return client
+    const client = yield* Effect.acquireRelease(open(config, health), close)
+    return { client, health }
   })
 
-const open = (
-  config: RedisOptions,
-  report: (change: ConnectionChange) => void
-): Effect.Effect<IORedis, RedisConnectionError> =>
+const open = (config: RedisOptions, health: RedisHealth): Effect.Effect<IORedis, RedisConnectionError> =>
   Effect.suspend(() => {
     let connected = false
     let firstError: unknown
-    // The connection's state for the log: the error since it was last ready, and when it was lost.
+    // The error since the connection was last ready: why it was lost.
     let lastError: unknown
-    let lostAt: number | undefined
-    let passwordNoticed = false
     const client = new IORedis({
       host: config.host,
       port: config.port,
@@ -149,11 +141,7 @@ const open = (
       autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt) => (connected ? Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS) : null)
     })
-    reportUnneededPassword(client, () => {
-      if (passwordNoticed) return
-      passwordNoticed = true
-      report({ _tag: "PasswordNotNeeded" })
-    })
+    reportUnneededPassword(client, () => health.passwordNotNeeded())
     // Failures reach the caller through the commands that fail; the socket's
     // own error says more than "Connection is closed".
     client.on("error", (error) => {
@@ -161,18 +149,12 @@ const open = (
       lastError ??= error
     })
     client.on("close", () => {
-      if (!connected || lostAt !== undefined) return
-      lostAt = performance.now()
-      report({
-        _tag: "Lost",
-        reason: lastError === undefined ? "the server closed the connection" : reasonOf(lastError)
-      })
+      if (!connected) return
+      health.down(lastError === undefined ? "the server closed the connection" : reasonOf(lastError))
     })
     client.on("ready", () => {
       lastError = undefined
-      if (lostAt === undefined) return
-      report({ _tag: "Back", afterMs: performance.now() - lostAt })
-      lostAt = undefined
+      if (connected) health.up()
     })
     return Effect.tryPromise({
       try: async () => {
@@ -196,29 +178,136 @@ const close = (client: IORedis): Effect.Effect<void> =>
     return client.quit().catch(() => undefined)
   }).pipe(Effect.timeoutOption(QUIT_TIMEOUT_MS), Effect.ensuring(Effect.sync(() => client.disconnect())))
 
-/** The service over a connected client. */
-export const redisService = (client: IORedis): Redis["Service"] => ({
-  setWithExpiry: (entries, ttlSeconds) =>
-    Effect.tryPromise({
-      try: () => {
-        const pipeline = client.pipeline()
-        for (const entry of entries) pipeline.set(entry.key, entry.value, "EX", ttlSeconds)
-        return pipeline.exec()
-      },
-      catch: (cause) => new RedisWriteError({ reason: reasonOf(cause) })
-    }).pipe(
-      Effect.flatMap((results) => {
-        const failures = (results ?? []).flatMap(([error]) => (error === null ? [] : [error]))
-        return failures.length === 0
-          ? Effect.void
-          : Effect.fail(
-              new RedisWriteError({
-                reason: `${failures.length} of ${entries.length} SETs failed: ${reasonOf(failures[0])}`
-              })
-            )
-      })
-    )
+/** A script Redis runs (with `EVALSHA`, loaded on first use): a name for errors, its Lua and its SHA1. */
+export interface RedisScript {
+  readonly name: string
+  readonly lua: string
+  readonly sha: string
+}
+
+export const redisScript = (name: string, lua: string): RedisScript => ({
+  name,
+  lua,
+  sha: createHash("sha1").update(lua).digest("hex")
 })
+
+/** One run of a script: its keys and arguments. */
+export interface ScriptCall {
+  readonly script: RedisScript
+  readonly keys: ReadonlyArray<string>
+  readonly args: ReadonlyArray<string | number>
+}
+
+/** An error Redis itself replied (a bad command, a script error): Redis answered, so it is available. */
+const isReply = (error: unknown): boolean => error instanceof ReplyError
+
+const isNoScript = (error: unknown): boolean => isReply(error) && reasonOf(error).startsWith("NOSCRIPT")
+
+type PipelineResults = ReadonlyArray<readonly [Error | null, unknown]>
+
+/**
+ * Sends the calls as `EVALSHA`s in one pipeline, after a `SCRIPT LOAD` of each
+ * script not loaded on this connection yet; the calls' results, in order.
+ */
+const evalPipelined = async (
+  client: IORedis,
+  calls: ReadonlyArray<ScriptCall>,
+  loaded: Set<string>
+): Promise<PipelineResults> => {
+  const pipeline = client.pipeline()
+  const loading = new Map<string, RedisScript>()
+  for (const { script } of calls) if (!loaded.has(script.sha)) loading.set(script.sha, script)
+  for (const script of loading.values()) pipeline.script("LOAD", script.lua)
+  for (const call of calls) pipeline.evalsha(call.script.sha, call.keys.length, ...call.keys, ...call.args)
+  const results = (await pipeline.exec()) ?? []
+  results.slice(0, loading.size).forEach(([error], i) => {
+    if (error === null) loaded.add([...loading.keys()][i]!)
+  })
+  return results.slice(loading.size)
+}
+
+/**
+ * Runs the calls in one round trip; after a restart of Redis (its script cache
+ * empty) the refused calls are sent again, with their scripts, once.
+ */
+const runPipelined = async (
+  client: IORedis,
+  calls: ReadonlyArray<ScriptCall>,
+  loaded: Set<string>
+): Promise<PipelineResults> => {
+  const results = [...(await evalPipelined(client, calls, loaded))]
+  const refused = calls.flatMap((_call, i) => (isNoScript(results[i]?.[0]) ? [i] : []))
+  if (refused.length === 0) return results
+  for (const i of refused) loaded.delete(calls[i]!.script.sha)
+  const again = await evalPipelined(
+    client,
+    refused.map((i) => calls[i]!),
+    loaded
+  )
+  refused.forEach((i, n) => {
+    results[i] = again[n] ?? [new Error("no reply"), null]
+  })
+  return results
+}
+
+/** Tells the health what a round trip showed: Redis answered, or did not (and why). */
+const observe = (health: RedisHealth, outcome: Error | undefined): void => {
+  if (outcome === undefined || isReply(outcome)) health.up()
+  else health.down(reasonOf(outcome))
+}
+
+/** The service over a connected client. */
+export const redisService = ({ client, health }: RedisConnection): Redis["Service"] => {
+  // The scripts this connection's server is known to have (lost with a restart: see runPipelined).
+  const loaded = new Set<string>()
+  return {
+    setWithExpiry: (entries, ttlSeconds) =>
+      Effect.tryPromise({
+        try: () => {
+          const pipeline = client.pipeline()
+          for (const entry of entries) pipeline.set(entry.key, entry.value, "EX", ttlSeconds)
+          return pipeline.exec()
+        },
+        catch: (cause) => {
+          observe(health, cause instanceof Error ? cause : new Error(String(cause)))
+          return new RedisWriteError({ reason: reasonOf(cause) })
+        }
+      }).pipe(
+        Effect.flatMap((results) => {
+          const failures = (results ?? []).flatMap(([error]) => (error === null ? [] : [error]))
+          observe(health, failures[0])
+          return failures.length === 0
+            ? Effect.void
+            : Effect.fail(
+                new RedisWriteError({
+                  reason: `${failures.length} of ${entries.length} SETs failed: ${reasonOf(failures[0])}`
+                })
+              )
+        })
+      ),
+    runScripts: (calls) =>
+      Effect.tryPromise({
+        try: () => runPipelined(client, calls, loaded),
+        catch: (cause) => {
+          observe(health, cause instanceof Error ? cause : new Error(String(cause)))
+          return new RedisCommandError({ reason: reasonOf(cause) })
+        }
+      }).pipe(
+        Effect.flatMap((results) => {
+          const failed = results.findIndex(([error]) => error !== null)
+          observe(health, failed === -1 ? undefined : (results[failed]![0] ?? undefined))
+          if (failed === -1) return Effect.succeed(results.map(([, reply]) => reply))
+          const count = results.filter(([error]) => error !== null).length
+          return Effect.fail(
+            new RedisCommandError({
+              reason: `${count} of ${calls.length} scripts failed (${calls[failed]!.script.name}: ${reasonOf(results[failed]![0])})`
+            })
+          )
+        })
+      ),
+    reportUnresponsive: (reason) => Effect.sync(() => health.down(reason))
+  }
+}
 
 export class Redis extends Context.Service<
   Redis,
@@ -228,6 +317,16 @@ export class Redis extends Context.Service<
      * Fails if any of them failed; writing them all again is harmless.
      */
     setWithExpiry(entries: ReadonlyArray<RedisEntry>, ttlSeconds: number): Effect.Effect<void, RedisWriteError>
+    /**
+     * Runs the scripts in one round trip (pipelined `EVALSHA`s); their replies
+     * in order. Fails if any of them failed.
+     */
+    runScripts(calls: ReadonlyArray<ScriptCall>): Effect.Effect<ReadonlyArray<unknown>, RedisCommandError>
+    /**
+     * Says that Redis did not answer within a caller's own deadline: logged
+     * once, as a lost connection is, until Redis answers again.
+     */
+    reportUnresponsive(reason: string): Effect.Effect<void>
   }
 >()("aibrix-cache/Redis") {
   /** A connection to Redis at `options`, for the layer's lifetime. */
@@ -243,3 +342,11 @@ export class Redis extends Context.Service<
   ): Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> =>
     Layer.unwrap(Effect.map(Config.unwrap(options), Redis.layer))
 }
+
+/**
+ * The Redis of `REDIS_*` (`Redis.layerConfig(redisConfig)`), as one value: the
+ * layers built together that use it (the trace, the replica sync) share one
+ * connection.
+ */
+export const redisFromEnvironment: Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> =
+  Redis.layerConfig(redisConfig)

@@ -6,17 +6,19 @@
  */
 import { Config, Effect, Layer } from "effect"
 import type { CacheStore } from "../cache/CacheStore.ts"
-import { flushLayer } from "./internal/TraceFlusher.ts"
+import { type FlushLayerOptions, flushLayer } from "./internal/TraceFlusher.ts"
 import { Redis, type RedisConnectionError, type RedisOptions } from "./Redis.ts"
 
-export interface TraceFlushOptions {
+export interface TraceFlushOptions extends FlushLayerOptions {
   /** Where the windows are written. */
   readonly redis: RedisOptions
 }
 
-/** The flush to the Redis of `options`. */
+/** The flush to the Redis of `options`, as the replica `options.replicaId` (default `POD_NAME`, else the hostname). */
 export const layer = (options: TraceFlushOptions): Layer.Layer<never, RedisConnectionError, CacheStore> =>
-  flushLayer.pipe(Layer.provide(Redis.layer(options.redis)))
+  flushLayer(options.replicaId === undefined ? {} : { replicaId: options.replicaId }).pipe(
+    Layer.provide(Redis.layer(options.redis))
+  )
 
 /** The flush with its settings from the configs; `layerConfig({ redis: redisConfig })` reads `REDIS_*`. */
 export const layerConfig = (

@@ -17,21 +17,26 @@ export class TraceWindow {
   total = 0
   /** Requests of this window seen finished while it was open. */
   completed = 0
-  /** Packed bucket (see `bucketOf`) -> requests finished with those token sizes. */
-  readonly buckets = new Map<number, number>()
+  /**
+   * Packed bucket (see `bucketOf`) -> requests finished with those token sizes,
+   * each a counter of its own so that counting one is a single lookup.
+   */
+  readonly buckets = new Map<number, { count: number }>()
 
   constructor(term: number) {
     this.term = term
   }
 
   addToBucket(bucket: number): void {
-    this.buckets.set(bucket, (this.buckets.get(bucket) ?? 0) + 1)
+    const counter = this.buckets.get(bucket)
+    if (counter === undefined) this.buckets.set(bucket, { count: 1 })
+    else counter.count++
   }
 
   /** The requests in each bucket, by the bucket's `"<i>:<o>"` name. */
   bucketCounts(): ReadonlyMap<string, number> {
     const counts = new Map<string, number>()
-    for (const [bucket, count] of this.buckets) counts.set(bucketName(bucket), count)
+    for (const [bucket, { count }] of this.buckets) counts.set(bucketName(bucket), count)
     return counts
   }
 }
@@ -47,7 +52,7 @@ export const traceKey = (model: string, ts: number): string => `aibrix:${model}_
  */
 export const windowJson = (window: TraceWindow, pendingRequests: number): string => {
   const buckets: Array<readonly [string, number]> = []
-  for (const [bucket, count] of window.buckets) if (count > 0) buckets.push([bucketName(bucket), count])
+  for (const [bucket, { count }] of window.buckets) if (count > 0) buckets.push([bucketName(bucket), count])
   // Names are ASCII, so comparing UTF-16 code units is comparing bytes.
   buckets.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   let json = "{"

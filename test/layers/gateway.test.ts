@@ -106,6 +106,65 @@ describe("initForGateway in an app", () => {
   )
 
   it.live(
+    "with AIBRIX_REPLICA_SYNC and the trace on: two gateways read each other's running counts over one Redis connection each",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeKubernetes()
+        fake.put("pods", makePod({ name: "engine-0", model: "llama", ip: "127.0.0.1" }))
+        const redis = yield* redisServer()
+        const reader = yield* readerClient(redis)
+        const env = (podName: string) => ({
+          KUBECONFIG: "",
+          AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
+          AIBRIX_REPLICA_SYNC: "true",
+          POD_NAME: podName,
+          REDIS_HOST: redis.host,
+          REDIS_PORT: String(redis.port)
+        })
+        const kubeConfig = (yield* kubeConfigFile(fake)).file
+        const gateways = yield* Effect.forEach(["gateway-0", "gateway-1"], (podName) =>
+          gatewayRuntime({ ...env(podName), KUBECONFIG: kubeConfig })
+        )
+        const routeTo = (runtime: (typeof gateways)[number], requestId: string) =>
+          Effect.promise(() =>
+            runtime.runPromise(
+              Effect.gen(function* () {
+                const pods = yield* PodCache
+                const target = (yield* pods.listPodsByModel("llama")).all()[0]!
+                const ctx = RoutingContext.make({ model: "llama", requestId }).setTargetPod(target)
+                yield* (yield* RequestTracker).addRequestCount(ctx, requestId, "llama")
+              })
+            )
+          )
+        yield* routeTo(gateways[0]!, "request-0")
+        yield* routeTo(gateways[1]!, "request-1")
+        yield* routeTo(gateways[1]!, "request-2")
+        for (const runtime of gateways) {
+          yield* poll(
+            "the sum of both gateways",
+            Effect.promise(() =>
+              runtime.runPromise(
+                MetricCache.use((metrics) =>
+                  metrics.getMetricValueByPod("engine-0", "default", "realtime_num_requests_running")
+                ).pipe(Effect.map((value) => (value._tag === "Simple" && value.value === 3 ? true : undefined)))
+              )
+            ),
+            5_000
+          )
+        }
+        assert.deepStrictEqual((yield* Effect.promise(() => reader.keys("aibrix:pod:*"))).sort(), [
+          "aibrix:pod:gateway-0:default:engine-0",
+          "aibrix:pod:gateway-1:default:engine-0"
+        ])
+        const clients = String(yield* Effect.promise(() => reader.client("LIST")))
+          .trim()
+          .split("\n")
+        assert.strictEqual(clients.length, 3, "the reader and one connection per gateway")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
     "with the trace off: no Redis is needed, and requests are counted with term 0",
     () =>
       Effect.gen(function* () {

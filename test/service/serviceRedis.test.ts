@@ -23,11 +23,11 @@ describe("the service and its Redis", () => {
         })
         yield* service.waitForLine((line) => line.includes("message=synced"))
         yield* Effect.promise(() => redis.stop())
-        yield* service.waitForLine((line) => line.includes("Redis connection lost"), 10_000)
+        yield* service.waitForLine((line) => line.includes("Redis unavailable"), 10_000)
         // Reconnection attempts fail meanwhile, and say nothing more.
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1_500)))
         yield* Effect.promise(() => redis.start())
-        yield* service.waitForLine((line) => line.includes("Redis connection back"), 10_000)
+        yield* service.waitForLine((line) => line.includes("Redis available again"), 10_000)
         const { code } = yield* service.stop("SIGTERM")
         assert.strictEqual(code, 0)
         const lines = service.lines.filter((line) => line.length > 0)
@@ -37,8 +37,8 @@ describe("the service and its Redis", () => {
         )
         assert.strictEqual(service.stderr(), "")
         const count = (text: string) => lines.filter((line) => line.includes(text)).length
-        assert.strictEqual(count("Redis connection lost"), 1)
-        assert.strictEqual(count("Redis connection back"), 1)
+        assert.strictEqual(count("Redis unavailable"), 1)
+        assert.strictEqual(count("Redis available again"), 1)
         assert.strictEqual(count("needs no password"), 1)
         assert.strictEqual(count("not-needed"), 0)
       }).pipe(Effect.scoped),

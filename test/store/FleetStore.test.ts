@@ -436,6 +436,30 @@ describe("FleetStore: request counters", () => {
     expect(store.runningRequests("default/p1")).toBe(0)
   })
 
+  it("other replicas' running counts add to the realtime metric; completed requests are counted", () => {
+    const store = storeWith({ name: "p1", model: "m" })
+    const entry = store.podEntry("default", "p1")!
+    const realtime = () => entry.podMetrics.get(REALTIME_RUNNING_METRIC)
+    store.setRemoteRunning(entry, 0)
+    expect(realtime()).toBeUndefined()
+    store.setRemoteRunning(entry, 4)
+    expect(realtime()).toEqual(MetricValue.simple(4))
+    store.addRequest(routed(store, "r1"), "r1", "m")
+    expect(realtime()).toEqual(MetricValue.simple(5))
+    expect(store.runningRequests("default/p1")).toBe(1)
+    store.doneRequest("r1", 0)
+    expect(realtime()).toEqual(MetricValue.simple(4))
+    expect(entry.completed).toBe(1)
+    store.doneRequest("r1", 0)
+    expect(entry.completed).toBe(1)
+    store.setRemoteRunning(entry, 0)
+    expect(realtime()).toEqual(MetricValue.simple(0))
+    // An entry that left the store is not written to.
+    store.apply(PodDeletedByKey({ key: "default/p1" }))
+    store.setRemoteRunning(entry, 7)
+    expect(entry.remoteRunning).toBe(0)
+  })
+
   it("pending survives its model's pods restarting", () => {
     const store = storeWith({ name: "p1", model: "m", uid: "u1" })
     store.addRequest(undefined, "r1", "m")

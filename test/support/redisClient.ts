@@ -19,10 +19,12 @@ export const readerClient = (server: RedisServer, password?: string): Effect.Eff
     (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
   )
 
-/** Every key and its value. */
+/** Every string key and its value (hashes, such as the trace's parts, are left out). */
 export const readAll = (client: IORedis): Effect.Effect<ReadonlyMap<string, string>> =>
   Effect.promise(async () => {
-    const keys = (await client.keys("*")).sort()
+    const all = (await client.keys("*")).sort()
+    const types = all.length === 0 ? [] : ((await all.reduce((p, key) => p.type(key), client.pipeline()).exec()) ?? [])
+    const keys = all.filter((_, i) => types[i]?.[1] === "string")
     const values = keys.length === 0 ? [] : await client.mget(keys)
     return new Map(keys.map((key, i) => [key, values[i] ?? ""]))
   })

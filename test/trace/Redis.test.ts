@@ -104,8 +104,9 @@ describe("Redis (real redis-server)", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const reader = yield* readerClient(server)
-      const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
-      const redis = redisService(client)
+      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const client = connection.client
+      const redis = redisService(connection)
       const entries = Array.from({ length: 50 }, (_, i) => ({
         key: `aibrix:m${i}_request_trace_10`,
         value: `{"meta_v":${i}}`
@@ -124,8 +125,8 @@ describe("Redis (real redis-server)", () => {
   it.live("fails fast while the server is down and writes again once it is back", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
-      const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
-      const redis = redisService(client)
+      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const redis = redisService(connection)
       yield* Effect.promise(() => server.stop())
       const error = yield* Effect.flip(redis.setWithExpiry([{ key: "k", value: "during" }], 600))
       assert.strictEqual(error._tag, "RedisWriteError")
@@ -140,18 +141,18 @@ describe("Redis (real redis-server)", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const logs: Array<string> = []
-      const client = yield* connectRedis({ host: server.host, port: server.port, password: undefined }).pipe(
+      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined }).pipe(
         captureLogs(logs)
       )
-      const redis = redisService(client)
+      const redis = redisService(connection)
       yield* Effect.promise(() => server.stop())
       // Several reconnection attempts fail meanwhile.
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1_000)))
       yield* Effect.promise(() => server.start())
       assert.isTrue(yield* writesAgain(redis))
-      yield* eventually(Effect.sync(() => logs.some((line) => line.includes("back"))))
-      const lost = logs.filter((line) => line.includes("Redis connection lost"))
-      const back = logs.filter((line) => line.includes("Redis connection back"))
+      yield* eventually(Effect.sync(() => logs.some((line) => line.includes("available again"))))
+      const lost = logs.filter((line) => line.includes("Redis unavailable"))
+      const back = logs.filter((line) => line.includes("Redis available again"))
       assert.strictEqual(lost.length, 1, logs.join("\n"))
       assert.strictEqual(back.length, 1, logs.join("\n"))
       assert.match(lost[0]!, /^Warn/)
@@ -171,11 +172,11 @@ describe("Redis (real redis-server)", () => {
       )
       const logs: Array<string> = []
       const config = { host: server.host, port: server.port, password: Redacted.make("not-needed") }
-      const client = yield* connectRedis(config).pipe(captureLogs(logs))
-      yield* redisService(client).setWithExpiry([{ key: "k", value: "v" }], 600)
+      const connection = yield* connectRedis(config).pipe(captureLogs(logs))
+      yield* redisService(connection).setWithExpiry([{ key: "k", value: "v" }], 600)
       yield* Effect.promise(() => server.stop())
       yield* Effect.promise(() => server.start())
-      yield* eventually(Effect.sync(() => logs.some((line) => line.includes("Redis connection back"))))
+      yield* eventually(Effect.sync(() => logs.some((line) => line.includes("Redis available again"))))
       assert.strictEqual(printed.mock.calls.length + errors.mock.calls.length, 0, String(printed.mock.calls))
       assert.strictEqual(logs.filter((line) => line.includes("needs no password")).length, 1, logs.join("\n"))
       assert.isTrue(logs.every((line) => !line.includes("not-needed")))
@@ -189,7 +190,7 @@ describe("Redis (real redis-server)", () => {
       const clients = Effect.promise(() => reader.client("LIST")).pipe(
         Effect.map((list) => String(list).trim().split("\n").length)
       )
-      const client = yield* Effect.scoped(
+      const { client } = yield* Effect.scoped(
         connectRedis({ host: server.host, port: server.port, password: undefined }).pipe(
           Effect.tap(() => Effect.map(clients, (count) => assert.strictEqual(count, 2)))
         )

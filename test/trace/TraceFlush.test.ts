@@ -265,7 +265,7 @@ describe("flush failures", () => {
     Effect.gen(function* () {
       const store = new FleetStore()
       const redis = new MemoryRedis()
-      const flusher = new TraceFlusher(store, new RequestTrace(1), redis.service, new TraceBacklog())
+      const flusher = new TraceFlusher(store, new RequestTrace(1), redis.service, { backlog: new TraceBacklog() })
       store.setTraceRecorder(flusher.trace)
       const logs: Array<string> = []
       redis.down = true

@@ -43,7 +43,7 @@ describe("windowJson", () => {
 
   it("never writes a bucket with count 0", () => {
     const window = windowWith(1, [[2, 2]])
-    window.buckets.set(bucketOf(4, 4), 0)
+    window.buckets.set(bucketOf(4, 4), { count: 0 })
     assert.notInclude(windowJson(window, 0), `"20:20"`)
     assert.include(windowJson(window, 0), `"10:10":1`)
   })

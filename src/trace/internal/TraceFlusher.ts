@@ -1,16 +1,19 @@
 /**
  * The trace flush: a fiber that, on every 10 s wall-clock boundary, closes the
- * open trace windows and writes them to Redis in one pipelined round trip; and
- * one last flush when its scope closes. Time comes from Effect's `Clock`.
+ * open trace windows and adds them to the keys in Redis (see `TraceMerge`: the
+ * windows of several replicas sum) in one pipelined round trip; and one last
+ * flush when its scope closes. Time comes from Effect's `Clock`.
  * Its counts are in the metric registry (see `TraceMetrics`).
  */
 import { Cause, Clock, Effect, Layer } from "effect"
 import { CacheStore } from "../../cache/CacheStore.ts"
 import type { FleetStore } from "../../store/FleetStore.ts"
-import { Redis, type RedisWriteError } from "../Redis.ts"
+import { replicaId, tracePartId } from "../GatewayReplica.ts"
+import { Redis, type RedisCommandError } from "../Redis.ts"
 import { RequestTrace } from "../RequestTrace.ts"
 import { TraceBacklog, type TraceRecord } from "../TraceBacklog.ts"
 import { observeTraceFlush } from "../TraceMetrics.ts"
+import { mergeCalls } from "../TraceMerge.ts"
 import { TRACE_INTERVAL_SECONDS, traceKey, windowJson } from "../TraceWindow.ts"
 
 /** Seconds a written window lives in Redis. */
@@ -57,11 +60,22 @@ const lostRequests = (records: ReadonlyArray<TraceRecord>): number => {
   return total
 }
 
+/** The part id of a flusher given none. */
+const DEFAULT_PART_ID = "gateway"
+
+export interface TraceFlusherOptions {
+  /** Closed windows not yet written (a fresh backlog by default). */
+  readonly backlog?: TraceBacklog | undefined
+  /** Under which part of each key this process's windows are summed (see `TraceMerge`). */
+  readonly partId?: string | undefined
+}
+
 export class TraceFlusher {
   readonly trace: RequestTrace
   readonly #store: FleetStore
   readonly #redis: Redis["Service"]
   readonly #backlog: TraceBacklog
+  readonly #partId: string
   /** When the next flush is due (ms); set once the fiber has started. */
   #nextTickAt: number | undefined
   #ticks = 0
@@ -69,11 +83,12 @@ export class TraceFlusher {
   #failed = 0
   #written = 0
 
-  constructor(store: FleetStore, trace: RequestTrace, redis: Redis["Service"], backlog = new TraceBacklog()) {
+  constructor(store: FleetStore, trace: RequestTrace, redis: Redis["Service"], options: TraceFlusherOptions = {}) {
     this.#store = store
     this.trace = trace
     this.#redis = redis
-    this.#backlog = backlog
+    this.#backlog = options.backlog ?? new TraceBacklog()
+    this.#partId = options.partId ?? DEFAULT_PART_ID
   }
 
   get statistics(): TraceFlushStatistics {
@@ -106,7 +121,12 @@ export class TraceFlusher {
         return Effect.void
       }
       this.#ticks++
-      return this.#redis.setWithExpiry(records, TRACE_TTL_SECONDS).pipe(
+      const calls = mergeCalls(
+        records.map((record) => ({ key: record.key, part: record.value })),
+        this.#partId,
+        TRACE_TTL_SECONDS
+      )
+      return this.#redis.runScripts(calls).pipe(
         Effect.tapError(() => Effect.annotateCurrentSpan("aibrix.trace.failed", true)),
         Effect.matchEffect({
           onSuccess: () =>
@@ -137,7 +157,7 @@ export class TraceFlusher {
     return dropped
   }
 
-  #failure(ts: number, records: ReadonlyArray<TraceRecord>, dropped: number, error: RedisWriteError, last: boolean) {
+  #failure(ts: number, records: ReadonlyArray<TraceRecord>, dropped: number, error: RedisCommandError, last: boolean) {
     this.#failed++
     if (last) {
       return Effect.logWarning(
@@ -198,24 +218,31 @@ export class TraceFlusher {
   )
 }
 
+export interface FlushLayerOptions {
+  /** This gateway replica's id (default `POD_NAME`, else the hostname): its windows' part of each key. */
+  readonly replicaId?: string | undefined
+}
+
 /**
  * Turns the trace on for the store of the cache layer and runs the flush in the
  * layer's scope, its counts in the registry of the layer's context. Closing
  * the scope stops the flush fiber, turns the trace off, then flushes once
  * more; the Redis client is released after that.
  */
-export const flushLayer: Layer.Layer<never, never, CacheStore | Redis> = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const store = yield* CacheStore
-    const redis = yield* Redis
-    // Terms above any an earlier trace on this store handed out (see RequestTrace).
-    const trace = new RequestTrace(yield* Clock.currentTimeMillis)
-    const flusher = new TraceFlusher(store, trace, redis)
-    yield* Effect.acquireRelease(
-      Effect.sync(() => store.setTraceRecorder(trace)),
-      () => Effect.sync(() => store.setTraceRecorder(undefined)).pipe(Effect.andThen(flusher.finalFlush))
-    )
-    yield* observeTraceFlush(() => flusher.statistics)
-    yield* Effect.forkScoped(flusher.run)
-  })
-)
+export const flushLayer = (options: FlushLayerOptions = {}): Layer.Layer<never, never, CacheStore | Redis> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const store = yield* CacheStore
+      const redis = yield* Redis
+      const replica = options.replicaId ?? (yield* replicaId)
+      // Terms above any an earlier trace on this store handed out (see RequestTrace).
+      const trace = new RequestTrace(yield* Clock.currentTimeMillis)
+      const flusher = new TraceFlusher(store, trace, redis, { partId: tracePartId(replica) })
+      yield* Effect.acquireRelease(
+        Effect.sync(() => store.setTraceRecorder(trace)),
+        () => Effect.sync(() => store.setTraceRecorder(undefined)).pipe(Effect.andThen(flusher.finalFlush))
+      )
+      yield* observeTraceFlush(() => flusher.statistics)
+      yield* Effect.forkScoped(flusher.run)
+    })
+  )
