@@ -44,7 +44,7 @@ const onPlainStore = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<Routin
     for (let i = 0; i < BATCH; i++) {
       const ctx = contexts[i & 1023]!
       store.podList(ctx.model)
-      const term = store.addRequest(ctx, ctx.requestId, ctx.model)
+      const term = store.addRequest(ctx, ctx.requestId, ctx.model, Date.now())
       store.doneRequest(ctx.requestId, term)
     }
   }

@@ -9,7 +9,7 @@ interface Benchmark {
   readonly run: () => void | Promise<void>
 }
 
-const BENCHMARKS = ["discovery", "exposition", "lifecycle", "refresh", "replicas", "service", "trace"] as const
+const BENCHMARKS = ["discovery", "exposition", "lifecycle", "refresh", "replicas", "service", "soak", "trace"] as const
 
 /** Set in the child that runs one benchmark. */
 const ONE = "AIBRIX_BENCH_ONE"
@@ -30,7 +30,8 @@ if (only !== undefined) {
   for (const name of BENCHMARKS) {
     if (selected.length > 0 && !selected.includes(name)) continue
     console.log(`\n## ${name}`)
-    const child = spawnSync(process.execPath, [new URL(import.meta.url).pathname], {
+    // --expose-gc: the soak measures the heap after a full collection.
+    const child = spawnSync(process.execPath, ["--expose-gc", new URL(import.meta.url).pathname], {
       stdio: "inherit",
       env: { ...process.env, [ONE]: name }
     })

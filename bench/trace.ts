@@ -88,7 +88,7 @@ const fillWindows = (store: FleetStore, round: number): void => {
   for (let m = 0; m < FLUSH_MODELS; m++) {
     for (let r = 0; r < 10; r++) {
       const id = `flush-${round}-${m}-${r}`
-      const term = store.addRequest(undefined, id, `model-${m}`)
+      const term = store.addRequest(undefined, id, `model-${m}`, Date.now())
       const [input, output] = tokens[(m * 10 + r) & 1023]!
       store.doneRequest(id, term, { input, output })
     }

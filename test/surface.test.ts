@@ -57,6 +57,7 @@ describe("the public surface", () => {
       "initForGateway",
       "initForMetadata",
       "initForTest",
+      "initFromSource",
       "initStatic",
       "kubernetesDiscovery",
       "newTestCacheWithPods",
@@ -65,6 +66,7 @@ describe("the public surface", () => {
       "withMetricRefresh",
       "withReplicaSync",
       "withReplicaSyncWhenEnabled",
+      "withRequestLifetime",
       "withRequestTrace",
       "withSource",
       "withTraceWhenEnabled"

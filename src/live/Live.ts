@@ -11,6 +11,7 @@ import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
 import * as CacheMetrics from "../cache/CacheMetrics.ts"
 import type { CacheReadiness } from "../cache/CacheReadiness.ts"
 import type { CacheStore } from "../cache/CacheStore.ts"
+import { withRequestLifetime } from "../cache/RequestLifetime.ts"
 import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
 import { type KubernetesSourceError, kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
 import { staticDiscovery } from "../discovery/StaticSource.ts"
@@ -28,7 +29,8 @@ export type LiveServices = CacheServices | CacheReadiness | MetricRefresh
 /**
  * `cacheLayer` fed by `source` (a discovery source writing through
  * `CacheWriter` and raising `CacheReadiness`), with the metric refresh running
- * once the source has synced. The store's, the source's and the refresh's
+ * once the source has synced, and requests released after
+ * `AIBRIX_REQUEST_MAX_LIFETIME_MS` by a sweep fiber. The store's, the source's and the refresh's
  * families are in the metric registry of the layer's context before the
  * source starts its initial sync.
  */
@@ -36,7 +38,9 @@ export const withSource = <S, SE, SR, A, E, R>(
   source: Layer.Layer<S, SE, SR>,
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
 ): Layer.Layer<S | A | CacheStore | MetricRefresh, SE | E | Config.ConfigError, R | Exclude<SR, A | CacheStore>> =>
-  withMetricRefresh(source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(cacheLayer)))))
+  withMetricRefresh(
+    source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(withRequestLifetime(cacheLayer)))))
+  )
 
 /**
  * `cacheLayer` with the request trace on when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG`
@@ -89,6 +93,19 @@ export const initForGateway: Layer.Layer<
 > = gatewayLayer(kubernetesCache)
 
 /**
+ * A discovery source over a fresh store, with the metric refresh and, when
+ * their variables say so, the trace and the replica sync: `initStatic` is this
+ * over a static file, `initForGateway` over Kubernetes.
+ */
+export const initFromSource = <S, SE, SR>(
+  source: Layer.Layer<S, SE, SR>
+): Layer.Layer<
+  S | CacheServices | MetricRefresh,
+  SE | RedisConnectionError | Config.ConfigError,
+  Exclude<SR, CacheServices>
+> => gatewayLayer(withSource(source, layerEmpty))
+
+/**
  * The fleet of a static YAML or JSON file (followed as it changes), with the
  * metric refresh and, when their variables say so, the trace and the replica
  * sync through the Redis of `REDIS_*`.
@@ -96,4 +113,4 @@ export const initForGateway: Layer.Layer<
 export const initStatic = (
   path: string
 ): Layer.Layer<LiveServices, StaticFleetInvalid | RedisConnectionError | Config.ConfigError> =>
-  gatewayLayer(withSource(staticDiscovery(path), layerEmpty))
+  initFromSource(staticDiscovery(path))

@@ -2,6 +2,7 @@
 export * as DiscoveryEvent from "./DiscoveryEvent.ts"
 export * as Errors from "./Errors.ts"
 export * as FleetStore from "./FleetStore.ts"
+export * as InFlightRequests from "./InFlightRequests.ts"
 export * as MetricValue from "./MetricValue.ts"
 export * as ModelAdapter from "./ModelAdapter.ts"
 export * as Pod from "./Pod.ts"

@@ -52,7 +52,8 @@ describe("ModelPodsCache", () => {
         store.addRequest(
           RoutingContext.make({ model: "m", requestId: "r" }).setTargetPod(store.podEntry("default", "p2")!.pod),
           "r",
-          "m"
+          "m",
+          0
         ),
       () => store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "p3", model: "m", ip: "10.0.0.3" }) })),
       () => store.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/p1" })),

@@ -201,9 +201,9 @@ describe("flush contents", () => {
       const store = new FleetStore()
       const flusher = new TraceFlusher(store, new RequestTrace(1), new MemoryRedis().service)
       store.setTraceRecorder(flusher.trace)
-      const old = store.addRequest(undefined, "r1", "m")
+      const old = store.addRequest(undefined, "r1", "m", 0)
       yield* flusher.flush(BASE_S + 10)
-      const fresh = store.addRequest(undefined, "r2", "m")
+      const fresh = store.addRequest(undefined, "r2", "m", 0)
       assert.notStrictEqual(fresh, old)
       store.doneRequest("r1", old, { input: 20, output: 1024 })
       const window = flusher.trace.windows.get("m")
@@ -270,7 +270,7 @@ describe("flush failures", () => {
       const logs: Array<string> = []
       redis.down = true
       for (let tick = 1; tick <= 65; tick++) {
-        store.addRequest(undefined, `r${tick}`, "m")
+        store.addRequest(undefined, `r${tick}`, "m", 0)
         yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs(logs))
       }
       assert.deepStrictEqual(flusher.statistics, {
@@ -343,7 +343,7 @@ describe("shutdown", () => {
         ]
       )
       assert.deepStrictEqual(redis.events, ["connect", "set 1", "set 1", "quit"])
-      assert.strictEqual(store.addRequest(undefined, "r3", "m"), 0)
+      assert.strictEqual(store.addRequest(undefined, "r3", "m", 0), 0)
     })
   )
 

@@ -186,6 +186,8 @@ export class TraceFlusher {
       // The next boundary after this flush's own: a slow flush makes the next
       // one run late, never twice under one `ts`, and the schedule never drifts.
       this.#nextTickAt = (ts + TRACE_INTERVAL_SECONDS) * 1_000
+      // Requests past their lifetime are not pending any more, whatever layer runs no sweep of its own.
+      this.#store.releaseExpired(now)
       yield* this.flush(ts).pipe(
         Effect.catchDefect((defect) =>
           Effect.logError(`request trace: flush ${ts} failed: ${Cause.pretty(Cause.die(defect))}`)
