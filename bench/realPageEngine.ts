@@ -54,6 +54,8 @@ export class RealPageEngine {
   readonly #counters: Array<number> = []
   #page: Buffer | undefined
   #completed = 0
+  /** Pages served so far. */
+  served = 0
 
   constructor() {
     this.#lines = [...pageLines()]
@@ -140,6 +142,7 @@ export const serveRealPage = (engine: RealPageEngine): Promise<{ readonly server
         return
       }
       const page = engine.page()
+      engine.served++
       response.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-length": page.length })
       response.end(page)
     })

@@ -9,7 +9,17 @@ interface Benchmark {
   readonly run: () => void | Promise<void>
 }
 
-const BENCHMARKS = ["discovery", "exposition", "lifecycle", "refresh", "replicas", "service", "soak", "trace"] as const
+const BENCHMARKS = [
+  "discovery",
+  "exposition",
+  "freshness",
+  "lifecycle",
+  "refresh",
+  "replicas",
+  "service",
+  "soak",
+  "trace"
+] as const
 
 /** Set in the child that runs one benchmark. */
 const ONE = "AIBRIX_BENCH_ONE"

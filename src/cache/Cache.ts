@@ -67,6 +67,11 @@ const makeService = (store: FleetStore, clock: Clock.Clock): CacheService => {
           ? Exit.fail(new MetricNotFound({ key: entry.key, metric, model }))
           : Exit.succeed(value)
       }),
+    getEngineScrapedAt: (name, namespace) =>
+      Effect.suspend(() => {
+        const entry = store.podEntry(namespace, name)
+        return entry === undefined ? podNotFound(name, namespace) : Exit.succeed(entry.engineScrapedAt)
+      }),
     addSubscriber: (subscriber) => Effect.sync(() => store.subscribe(subscriber.subscribedMetrics)),
     addRequestCount: (ctx, requestId, model) =>
       Effect.sync(() => store.addRequest(ctx ?? undefined, requestId, model, clock.currentTimeMillisUnsafe())),

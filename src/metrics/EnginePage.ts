@@ -323,8 +323,12 @@ export const assemble = (selection: PageSelection, reads: ReadonlyMap<string, Fa
     }
     if (!answered) missing.push(metric.name)
   }
+  // In the selection's order, however the reads were gathered.
   const malformed: Array<{ family: string; reason: string }> = []
-  for (const [family, read] of reads) if (read._tag === "Malformed") malformed.push({ family, reason: read.reason })
+  for (const family of selection.readings.keys()) {
+    const read = reads.get(family)
+    if (read?._tag === "Malformed") malformed.push({ family, reason: read.reason })
+  }
   return { metrics: { pod, models }, missing, malformed }
 }
 

@@ -4,14 +4,14 @@
  * statistics as a service, and their families in the metric registry (see
  * `RefreshMetrics`).
  */
-import { Config, Context, Effect, Layer } from "effect"
+import { Clock, Config, Context, Effect, Layer } from "effect"
 import { HttpClient } from "effect/http"
 import { CacheStore } from "../cache/CacheStore.ts"
 import { makeEngineRefresh } from "./internal/EngineRefresh.ts"
 import type { MetricRefreshOptions } from "./MetricRefreshConfig.ts"
 import { makePrometheusApi } from "./PrometheusApi.ts"
 import { makePromQLRefresh } from "./internal/PromQLRefresh.ts"
-import { durationsIn, observeRefresh, registerRefreshFamilies } from "./RefreshMetrics.ts"
+import { observeRefresh, recorderIn, registerRefreshFamilies } from "./RefreshMetrics.ts"
 import type { RefreshStatistics } from "./RefreshStatistics.ts"
 
 /** The refresh over the store of `CacheStore`: its loops run in the layer's scope. */
@@ -20,12 +20,18 @@ const make = (options: MetricRefreshOptions) =>
     const store = yield* CacheStore
     const client = yield* HttpClient.HttpClient
     yield* registerRefreshFamilies(options)
-    const engine = makeEngineRefresh(store, client, options.scrape, durationsIn(yield* Effect.context<never>()))
+    const engine = makeEngineRefresh(
+      store,
+      client,
+      options.scrape,
+      recorderIn(yield* Effect.context<never>()),
+      yield* Clock.Clock
+    )
     const promql =
       options.promql === undefined
         ? undefined
         : makePromQLRefresh(store, makePrometheusApi(client, options.promql.prometheus), options.promql)
-    yield* observeRefresh(engine.statistics, promql?.statistics)
+    yield* observeRefresh(engine.summary, promql?.statistics)
     yield* Effect.forkScoped(engine.run)
     if (promql !== undefined) yield* Effect.forkScoped(promql.run)
     return {

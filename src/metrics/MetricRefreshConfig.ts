@@ -3,22 +3,24 @@
  * environment with `Config`. A bad value fails with the variable and the value.
  */
 import { Config, Effect, Option, Redacted, Schema, SchemaIssue } from "effect"
-import { envPositiveInt } from "../EnvConfig.ts"
+import { envPositiveInt, envValue } from "../EnvConfig.ts"
 import type { PrometheusApiOptions } from "./PrometheusApi.ts"
 
 /** How the engines are scraped. */
 export interface ScrapeOptions {
-  /** Time from the start of one cycle to the start of the next, unless a cycle takes longer. */
+  /** Time from the start of one scrape of a pod to the start of its next, while its scrapes succeed. */
   readonly intervalMs: number
   /** Time one scrape may take, answer and body included. */
   readonly timeoutMs: number
   /** A page larger than this is not read past the limit, and counts as a failed scrape. */
   readonly maxPageBytes: number
-  /** Failed cycles in a row after which a pod's values are marked stale. */
-  readonly staleAfterCycles: number
-  /** Failed cycles in a row after which a pod's values are removed from reads. */
-  readonly dropAfterCycles: number
-  /** Scrapes in flight at once. */
+  /** Time since a pod's last good scrape after which its values are stale (still read). */
+  readonly staleAfterMs: number
+  /** Time since a pod's last good scrape after which its values are removed from reads. */
+  readonly dropAfterMs: number
+  /** The longest wait before a failing pod is scraped again (its waits grow from the interval). */
+  readonly backoffCapMs: number
+  /** Scrapes in flight at once, over every pod. */
   readonly concurrency: number
 }
 
@@ -42,8 +44,9 @@ export const defaultScrapeOptions: ScrapeOptions = {
   intervalMs: 50,
   timeoutMs: 1000,
   maxPageBytes: 8 * 1024 * 1024,
-  staleAfterCycles: 3,
-  dropAfterCycles: 10,
+  staleAfterMs: 500,
+  dropAfterMs: 10_000,
+  backoffCapMs: 5_000,
   concurrency: 64
 }
 
@@ -67,29 +70,49 @@ const optionalString = (name: string): Config.Config<string | undefined> =>
     Config.map((value) => Option.getOrUndefined(Option.filter(value, (s) => s !== "")))
   )
 
+/** A positive integer variable, or undefined when unset. */
+const optionalPositiveInt = (name: string): Config.Config<number | undefined> =>
+  envValue<number | undefined>(name, undefined, "expected a positive integer", (value) => {
+    const number = /^\d+$/.test(value) ? Number(value) : Number.NaN
+    return Number.isSafeInteger(number) && number > 0 ? number : undefined
+  })
+
+const mustNotBeBelow = (message: string): Config.ConfigError =>
+  new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.InvalidValue({ message })))
+
+/**
+ * A horizon in milliseconds: its `_MS` variable, else its older `_CYCLES`
+ * variable as a multiple of the interval, else the default.
+ */
+const horizon = (ms: number | undefined, cycles: number | undefined, intervalMs: number, fallback: number): number =>
+  ms ?? (cycles === undefined ? fallback : cycles * intervalMs)
+
 const scrapeOptionsConfig: Config.Config<ScrapeOptions> = Config.all({
   intervalMs: envPositiveInt("AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS", defaultScrapeOptions.intervalMs),
   timeoutMs: envPositiveInt("AIBRIX_POD_METRIC_SCRAPE_TIMEOUT_MS", defaultScrapeOptions.timeoutMs),
   maxPageBytes: envPositiveInt("AIBRIX_POD_METRIC_MAX_PAGE_BYTES", defaultScrapeOptions.maxPageBytes),
-  staleAfterCycles: envPositiveInt("AIBRIX_POD_METRIC_STALE_AFTER_CYCLES", defaultScrapeOptions.staleAfterCycles),
-  dropAfterCycles: envPositiveInt("AIBRIX_POD_METRIC_DROP_AFTER_CYCLES", defaultScrapeOptions.dropAfterCycles),
+  staleAfterMs: optionalPositiveInt("AIBRIX_POD_METRIC_STALE_AFTER_MS"),
+  dropAfterMs: optionalPositiveInt("AIBRIX_POD_METRIC_DROP_AFTER_MS"),
+  staleAfterCycles: optionalPositiveInt("AIBRIX_POD_METRIC_STALE_AFTER_CYCLES"),
+  dropAfterCycles: optionalPositiveInt("AIBRIX_POD_METRIC_DROP_AFTER_CYCLES"),
+  backoffCapMs: envPositiveInt("AIBRIX_POD_METRIC_BACKOFF_CAP_MS", defaultScrapeOptions.backoffCapMs),
   concurrency: envPositiveInt("AIBRIX_POD_METRIC_SCRAPE_CONCURRENCY", defaultScrapeOptions.concurrency)
 }).pipe(
-  Config.mapEffect((options) =>
-    options.dropAfterCycles >= options.staleAfterCycles
+  Config.mapEffect(({ dropAfterCycles, dropAfterMs, staleAfterCycles, staleAfterMs, ...rest }) => {
+    const options: ScrapeOptions = {
+      ...rest,
+      staleAfterMs: horizon(staleAfterMs, staleAfterCycles, rest.intervalMs, defaultScrapeOptions.staleAfterMs),
+      dropAfterMs: horizon(dropAfterMs, dropAfterCycles, rest.intervalMs, defaultScrapeOptions.dropAfterMs)
+    }
+    return options.dropAfterMs >= options.staleAfterMs
       ? Effect.succeed(options)
       : Effect.fail(
-          new Config.ConfigError(
-            new Schema.SchemaError(
-              new SchemaIssue.InvalidValue({
-                message:
-                  `AIBRIX_POD_METRIC_DROP_AFTER_CYCLES (${options.dropAfterCycles}) must not be below ` +
-                  `AIBRIX_POD_METRIC_STALE_AFTER_CYCLES (${options.staleAfterCycles})`
-              })
-            )
+          mustNotBeBelow(
+            `the drop horizon (${options.dropAfterMs} ms, AIBRIX_POD_METRIC_DROP_AFTER_MS) must not be below ` +
+              `the stale horizon (${options.staleAfterMs} ms, AIBRIX_POD_METRIC_STALE_AFTER_MS)`
           )
         )
-  )
+  })
 )
 
 const promQLOptionsConfig: Config.Config<PromQLOptions | undefined> = Config.all({

@@ -1,26 +1,34 @@
 /**
- * The metric refresh's families in Effect's metric registry: cycles and their
- * durations, every scrape's duration, scrapes by outcome, stale and dropped
- * pods, and, with Prometheus, the PromQL queries. The loops keep their counts
- * for `MetricRefresh.statistics`; the registry observes those counts, and the
- * loops record the durations in its histograms.
+ * The metric refresh's families in Effect's metric registry: every scrape's
+ * duration, the age of a pod's values at each scrape and the oldest among
+ * ready pods, scrapes by outcome, malformed families, stale and dropped pods,
+ * and, with Prometheus, the PromQL queries. The loops keep their counts for
+ * `MetricRefresh.statistics`; the registry observes those counts, and the
+ * loops record durations and ages in its histograms.
  */
 import { type Context, Effect, Metric, type Scope } from "effect"
 import { observeCounter, observeGauge, registerFamilies } from "../cache/ObservedSeries.ts"
 import { type ScrapeOutcome, scrapeOutcomes } from "./EngineScrape.ts"
 import type { MetricRefreshOptions } from "./MetricRefreshConfig.ts"
-import type { EngineRefreshStatistics, PromQLRefreshStatistics } from "./RefreshStatistics.ts"
+import type { RefreshRecorder } from "./internal/EngineRefresh.ts"
+import type { EngineRefreshSummary, PromQLRefreshStatistics } from "./RefreshStatistics.ts"
 
-/** Upper bounds, in seconds, of the cycle and scrape duration histograms. */
+/** Upper bounds, in seconds, of the scrape duration histogram. */
 export const DURATION_BOUNDS: ReadonlyArray<number> = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 ]
 
-export const cycles = Metric.counter("aibrix_cache_refresh_cycles_total", { description: "Engine scrape cycles run." })
+/** Upper bounds, in seconds, of the value age histogram: around the 50 ms interval, then up to the drop horizon. */
+export const AGE_BOUNDS: ReadonlyArray<number> = [0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-export const cycleDuration = Metric.histogram("aibrix_cache_refresh_cycle_duration_seconds", {
-  description: "Duration of an engine scrape cycle (every ready pod).",
-  boundaries: DURATION_BOUNDS
+export const valueAge = Metric.histogram("aibrix_cache_value_age_seconds", {
+  description:
+    "Age of a pod's engine values when a scrape of it ends: the time since its last good scrape (or its start).",
+  boundaries: AGE_BOUNDS
+})
+
+export const oldestValueAge = Metric.gauge("aibrix_cache_oldest_value_age_seconds", {
+  description: "The oldest engine values among ready pods: the time since a pod's last good scrape (or its start)."
 })
 
 export const scrapeDuration = Metric.histogram("aibrix_cache_scrape_duration_seconds", {
@@ -50,11 +58,11 @@ export const malformedFamilies = Metric.counter("aibrix_cache_malformed_families
 })
 
 export const stalePods = Metric.gauge("aibrix_cache_stale_pods", {
-  description: "Pods whose engine values are old (their last scrapes failed)."
+  description: "Pods whose last good scrape is older than the stale horizon, or that have none."
 })
 
 export const droppedPods = Metric.gauge("aibrix_cache_dropped_pods", {
-  description: "Pods whose engine values were removed after failed scrapes."
+  description: "Pods whose engine values were removed after failing past the drop horizon."
 })
 
 export const promqlQueries = Metric.counter("aibrix_cache_promql_queries_total", {
@@ -69,22 +77,16 @@ export const promqlTimeouts = Metric.counter("aibrix_cache_promql_timeouts_total
   description: "PromQL queries that timed out."
 })
 
-/** Where the engine loop records its durations, in milliseconds. */
-export interface RefreshDurations {
-  readonly scrape: (ms: number) => void
-  readonly cycle: (ms: number) => void
-}
-
-/** The duration histograms of the registry and attributes of `context`. */
-export const durationsIn = (context: Context.Context<never>): RefreshDurations => ({
+/** The duration and age histograms of the registry and attributes of `context`. */
+export const recorderIn = (context: Context.Context<never>): RefreshRecorder => ({
   scrape: (ms) => scrapeDuration.updateUnsafe(ms / 1000, context),
-  cycle: (ms) => cycleDuration.updateUnsafe(ms / 1000, context)
+  age: (ms) => valueAge.updateUnsafe(ms / 1000, context)
 })
 
 const engineFamilies: ReadonlyArray<Metric.Metric<never, unknown>> = [
-  cycles,
-  cycleDuration,
   scrapeDuration,
+  valueAge,
+  oldestValueAge,
   ...scrapeOutcomes.map((outcome) => scrapes[outcome]),
   malformedFamilies,
   stalePods,
@@ -99,11 +101,11 @@ export const registerRefreshFamilies = (options: MetricRefreshOptions): Effect.E
 
 /** The loops' counts, observed in the registry for the current scope. */
 export const observeRefresh = (
-  engine: () => EngineRefreshStatistics,
+  engine: () => EngineRefreshSummary,
   promql: (() => PromQLRefreshStatistics) | undefined
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* observeCounter(cycles, () => engine().cycles)
+    yield* observeGauge(oldestValueAge, () => engine().oldestAgeMs / 1000)
     for (const outcome of scrapeOutcomes) yield* observeCounter(scrapes[outcome], () => engine().outcomes[outcome])
     yield* observeCounter(malformedFamilies, () => engine().malformedFamilies)
     yield* observeGauge(stalePods, () => engine().stalePods)

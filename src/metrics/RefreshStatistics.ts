@@ -1,6 +1,6 @@
 /**
- * What the refresh loops report about themselves: cycle durations, outcomes
- * per pod and in total, and which pods' values are stale or were removed.
+ * What the refresh loops report about themselves: outcomes per pod and in
+ * total, how old each pod's values are, and which are stale or were removed.
  */
 import type { ScrapeOutcome } from "./EngineScrape.ts"
 import type { Engine } from "./MetricCatalogue.ts"
@@ -25,28 +25,31 @@ export interface PodScrapeStatistics {
   readonly engine: Engine
   readonly ready: boolean
   readonly outcomes: Readonly<OutcomeCounts>
-  /** Cycles in a row without a page (failed, or not ready). */
-  readonly missedCycles: number
-  /** Its values are still read, but old. */
+  /** Scrapes in a row that failed (its backoff grows with them); 0 after a good one. */
+  readonly failures: number
+  /** Time since the scrape its values come from; undefined while it has none. */
+  readonly ageMs: number | undefined
+  /** Its last good scrape is older than the stale horizon, or it has none: its values (if any) are old. */
   readonly stale: boolean
-  /** Its values were removed from reads. */
+  /** Its values were removed from reads after failing past the drop horizon, and no scrape succeeded since. */
   readonly dropped: boolean
 }
 
-export interface EngineRefreshStatistics {
-  readonly cycles: number
-  readonly lastCycleMs: number
-  /** The durations of the latest cycles (up to `DURATION_WINDOW`), oldest first. */
-  readonly recentCycleMs: ReadonlyArray<number>
+export interface EngineRefreshSummary {
   /** Scrapes by outcome, since start. */
   readonly outcomes: Readonly<OutcomeCounts>
   /** Pages that answered no family of at least one catalogue metric. */
   readonly pagesMissingFamilies: number
   /** Families found malformed, over every page (two samples of one series, a value out of range, ...). */
   readonly malformedFamilies: number
-  readonly pods: ReadonlyArray<PodScrapeStatistics>
   readonly stalePods: number
   readonly droppedPods: number
+  /** The oldest values among ready pods: time since a pod's last good scrape (since its start, for one never scraped). */
+  readonly oldestAgeMs: number
+}
+
+export interface EngineRefreshStatistics extends EngineRefreshSummary {
+  readonly pods: ReadonlyArray<PodScrapeStatistics>
 }
 
 export interface PromQLRefreshStatistics {
@@ -63,7 +66,7 @@ export interface RefreshStatistics {
   readonly promql: PromQLRefreshStatistics | undefined
 }
 
-/** How many cycle durations the statistics keep. */
+/** How many cycle durations the PromQL loop's statistics keep. */
 export const DURATION_WINDOW = 1024
 
 /** The latest durations in a fixed ring, so recording one allocates nothing. */

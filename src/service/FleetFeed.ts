@@ -83,12 +83,18 @@ export const readCursor = (cursor: string, run: string): number | undefined | Ba
   return match[1] === run ? Number(match[2]) : undefined
 }
 
-const feedPod = (entry: PodEntry, history: FleetHistory, after: number | undefined, now: number): FeedPod => ({
+const feedPod = (
+  store: FleetStore,
+  entry: PodEntry,
+  history: FleetHistory,
+  after: number | undefined,
+  now: number
+): FeedPod => ({
   key: entry.key,
   uid: entry.uid,
-  ...modelPod(entry, keyValues(entry, entry.baseModel)),
+  ...modelPod(entry, keyValues(entry, entry.baseModel), store.isEngineStale(entry, now)),
   metrics: podFigures(entry),
-  age_ms: history.valuesAge(entry, now),
+  age_ms: history.valuesAge(store, entry, now),
   history: history.history(entry, after)
 })
 
@@ -120,7 +126,7 @@ export const fleetFeed = (
     })
   )
   const pods: Array<FeedPod> = []
-  for (const entry of store.podEntries()) pods.push(feedPod(entry, history, since, options.now))
+  for (const entry of store.podEntries()) pods.push(feedPod(store, entry, history, since, options.now))
   return {
     cursor: `${options.run}.${seq}`,
     full,

@@ -5,10 +5,8 @@
  * A pod's history lasts as long as its store entry: a recreated pod starts a
  * new one, a removed pod's is dropped at the next sample.
  *
- * It also notes when each pod's engine values were last seen fresh, so the
- * page can say how old a stale pod's values are. The store keeps no scrape
- * time yet; this is the sampler's own view, so the age of stale values is
- * known to within one sampling period.
+ * How old a pod's engine values are comes from the store: the time of the
+ * scrape that produced them (`PodEntry.engineScrapedAt`).
  */
 import type { FleetStore, PodEntry } from "../store/FleetStore.ts"
 import { keyMetrics, keyValues } from "./FleetViews.ts"
@@ -41,8 +39,6 @@ class PodHistory {
   last: number
   /** `capacity` samples of `SERIES_COUNT` figures, sample `seq` at `(seq % capacity) * SERIES_COUNT`; NaN: unknown. */
   readonly figures: Float64Array
-  /** When the sampler last saw the engine's values fresh (epoch ms). */
-  freshAt: number | undefined = undefined
 
   constructor(seq: number, capacity: number) {
     this.first = seq
@@ -50,8 +46,6 @@ class PodHistory {
     this.figures = new Float64Array(capacity * SERIES_COUNT)
   }
 }
-
-const hasFreshValues = (entry: PodEntry): boolean => entry.engineMetrics !== undefined && !entry.engineMetricsStale
 
 export class FleetHistory {
   readonly capacity: number
@@ -92,7 +86,6 @@ export class FleetHistory {
       history.figures[at + 3] = figures.realtime_num_requests_running ?? Number.NaN
       history.last = seq
       history.first = Math.max(history.first, seq - this.capacity + 1)
-      if (hasFreshValues(entry)) history.freshAt = now
     }
     for (const [entry, history] of this.#pods) if (history.last !== seq) this.#pods.delete(entry)
   }
@@ -114,15 +107,14 @@ export class FleetHistory {
   }
 
   /**
-   * How old the pod's engine values are at `now`, as far as the samples tell:
-   * 0 while they are fresh (their last good scrape is within the stale
-   * horizon), the time since a sample last saw them fresh once stale, null
-   * when the pod has no engine values or none was ever seen fresh.
+   * How old the pod's engine values are at `now`: 0 while they are fresh
+   * (their scrape is within the store's stale horizon), the time since their
+   * scrape once stale, null when the pod has none (never scraped well, or
+   * dropped).
    */
-  valuesAge(entry: PodEntry, now: number): number | null {
-    if (entry.engineMetrics === undefined) return null
-    if (!entry.engineMetricsStale) return 0
-    const freshAt = this.#pods.get(entry)?.freshAt
-    return freshAt === undefined ? null : Math.max(0, now - freshAt)
+  valuesAge(store: FleetStore, entry: PodEntry, now: number): number | null {
+    const scrapedAt = entry.engineScrapedAt
+    if (scrapedAt === undefined) return null
+    return store.isEngineStale(entry, now) ? now - scrapedAt : 0
   }
 }

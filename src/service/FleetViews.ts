@@ -153,24 +153,31 @@ export const keyMetrics = (values: ReadonlyArray<MetricValue | undefined>): KeyM
   realtime_num_requests_running: numberOf(values[3])
 })
 
-export const modelPod = (entry: PodEntry, values: ReadonlyArray<MetricValue | undefined>): ModelPod => ({
+export const modelPod = (
+  entry: PodEntry,
+  values: ReadonlyArray<MetricValue | undefined>,
+  stale: boolean
+): ModelPod => ({
   name: entry.pod.metadata.name,
   namespace: namespaceOf(entry.pod),
   ip: podIpOf(entry.pod),
   ready: isReady(entry.pod),
   engine: engineOf(entry.pod),
   base_model: entry.baseModel,
-  stale: entry.engineMetricsStale,
+  stale,
   metrics: keyMetrics(values)
 })
 
-/** A model's pods with their key figures; `readyOnly` keeps the ready ones. */
-export const modelPods = (store: FleetStore, model: string, readyOnly: boolean): ModelPods | undefined => {
+/**
+ * A model's pods with their key figures; `readyOnly` keeps the ready ones.
+ * `now` (ms since the epoch) tells which pods' engine values are stale.
+ */
+export const modelPods = (store: FleetStore, model: string, readyOnly: boolean, now: number): ModelPods | undefined => {
   if (!store.hasModel(model)) return undefined
   const pods: Array<ModelPod> = []
   for (const entry of modelEntries(store, model)) {
     if (readyOnly && !isReady(entry.pod)) continue
-    pods.push(modelPod(entry, keyValues(entry, model)))
+    pods.push(modelPod(entry, keyValues(entry, model), store.isEngineStale(entry, now)))
   }
   return { model, pods }
 }
@@ -180,7 +187,7 @@ interface CachedModelPods {
   readonly entries: ReadonlyArray<PodEntry>
   /** Four values per entry, as `keyValues` gave them when the body was built. */
   readonly values: Array<MetricValue | undefined>
-  /** Each entry's stale mark when the body was built. */
+  /** Whether each entry's engine values were stale when the body was built. */
   readonly stale: Array<boolean>
   readonly body: Uint8Array
 }
@@ -196,11 +203,14 @@ interface CachedModelPods {
 export class ModelPodsCache {
   readonly #store: FleetStore
   readonly #encode: (value: ModelPods) => Uint8Array
+  readonly #now: () => number
   readonly #cached = new Map<string, CachedModelPods>()
 
-  constructor(store: FleetStore, encode: (value: ModelPods) => Uint8Array) {
+  /** `now` is the clock (ms since the epoch) that tells which pods' engine values are stale. */
+  constructor(store: FleetStore, encode: (value: ModelPods) => Uint8Array, now: () => number) {
     this.#store = store
     this.#encode = encode
+    this.#now = now
   }
 
   /** The body for the model; undefined when no pod serves it. */
@@ -221,9 +231,10 @@ export class ModelPodsCache {
 
   #unchanged(cached: CachedModelPods, model: string): boolean {
     const { entries, stale, values } = cached
+    const now = this.#now()
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
-      if (entry.engineMetricsStale !== stale[i]) return false
+      if (this.#store.isEngineStale(entry, now) !== stale[i]) return false
       const metrics = entry.modelMetrics.get(model) ?? entry.modelMetrics.get(entry.baseModel)
       const at = i * 4
       if (
@@ -242,13 +253,15 @@ export class ModelPodsCache {
     const values: Array<MetricValue | undefined> = []
     const stale: Array<boolean> = []
     const pods: Array<ModelPod> = []
+    const now = this.#now()
     for (const entry of modelEntries(this.#store, model)) {
       if (readyOnly && !isReady(entry.pod)) continue
       const entryValues = keyValues(entry, model)
+      const entryStale = this.#store.isEngineStale(entry, now)
       entries.push(entry)
       values.push(...entryValues)
-      stale.push(entry.engineMetricsStale)
-      pods.push(modelPod(entry, entryValues))
+      stale.push(entryStale)
+      pods.push(modelPod(entry, entryValues, entryStale))
     }
     return { version, entries, values, stale, body: this.#encode({ model, pods }) }
   }
@@ -263,7 +276,8 @@ export class ModelPodsCache {
 
 // ---- one pod ----------------------------------------------------------------
 
-export const podDetail = (entry: PodEntry): PodDetail => {
+/** One pod in full; `now` (ms since the epoch) tells whether its engine values are stale. */
+export const podDetail = (store: FleetStore, entry: PodEntry, now: number): PodDetail => {
   const metrics: Record<string, MetricJson> = {}
   for (const [name, value] of entry.podMetrics) metrics[name] = metricJson(value)
   const modelMetrics: Record<string, Record<string, MetricJson>> = {}
@@ -281,7 +295,7 @@ export const podDetail = (entry: PodEntry): PodDetail => {
     base_model: entry.baseModel,
     models: entry.modelNames(),
     running_requests: entry.running,
-    stale: entry.engineMetricsStale,
+    stale: store.isEngineStale(entry, now),
     metrics,
     model_metrics: modelMetrics
   }

@@ -46,6 +46,18 @@ export const REALTIME_RUNNING_METRIC = "realtime_num_requests_running"
 const SHARED_RUNNING_VALUES = 1024
 
 /**
+ * How old a pod's engine values may grow, in milliseconds since the scrape
+ * that produced them: stale after `staleAfterMs` (still read), removed from
+ * reads after `dropAfterMs`.
+ */
+export interface EngineFreshness {
+  readonly staleAfterMs: number
+  readonly dropAfterMs: number
+}
+
+export const DEFAULT_ENGINE_FRESHNESS: EngineFreshness = { staleAfterMs: 500, dropAfterMs: 10_000 }
+
+/**
  * What one scrape of a pod's engine yields, whole: pod-scope values by metric
  * name, and pod-model-scope values by model, then metric name.
  */
@@ -94,8 +106,12 @@ export class PodEntry {
   removed = false
   /** The engine's metrics as last written, so the next scrape replaces exactly those. */
   engineMetrics: EngineMetrics | undefined = undefined
-  /** Set while the engine's values are old: its last scrapes failed. */
-  engineMetricsStale = false
+  /**
+   * When the scrape that produced `engineMetrics` happened, in milliseconds
+   * since the epoch by the refresh's clock; undefined while there are none
+   * (never scraped well, or dropped).
+   */
+  engineScrapedAt: number | undefined = undefined
 
   constructor(key: PodKey, pod: ValidPod, baseModel: string) {
     this.key = key
@@ -190,6 +206,7 @@ export class FleetStore {
   #abandoned = 0
   readonly #subscribedMetrics = new Set<string>()
   #trace: TraceRecorder | undefined
+  #freshness: EngineFreshness = DEFAULT_ENGINE_FRESHNESS
   readonly #runningValues: Array<MetricValue | undefined> = []
   #version = 0
 
@@ -487,17 +504,15 @@ export class FleetStore {
 
   /**
    * Replaces, in one step, the metrics the previous scrape of this entry's
-   * engine wrote with those of a new scrape; values from elsewhere (the
-   * gateway's running count, PromQL) stay. Clears the stale mark. False when
-   * the entry left the store meanwhile.
+   * engine wrote with those of a new scrape made at `scrapedAt` (ms since the
+   * epoch); values from elsewhere (the gateway's running count, PromQL) stay.
+   * False when the entry left the store meanwhile.
    */
-  replaceEngineMetrics(entry: PodEntry, metrics: EngineMetrics): boolean {
+  replaceEngineMetrics(entry: PodEntry, metrics: EngineMetrics, scrapedAt: number): boolean {
     if (entry.removed) return false
+    entry.engineScrapedAt = scrapedAt
     // The very values already in place (an engine page read as before): nothing to write.
-    if (entry.engineMetrics === metrics) {
-      entry.engineMetricsStale = false
-      return true
-    }
+    if (entry.engineMetrics === metrics) return true
     this.#clearEngineMetrics(entry)
     for (const [metric, value] of metrics.pod) entry.podMetrics.set(metric, value)
     for (const [model, values] of metrics.models) {
@@ -505,20 +520,33 @@ export class FleetStore {
       for (const [metric, value] of values) stored.set(metric, value)
     }
     entry.engineMetrics = metrics
-    entry.engineMetricsStale = false
     return true
   }
 
-  /** Marks the engine's values as old; they are still read. */
-  markEngineMetricsStale(entry: PodEntry): void {
-    if (entry.engineMetrics !== undefined) entry.engineMetricsStale = true
-  }
-
-  /** Removes the engine's values from reads; other values stay. */
+  /** Removes the engine's values from reads; other values stay. The pod stays stale until a scrape succeeds. */
   dropEngineMetrics(entry: PodEntry): void {
     this.#clearEngineMetrics(entry)
     entry.engineMetrics = undefined
-    entry.engineMetricsStale = false
+    entry.engineScrapedAt = undefined
+  }
+
+  /** How old engine values may grow; the refresh sets it from its settings. */
+  get engineFreshness(): EngineFreshness {
+    return this.#freshness
+  }
+
+  setEngineFreshness(freshness: EngineFreshness): void {
+    this.#freshness = freshness
+  }
+
+  /**
+   * Whether the pod's engine values are stale at `now` (ms since the epoch):
+   * their scrape is older than the stale horizon, or there is none (never
+   * scraped well, or dropped).
+   */
+  isEngineStale(entry: PodEntry, now: number): boolean {
+    const scrapedAt = entry.engineScrapedAt
+    return scrapedAt === undefined || now - scrapedAt > this.#freshness.staleAfterMs
   }
 
   #clearEngineMetrics(entry: PodEntry): void {

@@ -103,7 +103,7 @@ describe("deploy/grafana-dashboard.json", () => {
     )
   })
 
-  it("shows scrape outcomes, stale values, scrape durations, informer restarts and trace flushes", () => {
+  it("shows scrape outcomes, stale values, scrape durations, value ages, informer restarts and trace flushes", () => {
     const named = new Set(queries.flatMap((query) => selectors(query.expr).map((selector) => selector.name)))
     assert.includeMembers(
       [...named],
@@ -112,6 +112,8 @@ describe("deploy/grafana-dashboard.json", () => {
         "aibrix_cache_stale_pods",
         "aibrix_cache_dropped_pods",
         "aibrix_cache_scrape_duration_seconds_bucket",
+        "aibrix_cache_value_age_seconds_bucket",
+        "aibrix_cache_oldest_value_age_seconds",
         "aibrix_cache_informer_restarts_total",
         "aibrix_cache_trace_flushes_total",
         "aibrix_cache_trace_flush_failures_total"

@@ -19,6 +19,7 @@ import type { FakeKubernetes } from "../support/FakeKubernetes.ts"
 import { eventually, fakeKubernetes, kubeConfigFile } from "../support/discovery.ts"
 import { redisServer } from "../support/redisServer.ts"
 import { readAll, readerClient } from "../support/redisClient.ts"
+import { scrapesOf } from "../support/refreshStatistics.ts"
 
 /** Open handles by kind, as Node counts them. */
 const activeResources = (): Record<string, number> => {
@@ -94,7 +95,7 @@ describe("the live layers", () => {
                   // machine may take longer than a fixed wait.
                   const statistics = yield* refresh.statistics.pipe(
                     Effect.repeat({
-                      until: (s) => s.engine.cycles > 0,
+                      until: (s) => scrapesOf(s.engine.outcomes) > 0,
                       schedule: Schedule.spaced("10 millis"),
                       times: 500
                     })
@@ -107,7 +108,7 @@ describe("the live layers", () => {
                     ready: yield* readiness.isReady,
                     pods: store.podCount,
                     models: [...store.listModels()].sort(),
-                    cycles: statistics.engine.cycles
+                    scrapes: scrapesOf(statistics.engine.outcomes)
                   }
                 })
               )
@@ -115,7 +116,7 @@ describe("the live layers", () => {
             assert.isTrue(seen.ready, name)
             assert.strictEqual(seen.pods, 2, name)
             assert.deepStrictEqual(seen.models, ["llama", "llama-sql"], name)
-            assert.isAbove(seen.cycles, 0, `${name}: the refresh runs`)
+            assert.isAbove(seen.scrapes, 0, `${name}: the refresh runs`)
             assert.isAbove(fake.openWatches(), 0, `${name}: the informers watch`)
             yield* Effect.promise(() => runtime.dispose())
             yield* eventually(() => assert.strictEqual(fake.openWatches(), 0, `${name}: no watch left open`), 5_000)

@@ -211,7 +211,7 @@ describe("EnginePageReader", () => {
     )
     // Most pages were read block by block: the property is about that path.
     assert.isAbove(blockReads, reads / 2)
-  })
+  }, 90_000)
 
   it("gives what the whole page gives on every engine's real pages, damaged at random", () => {
     let blockReads = 0
@@ -290,5 +290,12 @@ describe("EnginePageReader", () => {
       comparable(wholePage(text, everything))
     )
     assert.isTrue(Result.isFailure(wholePage(text, everything)))
+    // So it does before the first family, among the page's leading comments.
+    const leading = `# a comment\n  # HELP vllm:num_requests_waiting indented\n${page("")}`
+    assert.isUndefined(pageBlocks(leading))
+    assert.deepStrictEqual(
+      comparable(new EnginePageReader().read(leading, everything, BASE_MODEL)),
+      comparable(wholePage(leading, everything))
+    )
   })
 })

@@ -1,6 +1,6 @@
 /**
  * The refresh against simulated engines on loopback, over real HTTP with the
- * undici client, on the real clock. Waits count refresh cycles, not time.
+ * undici client, on the real clock. Waits count each pod's scrapes, not time.
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -9,17 +9,10 @@ import { newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { EngineBehavior, EngineSimulator } from "../../src/demo/EngineSimulator.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
 import { defaultScrapeOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
-import { statistics, until } from "../support/refreshStatistics.ts"
+import { scrapesFromNow, scrapesOf, statistics, until } from "../support/refreshStatistics.ts"
 import { podOf } from "../support/simulatedPods.ts"
 
 const MODEL = "llama-3-8b"
-
-/** Waits for `n` more cycles to end: a change made before this call is seen by then (the second starts after it). */
-const cyclesFromNow = (n: number) =>
-  Effect.gen(function* () {
-    const start = (yield* statistics).engine.cycles
-    yield* until((s) => s.engine.cycles >= start + n)
-  })
 
 const runningOf = (pod: string, model: string) =>
   MetricCache.use((metrics) => metrics.getMetricValueByPodModel(pod, "default", model, "num_requests_running"))
@@ -32,7 +25,7 @@ const refreshing = (pods: ReadonlyArray<V1Pod>, scrape: Partial<ScrapeOptions> =
 
 describe("engine refresh against simulated engines", () => {
   it.live(
-    "values appear within two cycles and follow changes, per pod and model",
+    "values appear within two scrapes and follow changes, per pod and model",
     () =>
       Effect.gen(function* () {
         const a = yield* EngineSimulator.scoped({ models: [MODEL, "lora-a"] })
@@ -45,7 +38,7 @@ describe("engine refresh against simulated engines", () => {
         a.metrics.setLora({ maxLora: 2, running: ["lora-a"], waiting: [] })
         a.metrics.completeRequests(MODEL, 4)
         yield* Effect.gen(function* () {
-          yield* cyclesFromNow(2)
+          yield* scrapesFromNow(2)
           assert.deepStrictEqual(yield* runningOf("pod-a", MODEL), MetricValue.simple(3))
           assert.deepStrictEqual(yield* runningOf("pod-a", "lora-a"), MetricValue.simple(1))
           assert.deepStrictEqual(yield* runningOf("pod-b", MODEL), MetricValue.simple(5))
@@ -68,7 +61,8 @@ describe("engine refresh against simulated engines", () => {
 
           a.metrics.setGauge(MODEL, "num_requests_running", 9)
           b.behave(EngineBehavior.fail(500))
-          yield* cyclesFromNow(2)
+          yield* scrapesFromNow(2, ["default/pod-a"])
+          yield* until(({ engine }) => engine.pods.find((pod) => pod.key === "default/pod-b")!.outcomes.status >= 1)
           assert.deepStrictEqual(yield* runningOf("pod-a", MODEL), MetricValue.simple(9))
           assert.deepStrictEqual(
             yield* runningOf("pod-b", MODEL),
@@ -90,7 +84,7 @@ describe("engine refresh against simulated engines", () => {
         const a = yield* EngineSimulator.scoped({ models: [MODEL] })
         const b = yield* EngineSimulator.scoped({ models: [MODEL] })
         yield* Effect.gen(function* () {
-          yield* cyclesFromNow(10)
+          yield* scrapesFromNow(10)
           assert.isAtLeast(a.scrapes, 10)
           assert.isAtLeast(b.scrapes, 10)
           assert.strictEqual(a.connections, 1)
@@ -101,7 +95,7 @@ describe("engine refresh against simulated engines", () => {
   )
 
   it.live(
-    "a hung engine holds a cycle no longer than its timeout, and the others keep updating",
+    "a hung engine costs only its own freshness: the others keep updating at their interval",
     () =>
       Effect.gen(function* () {
         const hung = yield* EngineSimulator.scoped({ models: [MODEL] })
@@ -110,25 +104,22 @@ describe("engine refresh against simulated engines", () => {
         hung.behave(EngineBehavior.hang)
         corrupt.behave(EngineBehavior.corrupt("truncate"))
         yield* Effect.gen(function* () {
-          yield* cyclesFromNow(1)
+          yield* scrapesFromNow(1, ["default/healthy"])
           for (const running of [1, 2, 3]) {
             healthy.metrics.setGauge(MODEL, "num_requests_running", running)
-            yield* cyclesFromNow(2)
+            yield* scrapesFromNow(2, ["default/healthy"])
             assert.deepStrictEqual(yield* runningOf("healthy", MODEL), MetricValue.simple(running))
           }
+          yield* until(({ engine }) => engine.pods.find((pod) => pod.key === "default/hung")!.outcomes.timeout >= 3)
           const { engine } = yield* statistics
-          const outcomes = (key: string) => engine.pods.find((pod) => pod.key === key)!.outcomes
-          assert.isAtLeast(outcomes("default/hung").timeout, 6)
-          assert.strictEqual(outcomes("default/hung").ok, 0)
-          assert.isAtLeast(outcomes("default/corrupt").truncated, 6, "a body cut in a label set is cut short")
-          assert.strictEqual(outcomes("default/healthy").timeout, 0)
-          // Each cycle waits for the hung engine up to its timeout, then ends:
-          // bounded by the timeout, whatever the engine does.
-          assert.isTrue(
-            engine.recentCycleMs.every((ms) => ms < 3 * 300),
-            JSON.stringify(engine.recentCycleMs)
-          )
-          assert.isAtLeast(engine.pods.find((pod) => pod.key === "default/hung")!.missedCycles, 6)
+          const pod = (key: string) => engine.pods.find((pod) => pod.key === key)!
+          assert.strictEqual(pod("default/hung").outcomes.ok, 0)
+          assert.strictEqual(pod("default/hung").failures, pod("default/hung").outcomes.timeout)
+          assert.isTrue(pod("default/hung").stale, "never scraped well: stale")
+          assert.isAtLeast(pod("default/corrupt").outcomes.truncated, 1, "a body cut in a label set is cut short")
+          assert.strictEqual(pod("default/healthy").outcomes.timeout, 0)
+          // The healthy pod was scraped at its interval while the hung one timed out and backed off.
+          assert.isAbove(scrapesOf(pod("default/healthy").outcomes), 2 * scrapesOf(pod("default/hung").outcomes))
           const missing = yield* Effect.flip(runningOf("hung", MODEL))
           assert.strictEqual(missing._tag, "MetricNotFound", "it never answered")
         }).pipe(
@@ -150,13 +141,14 @@ describe("engine refresh against simulated engines", () => {
           Effect.gen(function* () {
             const context = yield* Layer.build(refreshing([podOf("kept", kept), podOf("removed", removed)]))
             yield* Effect.gen(function* () {
-              yield* cyclesFromNow(2)
+              yield* scrapesFromNow(2)
               assert.isTrue(MetricValue.isSimple(yield* runningOf("removed", MODEL)))
               const writer = yield* CacheWriter
               yield* writer.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/removed" }))
-              yield* cyclesFromNow(1)
+              // The fleet is followed once an interval: one scrape of the pod that left may still be under way.
+              yield* scrapesFromNow(2, ["default/kept"])
               const scrapesAfterRemoval = removed.scrapes
-              yield* cyclesFromNow(3)
+              yield* scrapesFromNow(3, ["default/kept"])
               assert.strictEqual(removed.scrapes, scrapesAfterRemoval, "no scrape of a pod that left the store")
               assert.strictEqual((yield* Effect.flip(runningOf("removed", MODEL)))._tag, "PodNotFound")
               assert.deepStrictEqual(

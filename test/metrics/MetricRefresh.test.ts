@@ -1,241 +1,43 @@
 /**
- * The refresh loops against a mock HTTP layer, on the TestClock. Scrapes that
- * answer at once still resolve their bodies on the event loop, so the tests
- * wait for a loop's statistics to show a cycle done, never for wall time.
+ * What the refresh reads from the engines' pages and the PromQL loop, against
+ * a mock HTTP layer on the TestClock. The schedules themselves (one per pod,
+ * backoff, staleness) are in EngineSchedule.test.ts. Scrapes that answer at
+ * once still resolve their bodies on the event loop, so the tests move the
+ * clock in small steps with turns of the event loop between them, or wait for
+ * the statistics to change; never for wall time.
  */
-import type { V1Pod } from "@kubernetes/client-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Config, ConfigProvider, Effect, Exit, Layer, Metric } from "effect"
+import { Clock, Config, ConfigProvider, Effect, Exit, Layer } from "effect"
 import type { HttpClientRequest } from "effect/http"
 import { TestClock } from "effect/testing"
 import { initForTest, newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
-import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
-import { defaultScrapeOptions, type PromQLOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
-import { cycleDuration, scrapeDuration, scrapes } from "../../src/metrics/RefreshMetrics.ts"
-import type { RefreshStatistics } from "../../src/metrics/RefreshStatistics.ts"
+import { defaultScrapeOptions, type PromQLOptions } from "../../src/metrics/MetricRefreshConfig.ts"
 import { makePod } from "../support/fixtures.ts"
-import { withFreshRegistry } from "../support/metricRegistry.ts"
-import { type MockHandler, type MockResponse, mockHttpLayer } from "../support/mockHttp.ts"
+import {
+  advance,
+  enginePage,
+  eventually,
+  InFlight,
+  MODEL,
+  ok,
+  pageOf,
+  pod,
+  quietTurns,
+  recorder,
+  refreshing,
+  statistics
+} from "../support/mockRefresh.ts"
+import { type MockHandler, mockHttpLayer } from "../support/mockHttp.ts"
 
-const MODEL = "m1"
+/** Every pod's first scrape: the schedules start spread over the first interval. */
+const firstRound = advance(49)
 
-/** A page of the engine serving these models, with this many requests running on each. */
-const pageOf = (running: Readonly<Record<string, number>>): string => {
-  const models = Object.keys(running)
-  const perModel = (line: (model: string) => string) => models.map((model) => `${line(model)}\n`).join("")
-  return `# HELP vllm:num_requests_running Number of requests currently running on GPU.
-# TYPE vllm:num_requests_running gauge
-${perModel((model) => `vllm:num_requests_running{model_name="${model}"} ${running[model]}`)}\
-# TYPE vllm:num_requests_waiting gauge
-${perModel((model) => `vllm:num_requests_waiting{model_name="${model}"} 1`)}\
-# TYPE vllm:lora_requests_info gauge
-vllm:lora_requests_info{max_lora="4",running_lora_adapters="lora-a",waiting_lora_adapters=""} 1.7e9
-# TYPE vllm:e2e_request_latency_seconds histogram
-${perModel(
-  (model) =>
-    `vllm:e2e_request_latency_seconds_bucket{le="1.0",model_name="${model}"} 3
-vllm:e2e_request_latency_seconds_bucket{le="+Inf",model_name="${model}"} 4
-vllm:e2e_request_latency_seconds_sum{model_name="${model}"} 5.5
-vllm:e2e_request_latency_seconds_count{model_name="${model}"} 4`
-)}`
-}
+/** Each pod's next scrape, an interval later. */
+const nextRound = advance(50)
 
-const enginePage = (running: number, model = MODEL): string => pageOf({ [model]: running })
-
-const ok = (body: string): Effect.Effect<MockResponse> => Effect.succeed({ body })
-
-const pod = (name: string, ip: string, extra: Partial<Parameters<typeof makePod>[0]> = {}): V1Pod =>
-  makePod({ name, ip, ...extra })
-
-/** A cache holding these pods, its refresh running against the handler. */
-const refreshing = (
-  pods: ReadonlyArray<V1Pod>,
-  handler: MockHandler,
-  scrape: Partial<ScrapeOptions> = {},
-  promql?: PromQLOptions
-) =>
-  withMetricRefresh(
-    newTestCacheWithPods(pods, MODEL),
-    { scrape: { ...defaultScrapeOptions, ...scrape }, promql },
-    mockHttpLayer(handler)
-  )
-
-const statistics = MetricRefresh.use((refresh) => refresh.statistics)
-
-/** Turns of the event loop until the statistics pass the check; fails after many. */
-const eventually = (check: (statistics: RefreshStatistics) => boolean) =>
-  Effect.gen(function* () {
-    for (let turn = 0; turn < 500; turn++) {
-      if (check(yield* statistics)) return
-      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-    }
-    assert.fail(`never held: ${JSON.stringify(yield* statistics)}`)
-  })
-
-const cyclesDone = (n: number) => eventually((s) => s.engine.cycles >= n)
-
-/** Lets pending work run without the check changing, to show that nothing happens. */
-const quietTurns = Effect.gen(function* () {
-  for (let turn = 0; turn < 20; turn++) {
-    yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-  }
-})
-
-/** Records each request's URL and virtual time. */
-const recorder = () => {
-  const requests: Array<{ readonly url: string; readonly at: number }> = []
-  const record = (url: URL): Effect.Effect<void> =>
-    Clock.currentTimeMillis.pipe(Effect.map((at) => void requests.push({ url: url.href, at })))
-  return { requests, record }
-}
-
-/** A handler that answers after 10 ms (TestClock), counting the requests in flight now and at most. */
-class InFlight {
-  now = 0
-  most = 0
-  readonly #answer: () => Effect.Effect<MockResponse>
-
-  constructor(answer: () => Effect.Effect<MockResponse>) {
-    this.#answer = answer
-  }
-
-  readonly handler: MockHandler = () =>
-    Effect.sync(() => {
-      this.now++
-      this.most = Math.max(this.most, this.now)
-    }).pipe(
-      Effect.andThen(Effect.sleep(10)),
-      Effect.andThen(this.#answer()),
-      Effect.ensuring(Effect.sync(() => this.now--))
-    )
-}
-
-/** Answers one page, then 503 for ever. */
-const failingAfterFirst = (): MockHandler => {
-  let calls = 0
-  return () => (calls++ === 0 ? ok(enginePage(1)) : Effect.succeed({ status: 503, body: "" }))
-}
-
-describe("engine refresh", () => {
-  it.effect("scrapes at once, then once per interval", () => {
-    const { record, requests } = recorder()
-    return Effect.gen(function* () {
-      yield* cyclesDone(1)
-      assert.deepStrictEqual(
-        requests.map((r) => r.at),
-        [0]
-      )
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
-      yield* TestClock.adjust(49)
-      yield* quietTurns
-      assert.deepStrictEqual(
-        requests.map((r) => r.at),
-        [0, 50]
-      )
-      yield* TestClock.adjust(1)
-      yield* cyclesDone(3)
-      assert.deepStrictEqual(
-        requests.map((r) => r.at),
-        [0, 50, 100]
-      )
-    }).pipe(
-      Effect.provide(refreshing([pod("p1", "10.0.0.1")], (url) => record(url).pipe(Effect.andThen(ok(enginePage(1))))))
-    )
-  })
-
-  it.effect("cycles never overlap: a slow cycle delays the next one", () => {
-    const { record, requests } = recorder()
-    const handler: MockHandler = (url) =>
-      record(url).pipe(
-        Effect.andThen(Effect.suspend(() => (requests.length === 1 ? Effect.sleep(120) : Effect.void))),
-        Effect.andThen(ok(enginePage(1)))
-      )
-    return Effect.gen(function* () {
-      yield* TestClock.adjust(50)
-      yield* quietTurns
-      assert.strictEqual(requests.length, 1, "the first cycle is still running at 50 ms")
-      yield* TestClock.adjust(70)
-      yield* cyclesDone(2)
-      assert.deepStrictEqual(
-        requests.map((r) => r.at),
-        [0, 120]
-      )
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(3)
-      assert.deepStrictEqual(
-        requests.map((r) => r.at),
-        [0, 120, 170]
-      )
-    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], handler)))
-  })
-
-  it.effect("a hung engine times out without holding back the others", () => {
-    const { record, requests } = recorder()
-    const handler: MockHandler = (url) =>
-      record(url).pipe(Effect.andThen(url.hostname === "10.0.0.2" ? Effect.never : ok(enginePage(7))))
-    return Effect.gen(function* () {
-      const metrics = yield* MetricCache
-      yield* eventually((s) => s.engine.outcomes.ok === 1)
-      assert.deepStrictEqual(
-        yield* metrics.getMetricValueByPodModel("fast", "default", MODEL, "num_requests_running"),
-        MetricValue.simple(7)
-      )
-      yield* TestClock.adjust(199)
-      yield* quietTurns
-      assert.strictEqual((yield* statistics).engine.outcomes.timeout, 0)
-      assert.strictEqual(requests.length, 2)
-      yield* TestClock.adjust(1)
-      yield* cyclesDone(1)
-      const { engine } = yield* statistics
-      assert.strictEqual(engine.outcomes.timeout, 1)
-      assert.strictEqual(engine.pods.find((p) => p.key === "default/hung")?.outcomes.timeout, 1)
-      // Each scrape's duration is counted: the fast ones (the next cycle's may be
-      // done too) at once, the hung one at its timeout.
-      const scrapeSeconds = yield* Metric.value(scrapeDuration)
-      const bucket = (bound: number) => scrapeSeconds.buckets.find(([le]) => le === bound)?.[1] ?? 0
-      const fast = scrapeSeconds.count - 1
-      assert.isAtLeast(fast, 1)
-      assert.strictEqual(bucket(0.001), fast)
-      assert.strictEqual(bucket(0.25) - bucket(0.1), 1)
-      assert.closeTo(scrapeSeconds.sum, 0.2, 1e-9)
-      const cycles = yield* Metric.value(cycleDuration)
-      assert.strictEqual(cycles.count, 1)
-      assert.closeTo(cycles.sum, 0.2, 1e-9)
-      // The registry observes the loop's own counts.
-      assert.strictEqual((yield* Metric.value(scrapes.timeout)).count, 1)
-      assert.strictEqual((yield* Metric.value(scrapes.ok)).count, engine.outcomes.ok)
-      // The next cycle starts at once, as the first one took longer than the interval.
-      yield* eventually(() => requests.length === 4)
-      assert.deepStrictEqual(
-        requests.map((r) => r.at),
-        [0, 0, 200, 200]
-      )
-    }).pipe(
-      Effect.provide(refreshing([pod("fast", "10.0.0.1"), pod("hung", "10.0.0.2")], handler, { timeoutMs: 200 })),
-      // The histograms of this refresh alone.
-      withFreshRegistry
-    )
-  })
-
-  it.effect("at most `concurrency` scrapes are in flight; the rest wait for a free slot", () => {
-    const requests = new InFlight(() => ok(enginePage(1)))
-    const pods = Array.from({ length: 100 }, (_, i) => pod(`p${i}`, `10.0.${i >> 8}.${i & 255}`))
-    return Effect.gen(function* () {
-      yield* eventually(() => requests.now === 64)
-      yield* quietTurns
-      assert.strictEqual(requests.most, 64)
-      yield* TestClock.adjust(10)
-      yield* eventually(() => requests.now === 36)
-      yield* TestClock.adjust(10)
-      yield* cyclesDone(1)
-      assert.strictEqual(requests.most, 64)
-      assert.strictEqual((yield* statistics).engine.outcomes.ok, 100)
-    }).pipe(Effect.provide(refreshing(pods, requests.handler)))
-  })
-
+describe("engine pages", () => {
   it.effect("a page over the size limit is refused, declared or streamed, and not read past the limit", () => {
     let pulls = 0
     let cancelled = false
@@ -260,11 +62,11 @@ describe("engine refresh", () => {
       }
     }
     return Effect.gen(function* () {
-      yield* cyclesDone(1)
+      yield* firstRound
       const { engine } = yield* statistics
       const outcome = (key: string) => engine.pods.find((p) => p.key === key)?.outcomes
-      assert.strictEqual(outcome("default/declared")?.too_large, 1)
-      assert.strictEqual(outcome("default/streamed")?.too_large, 1)
+      assert.isAtLeast(outcome("default/declared")?.too_large ?? 0, 1)
+      assert.isAtLeast(outcome("default/streamed")?.too_large ?? 0, 1)
       assert.strictEqual(outcome("default/small")?.ok, 1)
       assert.isTrue(cancelled, "the endless body was cancelled")
       assert.isAtMost(pulls, 1000 / 256 + 3)
@@ -277,71 +79,6 @@ describe("engine refresh", () => {
     )
   })
 
-  it.effect("a failing pod keeps its values, stale after 3 missed cycles, removed after 10, back on success", () => {
-    let failing = false
-    const handler: MockHandler = () => (failing ? Effect.succeed({ status: 500, body: "oops" }) : ok(enginePage(3)))
-    return Effect.gen(function* () {
-      const metrics = yield* MetricCache
-      const store = yield* CacheStore
-      const entry = store.podEntry("default", "p1")!
-      const running = metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running")
-      yield* cyclesDone(1)
-      assert.deepStrictEqual(yield* running, MetricValue.simple(3))
-      failing = true
-      for (let cycle = 2; cycle <= 3; cycle++) {
-        yield* TestClock.adjust(50)
-        yield* cyclesDone(cycle)
-      }
-      assert.isFalse(entry.engineMetricsStale, "two missed cycles")
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(4)
-      assert.isTrue(entry.engineMetricsStale, "three missed cycles")
-      assert.deepStrictEqual(yield* running, MetricValue.simple(3), "stale values are still read")
-      assert.strictEqual((yield* statistics).engine.stalePods, 1)
-      for (let cycle = 5; cycle <= 10; cycle++) {
-        yield* TestClock.adjust(50)
-        yield* cyclesDone(cycle)
-      }
-      assert.isTrue(Exit.isSuccess(yield* Effect.exit(running)), "nine missed cycles")
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(11)
-      const missing = yield* Effect.flip(running)
-      assert.strictEqual(missing._tag, "MetricNotFound")
-      assert.strictEqual(
-        (yield* Effect.flip(metrics.getMetricValueByPod("p1", "default", "max_lora")))._tag,
-        "MetricNotFound"
-      )
-      const { engine } = yield* statistics
-      assert.strictEqual(engine.droppedPods, 1)
-      assert.strictEqual(engine.outcomes.status, 10)
-      failing = false
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(12)
-      assert.deepStrictEqual(yield* running, MetricValue.simple(3))
-      assert.isFalse(entry.engineMetricsStale)
-      assert.strictEqual((yield* statistics).engine.droppedPods, 0)
-    }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1")], handler)))
-  })
-
-  it.effect("stale and drop thresholds are configurable", () =>
-    Effect.gen(function* () {
-      const store = yield* CacheStore
-      const entry = store.podEntry("default", "p1")!
-      yield* cyclesDone(1)
-      assert.isTrue(entry.engineMetrics !== undefined)
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
-      assert.isTrue(entry.engineMetricsStale)
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(3)
-      assert.isUndefined(entry.engineMetrics)
-    }).pipe(
-      Effect.provide(
-        refreshing([pod("p1", "10.0.0.1")], failingAfterFirst(), { staleAfterCycles: 1, dropAfterCycles: 2 })
-      )
-    )
-  )
-
   it.effect("a malformed page or a dying handler is counted and the last values stay", () => {
     let calls = 0
     const handler: MockHandler = (url) => {
@@ -350,20 +87,17 @@ describe("engine refresh", () => {
     }
     return Effect.gen(function* () {
       const metrics = yield* MetricCache
-      yield* cyclesDone(1)
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
+      yield* firstRound
+      yield* nextRound
       const { engine } = yield* statistics
       const p1 = engine.pods.find((p) => p.key === "default/p1")!
-      assert.strictEqual(p1.outcomes.malformed, 1)
+      assert.isAtLeast(p1.outcomes.malformed, 1)
       assert.strictEqual(p1.outcomes.ok, 1)
-      assert.strictEqual(engine.pods.find((p) => p.key === "default/p2")?.outcomes.transport, 2)
+      assert.isAtLeast(engine.pods.find((p) => p.key === "default/p2")?.outcomes.transport ?? 0, 2)
       assert.deepStrictEqual(
         yield* metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running"),
         MetricValue.simple(5)
       )
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(3)
     }).pipe(Effect.provide(refreshing([pod("p1", "10.0.0.1"), pod("p2", "10.0.0.2")], handler)))
   })
 
@@ -375,11 +109,10 @@ describe("engine refresh", () => {
     }
     return Effect.gen(function* () {
       const metrics = yield* MetricCache
-      yield* cyclesDone(1)
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
+      yield* firstRound
+      yield* nextRound
       const p1 = (yield* statistics).engine.pods.find((p) => p.key === "default/p1")!
-      assert.strictEqual(p1.outcomes.truncated, 1)
+      assert.isAtLeast(p1.outcomes.truncated, 1)
       assert.deepStrictEqual(
         yield* metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running"),
         MetricValue.simple(5)
@@ -400,7 +133,7 @@ sglang:num_queue_reqs{model_name="m1"} 2
       record(url).pipe(Effect.andThen(ok(url.hostname === "10.0.0.1" ? sglang : trtllm)))
     return Effect.gen(function* () {
       const metrics = yield* MetricCache
-      yield* cyclesDone(1)
+      yield* firstRound
       assert.deepStrictEqual(requests.map((r) => r.url).sort(), [
         "http://10.0.0.1:8000/metrics",
         "http://10.0.0.2:8000/prometheus/metrics"
@@ -435,7 +168,7 @@ sglang:num_queue_reqs{model_name="m1"} 2
   it.effect("only ready pods are scraped", () => {
     const { record, requests } = recorder()
     return Effect.gen(function* () {
-      yield* cyclesDone(1)
+      yield* firstRound
       assert.deepStrictEqual(
         requests.map((r) => r.url),
         ["http://10.0.0.1:8000/metrics"]
@@ -458,7 +191,7 @@ sglang:num_queue_reqs{model_name="m1"} 2
   it.effect("the metric-port label names the port; 8000 otherwise", () => {
     const { record, requests } = recorder()
     return Effect.gen(function* () {
-      yield* cyclesDone(1)
+      yield* firstRound
       assert.deepStrictEqual(requests.map((r) => r.url).sort(), [
         "http://10.0.0.1:9100/metrics",
         "http://10.0.0.2:8000/metrics",
@@ -481,7 +214,7 @@ sglang:num_queue_reqs{model_name="m1"} 2
   it.effect("values are keyed by model_name; LoRA labels and histograms land where the spec says", () =>
     Effect.gen(function* () {
       const metrics = yield* MetricCache
-      yield* cyclesDone(1)
+      yield* firstRound
       assert.deepStrictEqual(
         yield* metrics.getMetricValueByPodModel("p1", "default", "base", "num_requests_running"),
         MetricValue.simple(4)
@@ -516,13 +249,11 @@ sglang:num_queue_reqs{model_name="m1"} 2
     const { record, requests } = recorder()
     return Effect.gen(function* () {
       const metrics = yield* MetricCache
-      yield* cyclesDone(1)
+      yield* firstRound
       assert.strictEqual(requests.length, 1)
       yield* metrics.addSubscriber({ subscribedMetrics: ["p95_ttft_5m", "realtime_num_requests_running"] })
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(3)
+      yield* nextRound
+      yield* nextRound
       assert.strictEqual(requests.length, 1, "no scrape once nobody reads an engine metric")
       const running = metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running")
       assert.strictEqual((yield* Effect.flip(running))._tag, "MetricNotFound", "nor the values nobody reads")
@@ -535,11 +266,10 @@ sglang:num_queue_reqs{model_name="m1"} 2
     Effect.gen(function* () {
       const metrics = yield* MetricCache
       const waiting = metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_waiting")
-      yield* cyclesDone(1)
+      yield* firstRound
       assert.deepStrictEqual(yield* waiting, MetricValue.simple(1), "nobody subscribed: everything")
       yield* metrics.addSubscriber({ subscribedMetrics: ["num_requests_running", "max_lora", "p95_ttft_5m"] })
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
+      yield* nextRound
       assert.strictEqual((yield* Effect.flip(waiting))._tag, "MetricNotFound")
       assert.deepStrictEqual(
         yield* metrics.getMetricValueByPodModel("p1", "default", MODEL, "num_requests_running"),
@@ -557,11 +287,10 @@ sglang:num_queue_reqs{model_name="m1"} 2
     const { record, requests } = recorder()
     return Effect.gen(function* () {
       const writer = yield* CacheWriter
-      yield* cyclesDone(1)
+      yield* firstRound
       const p2 = makePod({ name: "p2", ip: "10.0.0.2", model: MODEL })
       yield* writer.apply(DiscoveryEvent.PodAdded({ pod: p2 }))
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(2)
+      yield* nextRound
       assert.deepStrictEqual(
         requests
           .slice(1)
@@ -576,9 +305,12 @@ sglang:num_queue_reqs{model_name="m1"} 2
           newPod: makePod({ name: "p2", ip: "10.0.0.2", model: MODEL, ready: false })
         })
       )
-      yield* TestClock.adjust(50)
-      yield* cyclesDone(3)
-      assert.strictEqual(requests.length, 3)
+      yield* nextRound
+      // The fleet is followed once an interval: a pod that left may be scraped once more until then, never after.
+      assert.deepStrictEqual(
+        requests.filter((r) => r.at > 100),
+        []
+      )
       const { engine } = yield* statistics
       assert.deepStrictEqual(
         engine.pods.map((p) => [p.key, p.ready]),
@@ -587,23 +319,6 @@ sglang:num_queue_reqs{model_name="m1"} 2
     }).pipe(
       Effect.provide(refreshing([pod("p1", "10.0.0.1")], (url) => record(url).pipe(Effect.andThen(ok(enginePage(1))))))
     )
-  })
-
-  it.effect("the fiber stops with the layer's scope", () => {
-    const { record, requests } = recorder()
-    return Effect.gen(function* () {
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const context = yield* Layer.build(
-            refreshing([pod("p1", "10.0.0.1")], (url) => record(url).pipe(Effect.andThen(ok(enginePage(1)))))
-          )
-          yield* cyclesDone(1).pipe(Effect.provideContext(context))
-        })
-      )
-      yield* TestClock.adjust(500)
-      yield* quietTurns
-      assert.strictEqual(requests.length, 1)
-    })
   })
 })
 
@@ -762,22 +477,24 @@ describe("withMetricRefresh", () => {
         promql: Config.succeed(undefined)
       })
       const fromValues = MetricRefresh.layer({ scrape, promql: undefined })
+      const scraped: Array<ReadonlyArray<number>> = []
       for (const refresh of [fromConfig, fromValues]) {
         const requested = recorder()
-        yield* Effect.gen(function* () {
-          yield* cyclesDone(1)
-          yield* TestClock.adjust(999)
-          yield* quietTurns
-          assert.strictEqual(requested.requests.length, 1)
-        }).pipe(
+        yield* advance(3_000, 10).pipe(
           Effect.provide(
             refresh.pipe(
               Layer.provide(mockHttpLayer((url) => requested.record(url).pipe(Effect.andThen(ok(enginePage(1)))))),
               Layer.provideMerge(newTestCacheWithPods([pod("p1", "10.0.0.1")], MODEL))
             )
-          )
+          ),
+          Effect.scoped
         )
+        scraped.push(requested.requests.map((request) => request.at))
       }
+      // Once a second, not every 50 ms: the settings of the configs as of the values.
+      assert.isAtMost(scraped[0]!.length, 4)
+      assert.isAtLeast(scraped[0]!.length, 2)
+      assert.strictEqual(scraped[0]!.length, scraped[1]!.length)
     })
   )
 })

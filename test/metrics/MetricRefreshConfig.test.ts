@@ -5,20 +5,23 @@ import { defaultScrapeOptions, metricRefreshConfig } from "../../src/metrics/Met
 const read = (env: Record<string, string>) => metricRefreshConfig.parse(ConfigProvider.fromEnv({ env }))
 
 describe("metric refresh configuration", () => {
-  it.effect("defaults: 50 ms, 1 s timeout, 8 MiB, stale after 3, dropped after 10, no PromQL", () =>
-    Effect.gen(function* () {
-      const options = yield* read({})
-      assert.deepStrictEqual(options.scrape, defaultScrapeOptions)
-      assert.deepStrictEqual(options.scrape, {
-        intervalMs: 50,
-        timeoutMs: 1000,
-        maxPageBytes: 8388608,
-        staleAfterCycles: 3,
-        dropAfterCycles: 10,
-        concurrency: 64
+  it.effect(
+    "defaults: 50 ms, 1 s timeout, 8 MiB, stale after 500 ms, dropped after 10 s, backoff up to 5 s, no PromQL",
+    () =>
+      Effect.gen(function* () {
+        const options = yield* read({})
+        assert.deepStrictEqual(options.scrape, defaultScrapeOptions)
+        assert.deepStrictEqual(options.scrape, {
+          intervalMs: 50,
+          timeoutMs: 1000,
+          maxPageBytes: 8388608,
+          staleAfterMs: 500,
+          dropAfterMs: 10_000,
+          backoffCapMs: 5_000,
+          concurrency: 64
+        })
+        assert.isUndefined(options.promql)
       })
-      assert.isUndefined(options.promql)
-    })
   )
 
   it.effect("reads every variable", () =>
@@ -27,8 +30,9 @@ describe("metric refresh configuration", () => {
         AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS: "20",
         AIBRIX_POD_METRIC_SCRAPE_TIMEOUT_MS: "300",
         AIBRIX_POD_METRIC_MAX_PAGE_BYTES: "1024",
-        AIBRIX_POD_METRIC_STALE_AFTER_CYCLES: "2",
-        AIBRIX_POD_METRIC_DROP_AFTER_CYCLES: "5",
+        AIBRIX_POD_METRIC_STALE_AFTER_MS: "200",
+        AIBRIX_POD_METRIC_DROP_AFTER_MS: "3000",
+        AIBRIX_POD_METRIC_BACKOFF_CAP_MS: "2000",
         AIBRIX_POD_METRIC_SCRAPE_CONCURRENCY: "8",
         PROMETHEUS_ENDPOINT: "http://prometheus:9090",
         PROMETHEUS_BASIC_AUTH_USERNAME: "reader",
@@ -41,8 +45,9 @@ describe("metric refresh configuration", () => {
         intervalMs: 20,
         timeoutMs: 300,
         maxPageBytes: 1024,
-        staleAfterCycles: 2,
-        dropAfterCycles: 5,
+        staleAfterMs: 200,
+        dropAfterMs: 3000,
+        backoffCapMs: 2000,
         concurrency: 8
       })
       const promql = options.promql!
@@ -69,6 +74,8 @@ describe("metric refresh configuration", () => {
     ["AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS", "0"],
     ["AIBRIX_POD_METRIC_SCRAPE_TIMEOUT_MS", "-1"],
     ["AIBRIX_POD_METRIC_MAX_PAGE_BYTES", "1.5"],
+    ["AIBRIX_POD_METRIC_STALE_AFTER_MS", "soon"],
+    ["AIBRIX_POD_METRIC_DROP_AFTER_CYCLES", "0"],
     ["AIBRIX_PROMQL_REFRESH_INTERVAL_MS", "5s"],
     ["PROMETHEUS_ENDPOINT", "prometheus:9090"]
   ])("a bad %s names the variable and the value", ([name, value]) =>
@@ -79,15 +86,28 @@ describe("metric refresh configuration", () => {
     })
   )
 
+  it.effect("the cycle settings still count, as multiples of the interval; the millisecond ones win", () =>
+    Effect.gen(function* () {
+      const cycles = yield* read({
+        AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS: "20",
+        AIBRIX_POD_METRIC_STALE_AFTER_CYCLES: "3",
+        AIBRIX_POD_METRIC_DROP_AFTER_CYCLES: "10"
+      })
+      assert.deepStrictEqual([cycles.scrape.staleAfterMs, cycles.scrape.dropAfterMs], [60, 200])
+      const both = yield* read({ AIBRIX_POD_METRIC_STALE_AFTER_CYCLES: "3", AIBRIX_POD_METRIC_STALE_AFTER_MS: "700" })
+      assert.strictEqual(both.scrape.staleAfterMs, 700)
+    })
+  )
+
   it.effect("dropping before marking stale is refused", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
         read({
-          AIBRIX_POD_METRIC_STALE_AFTER_CYCLES: "5",
-          AIBRIX_POD_METRIC_DROP_AFTER_CYCLES: "2"
+          AIBRIX_POD_METRIC_STALE_AFTER_MS: "5000",
+          AIBRIX_POD_METRIC_DROP_AFTER_MS: "2000"
         })
       )
-      assert.include(error.message, "AIBRIX_POD_METRIC_DROP_AFTER_CYCLES (2)")
+      assert.include(error.message, "the drop horizon (2000 ms, AIBRIX_POD_METRIC_DROP_AFTER_MS)")
     })
   )
 })

@@ -28,10 +28,12 @@ const fleet = () => {
   ]
   for (const event of events) store.apply(event)
   const a = store.podEntry("default", "a")!
-  store.replaceEngineMetrics(a, {
-    pod: new Map(),
-    models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(3)]])]])
-  })
+  // Scraped at 2500 ms: fresh in the first test's feed, read at 2500 ms.
+  store.replaceEngineMetrics(
+    a,
+    { pod: new Map(), models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(3)]])]]) },
+    2500
+  )
   return { store, a, history: new FleetHistory(5) }
 }
 
@@ -73,6 +75,7 @@ describe("the fleet page's feed", () => {
     assert.strictEqual(b?.engine, "sglang")
     assert.isFalse(b?.ready)
     assert.isNull(b?.age_ms, "no engine values yet")
+    assert.isTrue(b?.stale, "never scraped well: stale")
     // The feed is what its schema says.
     Schema.decodeUnknownSync(FleetFeed)(JSON.parse(JSON.stringify(feed)))
   })
@@ -81,10 +84,14 @@ describe("the fleet page's feed", () => {
     const { store, a, history } = fleet()
     history.sample(store, 1000)
     const first = fleetFeed(store, history, undefined, options(1000))
-    store.replaceEngineMetrics(a, {
-      pod: new Map(),
-      models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(7)]])]])
-    })
+    store.replaceEngineMetrics(
+      a,
+      {
+        pod: new Map(),
+        models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(7)]])]])
+      },
+      1500
+    )
     history.sample(store, 2000)
     history.sample(store, 3000)
     const after = readCursor(first.cursor, RUN)
@@ -114,10 +121,14 @@ describe("the fleet page's feed", () => {
     assert.notStrictEqual(feeds.body(undefined, false, 1200), first, "readiness is part of the answer")
     assert.instanceOf(feeds.body("nonsense", true, 1200), BadCursor)
 
-    store.replaceEngineMetrics(a, {
-      pod: new Map(),
-      models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(9)]])]])
-    })
+    store.replaceEngineMetrics(
+      a,
+      {
+        pod: new Map(),
+        models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(9)]])]])
+      },
+      1500
+    )
     history.sample(store, 2000)
     const next = feeds.body(`${RUN}.1`, true, 2000)
     assert.notStrictEqual(next, first)

@@ -33,7 +33,7 @@ describe("FleetHistory", () => {
     const entry = store.podEntry("default", "a")!
     const history = new FleetHistory(4)
     history.sample(store, 1000)
-    store.replaceEngineMetrics(entry, engineValues(3, 1, 0.5))
+    store.replaceEngineMetrics(entry, engineValues(3, 1, 0.5), 1500)
     history.sample(store, 2000)
     store.addRequest(RoutingContext.make({ model: "m", requestId: "r" }).setTargetPod(entry.pod), "r", "m", 0)
     history.sample(store, 3000)
@@ -60,7 +60,7 @@ describe("FleetHistory", () => {
     const history = new FleetHistory(3)
     const a = store.podEntry("default", "a")!
     for (let i = 1; i <= 5; i++) {
-      store.replaceEngineMetrics(a, engineValues(i, 0, 0))
+      store.replaceEngineMetrics(a, engineValues(i, 0, 0), i * 1000)
       if (i === 4) store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "b", model: "m" }) }))
       history.sample(store, i * 1000)
     }
@@ -77,26 +77,23 @@ describe("FleetHistory", () => {
     assert.deepStrictEqual(history.history(store.podEntry("default", "a")!, undefined).running, [null])
   })
 
-  it("tells how old a pod's engine values are: null without values, 0 while fresh, the time since last seen fresh once stale", () => {
+  it("tells how old a pod's engine values are: null without values, 0 while fresh, the time since their scrape once stale", () => {
     const store = storeWith("a", "b")
     const a = store.podEntry("default", "a")!
     const b = store.podEntry("default", "b")!
     const history = new FleetHistory(10)
-    assert.isNull(history.valuesAge(a, 0))
-    store.replaceEngineMetrics(a, engineValues(1, 0, 0))
+    assert.isNull(history.valuesAge(store, a, 0))
+    store.replaceEngineMetrics(a, engineValues(1, 0, 0), 1000)
     history.sample(store, 1000)
-    assert.strictEqual(history.valuesAge(a, 1500), 0)
-    store.markEngineMetricsStale(a)
-    history.sample(store, 2000)
-    assert.strictEqual(history.valuesAge(a, 4500), 3500)
-    store.replaceEngineMetrics(a, engineValues(2, 0, 0))
-    assert.strictEqual(history.valuesAge(a, 5000), 0)
-    // Stale before any sample saw it fresh: its age is not known.
-    store.replaceEngineMetrics(b, engineValues(1, 0, 0))
-    store.markEngineMetricsStale(b)
-    history.sample(store, 6000)
-    assert.isNull(history.valuesAge(b, 7000))
-    assert.isTrue(b.engineMetricsStale)
+    assert.strictEqual(history.valuesAge(store, a, 1500), 0, "within the stale horizon (500 ms)")
+    assert.strictEqual(history.valuesAge(store, a, 4500), 3500)
+    store.replaceEngineMetrics(a, engineValues(2, 0, 0), 5000)
+    assert.strictEqual(history.valuesAge(store, a, 5000), 0)
+    // Dropped after failing past the drop horizon: no values, so no age, and stale.
+    store.replaceEngineMetrics(b, engineValues(1, 0, 0), 1000)
+    store.dropEngineMetrics(b)
+    assert.isNull(history.valuesAge(store, b, 12_000))
+    assert.isTrue(store.isEngineStale(b, 12_000))
   })
 
   it("refuses a capacity that is no positive integer", () => {
@@ -127,7 +124,7 @@ describe("FleetHistory", () => {
             if (s.kind !== "sample") continue
             seq++
             for (const entry of store.podEntries()) {
-              if (s.running !== undefined) store.replaceEngineMetrics(entry, engineValues(s.running + seq, 0, 0))
+              if (s.running !== undefined) store.replaceEngineMetrics(entry, engineValues(s.running + seq, 0, 0), seq)
               const f = podFigures(entry)
               const samples = plain.get(entry) ?? []
               samples.push({

@@ -91,10 +91,14 @@ describe("the fleet page's routes", () => {
         yield* writer.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama" }) }))
         const entry = store.podEntry("default", "a")!
         const running = (value: number) =>
-          store.replaceEngineMetrics(entry, {
-            pod: new Map(),
-            models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(value)]])]])
-          })
+          store.replaceEngineMetrics(
+            entry,
+            {
+              pod: new Map(),
+              models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(value)]])]])
+            },
+            0
+          )
         running(2)
         yield* TestClock.adjust(PAGE_PERIOD)
         const first = yield* get(FEED_PATH)

@@ -17,12 +17,17 @@ describe("ModelPodsCache", () => {
   it("keeps the very body while nothing it shows changes, and matches a fresh view after every change", () => {
     const store = new FleetStore()
     let builds = 0
-    const cache = new ModelPodsCache(store, (value) => {
-      builds++
-      return encode(value)
-    })
+    let now = 0
+    const cache = new ModelPodsCache(
+      store,
+      (value) => {
+        builds++
+        return encode(value)
+      },
+      () => now
+    )
     const fresh = (model: string, readyOnly = false) => {
-      const view = modelPods(store, model, readyOnly)
+      const view = modelPods(store, model, readyOnly, now)
       return view === undefined ? undefined : text(encode(view))
     }
     const check = (model: string, readyOnly = false) =>
@@ -48,6 +53,11 @@ describe("ModelPodsCache", () => {
       () => store.setPodModelMetric("default/p2", "m", "gpu_cache_usage_perc", MetricValue.simple(0.5)),
       () => store.setPodMetric("default/p0", "realtime_num_requests_running", MetricValue.simple(2)),
       () => store.setPodModelMetric("default/p0", "m-lora", "num_requests_waiting", MetricValue.simple(1)),
+      // A scrape makes p2 fresh; time passing makes it stale again.
+      () => store.replaceEngineMetrics(store.podEntry("default", "p2")!, { pod: new Map(), models: new Map() }, now),
+      () => {
+        now += store.engineFreshness.staleAfterMs + 1
+      },
       () =>
         store.addRequest(
           RoutingContext.make({ model: "m", requestId: "r" }).setTargetPod(store.podEntry("default", "p2")!.pod),

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer, Metric, Result, Schema } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Metric, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import { HttpRouter, HttpServer } from "effect/http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { createServer } from "node:http"
@@ -12,7 +13,7 @@ import { CacheWriter } from "../../src/cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
 import { MetricValue } from "../../src/store/MetricValue.ts"
 import { parse } from "../../src/exposition/Parser.ts"
-import { cycleDuration, scrapeDuration, scrapes } from "../../src/metrics/RefreshMetrics.ts"
+import { scrapeDuration, scrapes, valueAge } from "../../src/metrics/RefreshMetrics.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import {
   ErrorBody,
@@ -119,15 +120,27 @@ const seed = Effect.gen(function* () {
     }),
     DiscoveryEvent.AdapterAdded({ adapter: makeAdapter("llama-sql", ["a"]) })
   ])
-  store.setPodModelMetric("default/a", "llama", "num_requests_running", MetricValue.simple(3))
-  store.setPodModelMetric("default/a", "llama", "num_requests_waiting", MetricValue.simple(1))
-  store.setPodModelMetric("default/a", "llama", "gpu_cache_usage_perc", MetricValue.simple(0.25))
-  store.setPodMetric("default/a", "max_lora", MetricValue.label("4"))
-  store.setPodModelMetric(
-    "default/a",
-    "llama",
-    "time_to_first_token_seconds",
-    MetricValue.histogram({ sum: 1.5, count: 4, buckets: { "0.1": 1, "1": 3, "+Inf": 4 } })
+  // Pod a's engine values, as a scrape of it just now would write them.
+  store.replaceEngineMetrics(
+    store.podEntry("default", "a")!,
+    {
+      pod: new Map([["max_lora", MetricValue.label("4")]]),
+      models: new Map([
+        [
+          "llama",
+          new Map<string, MetricValue>([
+            ["num_requests_running", MetricValue.simple(3)],
+            ["num_requests_waiting", MetricValue.simple(1)],
+            ["gpu_cache_usage_perc", MetricValue.simple(0.25)],
+            [
+              "time_to_first_token_seconds",
+              MetricValue.histogram({ sum: 1.5, count: 4, buckets: { "0.1": 1, "1": 3, "+Inf": 4 } })
+            ]
+          ])
+        ]
+      ])
+    },
+    yield* Clock.currentTimeMillis
   )
   return store
 })
@@ -210,8 +223,11 @@ describe("the service's API", () => {
         store.addRequest(RoutingContext.make({ model: "llama", requestId: "r1" }).setTargetPod(pod), "r1", "llama", 0)
         const third = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
         assert.strictEqual(running(third)?.realtime_num_requests_running, 1)
-        store.replaceEngineMetrics(store.podEntry("default", "a")!, { pod: new Map(), models: new Map() })
-        store.markEngineMetricsStale(store.podEntry("default", "a")!)
+        const scraped = yield* Clock.currentTimeMillis
+        store.replaceEngineMetrics(store.podEntry("default", "a")!, { pod: new Map(), models: new Map() }, scraped)
+        const fresh = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
+        assert.isFalse(fresh.pods.find((pod) => pod.name === "a")!.stale)
+        yield* TestClock.adjust(store.engineFreshness.staleAfterMs + 1)
         const stale = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
         assert.isTrue(stale.pods.find((pod) => pod.name === "a")!.stale)
         const writer = yield* CacheWriter
@@ -462,12 +478,12 @@ describe("the service's API", () => {
   )
 
   it.effect(
-    "/metrics shows the refresh's cycle and scrape durations as cumulative histograms, and scrapes by outcome",
+    "/metrics shows the refresh's scrape durations and value ages as cumulative histograms, and scrapes by outcome",
     () =>
       withServer(ready, (get) =>
         Effect.gen(function* () {
           for (const ms of [0.5, 3, 3, 40, 2_000]) yield* Metric.update(scrapeDuration, ms / 1000)
-          yield* Metric.update(cycleDuration, 0.045)
+          yield* Metric.update(valueAge, 0.045)
           yield* Metric.update(scrapes.ok, 4)
           yield* Metric.update(scrapes.timeout, 1)
           const families = Result.getOrThrow(parse((yield* get("/metrics")).text)).families
@@ -482,8 +498,10 @@ describe("the service's API", () => {
           assert.strictEqual(bucket("+Inf"), 5)
           assert.strictEqual(scrape.samples.find((sample) => sample.name.endsWith("_count"))?.value, 5)
           assert.closeTo(scrape.samples.find((sample) => sample.name.endsWith("_sum"))?.value ?? 0, 2.0465, 1e-9)
-          const cycle = families.get("aibrix_cache_refresh_cycle_duration_seconds")!
-          assert.strictEqual(cycle.samples.find((sample) => sample.name.endsWith("_count"))?.value, 1)
+          const age = families.get("aibrix_cache_value_age_seconds")!
+          assert.strictEqual(age.samples.find((sample) => sample.name.endsWith("_count"))?.value, 1)
+          assert.strictEqual(age.samples.find((sample) => sample.labels["le"] === "0.05")?.value, 1)
+          assert.strictEqual(age.samples.find((sample) => sample.labels["le"] === "0.025")?.value, 0)
           const outcomes = families.get("aibrix_cache_scrapes_total")!.samples
           assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "timeout")?.value, 1)
           assert.strictEqual(outcomes.find((sample) => sample.labels["outcome"] === "ok")?.value, 4)

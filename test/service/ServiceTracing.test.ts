@@ -274,7 +274,8 @@ describe("the service with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
         assert.sameMembers(requests, ["/v1/models", "/v1/models/nope/pods"], "the untraced request left out")
         // One span for the outage, not one for each of its failed scrapes.
         assert.strictEqual(receiver.spans.filter((span) => span.name === "engine scrape failed").length, 1)
-        assert.isAbove(engine.scrapes, 10)
+        // Many failed scrapes (retried with growing delays), one span.
+        assert.isAbove(engine.scrapes, 3)
         const { code } = yield* service.stop("SIGTERM")
         assert.strictEqual(code, 0, service.stderr())
       }).pipe(Effect.scoped),

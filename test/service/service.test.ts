@@ -81,7 +81,7 @@ describe("the service", () => {
           families.get("aibrix_cache_scrapes_total")?.samples.find((s) => s.labels["outcome"] === "ok")?.value ?? 0,
           0
         )
-        assert.isAbove(families.get("aibrix_cache_refresh_cycle_duration_seconds")?.samples.length ?? 0, 0)
+        assert.isAbove(families.get("aibrix_cache_value_age_seconds")?.samples.length ?? 0, 0)
         const scrapeCount = families
           .get("aibrix_cache_scrape_duration_seconds")
           ?.samples.find((s) => s.name.endsWith("_count"))
@@ -199,8 +199,8 @@ describe("the service", () => {
           "aibrix_cache_models",
           "aibrix_cache_adapters",
           "aibrix_cache_requests_in_flight",
-          "aibrix_cache_refresh_cycles_total",
-          "aibrix_cache_refresh_cycle_duration_seconds",
+          "aibrix_cache_value_age_seconds",
+          "aibrix_cache_oldest_value_age_seconds",
           "aibrix_cache_scrape_duration_seconds",
           "aibrix_cache_scrapes_total",
           "aibrix_cache_stale_pods",

@@ -517,10 +517,11 @@ describe("FleetStore engine metrics", () => {
           m1: { num_requests_running: MetricValue.simple(1), num_requests_waiting: MetricValue.simple(2) },
           gone: { num_requests_running: MetricValue.simple(9) }
         }
-      )
+      ),
+      1_000
     )
     assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("num_requests_waiting"), MetricValue.simple(2))
-    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(3) } }))
+    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(3) } }), 1_000)
     assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("num_requests_running"), MetricValue.simple(3))
     assert.isFalse(entry.modelMetrics.get("m1")?.has("num_requests_waiting"))
     assert.isFalse(entry.modelMetrics.has("gone"))
@@ -539,47 +540,45 @@ describe("FleetStore engine metrics", () => {
         {
           m1: { num_requests_running: MetricValue.simple(1) }
         }
-      )
+      ),
+      1_000
     )
-    store.replaceEngineMetrics(entry, scrape({}, {}))
+    store.replaceEngineMetrics(entry, scrape({}, {}), 1_000)
     assert.deepStrictEqual(entry.podMetrics.get(REALTIME_RUNNING_METRIC), MetricValue.simple(1))
     assert.deepStrictEqual(entry.podMetrics.get("avg_ttft_5m_pod"), MetricValue.simple(0.2))
     assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("p95_ttft_5m"), MetricValue.simple(0.4))
-    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(1) } }))
+    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(1) } }), 1_000)
     store.dropEngineMetrics(entry)
     assert.isFalse(entry.modelMetrics.get("m1")?.has("num_requests_running"))
     assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("p95_ttft_5m"), MetricValue.simple(0.4))
     assert.deepStrictEqual(entry.podMetrics.get(REALTIME_RUNNING_METRIC), MetricValue.simple(1))
   })
 
-  it("the same values again keep what is in place and clear the stale mark", () => {
+  it("the same values again keep what is in place and take the new scrape's time", () => {
     const { store, entry } = storeWithPod()
     const values = scrape({ max_lora: MetricValue.label("4") }, { m1: { num_requests_running: MetricValue.simple(1) } })
-    store.replaceEngineMetrics(entry, values)
-    store.markEngineMetricsStale(entry)
-    assert.isTrue(store.replaceEngineMetrics(entry, values))
-    assert.isFalse(entry.engineMetricsStale)
+    store.replaceEngineMetrics(entry, values, 1_000)
+    assert.isTrue(store.replaceEngineMetrics(entry, values, 1_050))
+    assert.strictEqual(entry.engineScrapedAt, 1_050)
     assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("num_requests_running"), MetricValue.simple(1))
     assert.deepStrictEqual(entry.podMetrics.get("max_lora"), MetricValue.label("4"))
     // Dropped, then the same values: written again.
     store.dropEngineMetrics(entry)
-    store.replaceEngineMetrics(entry, values)
+    store.replaceEngineMetrics(entry, values, 1_100)
     assert.deepStrictEqual(entry.podMetrics.get("max_lora"), MetricValue.label("4"))
   })
 
-  it("stale marks the values without removing them; a new scrape clears the mark", () => {
+  it("a pod is stale without a good scrape, or once its last one is older than the stale horizon; a drop leaves it stale", () => {
     const { store, entry } = storeWithPod()
-    store.markEngineMetricsStale(entry)
-    assert.isFalse(entry.engineMetricsStale, "nothing to mark before any scrape")
-    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(1) } }))
-    store.markEngineMetricsStale(entry)
-    assert.isTrue(entry.engineMetricsStale)
+    store.setEngineFreshness({ staleAfterMs: 500, dropAfterMs: 10_000 })
+    assert.isTrue(store.isEngineStale(entry, 0), "never scraped")
+    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(1) } }), 1_000)
+    assert.isFalse(store.isEngineStale(entry, 1_500))
+    assert.isTrue(store.isEngineStale(entry, 1_501))
     assert.deepStrictEqual(entry.modelMetrics.get("m1")?.get("num_requests_running"), MetricValue.simple(1))
-    store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(2) } }))
-    assert.isFalse(entry.engineMetricsStale)
-    store.markEngineMetricsStale(entry)
     store.dropEngineMetrics(entry)
-    assert.isFalse(entry.engineMetricsStale)
+    assert.isUndefined(entry.engineScrapedAt)
+    assert.isTrue(store.isEngineStale(entry, 1_000))
     assert.isFalse(entry.modelMetrics.has("m1"))
   })
 
@@ -589,7 +588,7 @@ describe("FleetStore engine metrics", () => {
     store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "p1", model: "m1", uid: "other" }) }))
     const recreated = store.podEntry("default", "p1")!
     assert.isFalse(
-      store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(1) } }))
+      store.replaceEngineMetrics(entry, scrape({}, { m1: { num_requests_running: MetricValue.simple(1) } }), 1_000)
     )
     assert.isFalse(store.setEntryMetric(entry, undefined, "avg_ttft_5m_pod", MetricValue.simple(1)))
     assert.strictEqual(recreated.modelMetrics.size, 0)

@@ -283,19 +283,42 @@ describe("flush failures", () => {
       })
       assert.include(logs[60]!, "1 oldest dropped (1 in all)")
       redis.down = false
+      // The window of :60 is as old as its key's life by :660: dropped, not written.
       yield* flusher.flush(BASE_S + 660)
       const written = redis.writes[0]!.keys
-      assert.strictEqual(written.length, 60)
-      assert.strictEqual(written[0], keyAt("m", 60))
-      assert.strictEqual(written[59], keyAt("m", 650))
+      assert.strictEqual(written.length, 59)
+      assert.strictEqual(written[0], keyAt("m", 70))
+      assert.strictEqual(written[58], keyAt("m", 650))
       assert.deepStrictEqual(flusher.statistics, {
         ticks: 66,
         skipped: 0,
         failed: 65,
-        written: 60,
+        written: 59,
         backlog: 0,
-        dropped: 5
+        dropped: 6
       })
+    })
+  )
+
+  it.effect("a model gone quiet during an outage leaves no window behind once its keys would have expired", () =>
+    Effect.gen(function* () {
+      const store = new FleetStore()
+      const redis = new MemoryRedis()
+      const flusher = new TraceFlusher(store, new RequestTrace(1), redis.service, { backlog: new TraceBacklog() })
+      store.setTraceRecorder(flusher.trace)
+      redis.down = true
+      store.addRequest(undefined, "gone-1", "gone", 0)
+      yield* flusher.flush(BASE_S + 10).pipe(captureLogs([]))
+      for (let tick = 2; tick <= 62; tick++) {
+        store.addRequest(undefined, `live-${tick}`, "live", 0)
+        yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs([]))
+      }
+      // By :620 the window of :10 (and the live model's of :20) are as old as their keys' life.
+      assert.strictEqual(flusher.statistics.backlog, 60)
+      assert.strictEqual(flusher.statistics.dropped, 2)
+      redis.down = false
+      yield* flusher.flush(BASE_S + 630)
+      assert.isFalse(redis.writes[0]!.keys.some((key) => key.startsWith("aibrix:gone_")))
     })
   )
 

@@ -1,351 +1,289 @@
 /**
- * The engine scrape loop: every interval, scrape every ready pod's engine and
- * write what it yields into the store.
+ * The engine refresh: one schedule per pod, each its own long-lived fiber.
  *
- * Cycles never overlap: the next starts one interval after the previous one
- * started, or at once when that one took longer. A pod that misses cycles
- * (failed scrapes, or not ready) keeps its values, marked stale after
- * `staleAfterCycles` and removed from reads after `dropAfterCycles`. Nothing a
- * pod's engine does stops the loop or holds back the other pods beyond the
- * scrape timeout.
+ * A ready pod is scraped every interval from its own start; starts are spread
+ * over the interval (the k-th schedule starts `frac(k·φ)` of an interval
+ * late, so any number of pods spread evenly), and a scrape that ends late
+ * makes the next start at once. A pod has at most one scrape in flight, and
+ * all pods together at most `concurrency`. A scrape that fails or times out
+ * is retried after growing, jittered delays up to `backoffCapMs`
+ * (`Backoff`); the first good scrape resets them. So a slow or dead engine
+ * costs only its own freshness.
+ *
+ * Every engine value carries the time of the scrape that produced it
+ * (`PodEntry.engineScrapedAt`); a pod whose last good scrape is older than
+ * `staleAfterMs`, or that has none, is stale (`FleetStore.isEngineStale`),
+ * and its values are removed from reads once older than `dropAfterMs` (a
+ * schedule's waits, and a scrape's time limit, end at its drop time). A pod
+ * that is not ready is not scraped and its values age the same way.
+ *
+ * The fleet is followed from the store: every interval the refresh compares
+ * the store's version with the one it saw, and only after a change does it
+ * start the schedules of new pods and stop those of pods that left; nothing
+ * else it does per interval depends on the fleet's size.
  */
-import { Cause, Clock, Effect, Exit } from "effect"
-import type { HttpClient } from "effect/http"
-import { type PageMetrics, type PageSelection, pageSelection } from "../EnginePage.ts"
-import { EnginePageReader } from "../EnginePageReader.ts"
-import {
-  fetchPage,
-  malformedPage,
-  metricsUrl,
-  type PageBody,
-  type ScrapeError,
-  type ScrapeFailure
-} from "../EngineScrape.ts"
+import { type Clock, Effect, Fiber, Random, Semaphore } from "effect"
+import { HttpClient } from "effect/http"
 import type { FleetStore, PodEntry } from "../../store/FleetStore.ts"
-import {
-  DEFAULT_ENGINE,
-  type Engine,
-  engineMetrics,
-  engineOfPage,
-  engineProfiles,
-  isEngine,
-  METRICS_PATH,
-  subscribedOf,
-  TRTLLM_METRICS_PATH
-} from "../MetricCatalogue.ts"
+import { isReady } from "../../store/Pod.ts"
+import { type PageMetrics, type PageSelection, pageSelection } from "../EnginePage.ts"
+import { type Engine, engineMetrics, engineProfiles, subscribedOf } from "../MetricCatalogue.ts"
 import type { ScrapeOptions } from "../MetricRefreshConfig.ts"
-import { engineLabelOf, isReady, metricPortOf } from "../../store/Pod.ts"
-import { repeatCycles } from "./RefreshCycles.ts"
-import type { RefreshDurations } from "../RefreshMetrics.ts"
-import {
-  DurationWindow,
-  type EngineRefreshStatistics,
-  type OutcomeCounts,
-  type PodScrapeStatistics,
-  zeroOutcomes
-} from "../RefreshStatistics.ts"
+import type { EngineRefreshStatistics, EngineRefreshSummary, PodScrapeStatistics } from "../RefreshStatistics.ts"
+import { zeroOutcomes } from "../RefreshStatistics.ts"
+import { backoffDelay } from "./Backoff.ts"
+import { PodScrape, type ScrapeContext, scrapeOnce } from "./PodScrape.ts"
 
-/** What the loop keeps about one pod entry between cycles. */
-class PodScrape {
-  readonly entry: PodEntry
-  url = ""
-  ready = false
-  missed = 0
-  readonly outcomes = zeroOutcomes()
-  /** The engine whose families are read: the pod's engine label's, else vLLM's until a page says otherwise. */
-  engine: Engine = DEFAULT_ENGINE
-  /** The pod names its engine; else the engine and the page's path are found from the engine's answers. */
-  labelled = false
-  /** The engine label's value when it names no known engine, to say so once. */
-  unknownEngine: string | undefined = undefined
-  path = METRICS_PATH
-  /** The canonical metrics the latest page left unanswered, to log only when that changes. */
-  missing = ""
-  /** The families the latest page held malformed, to log only when that changes. */
-  malformed = ""
-  /** Reads the engine's pages, reusing what the previous one gave for families that did not change. */
-  readonly reader = new EnginePageReader()
-
-  constructor(entry: PodEntry) {
-    this.entry = entry
-  }
-
-  /** Takes the engine the pod's labels name now; an unlabelled pod keeps what its pages told. */
-  follow(pod: PodEntry["pod"]): void {
-    const label = engineLabelOf(pod)
-    const named = label !== undefined && isEngine(label) ? label : undefined
-    this.unknownEngine = named === undefined ? label : undefined
-    if (named !== undefined && (!this.labelled || named !== this.engine)) {
-      this.engine = named
-      this.path = engineProfiles[named].metricsPath
-    } else if (named === undefined && this.labelled) {
-      this.engine = DEFAULT_ENGINE
-      this.path = METRICS_PATH
-    }
-    this.labelled = named !== undefined
-    this.url = metricsUrl(this.entry.podIp, metricPortOf(pod), this.path)
-  }
+/** Where the refresh records its observations, in milliseconds. */
+export interface RefreshRecorder {
+  /** How long one scrape took, whatever its outcome. */
+  readonly scrape: (ms: number) => void
+  /** How old a pod's values were when a scrape of it ended: the time since its last good scrape (or its start). */
+  readonly age: (ms: number) => void
 }
-
-/** The other path an engine may serve its page at, for a pod that does not say which engine it runs. */
-const otherPath = (path: string): string => (path === METRICS_PATH ? TRTLLM_METRICS_PATH : METRICS_PATH)
-
-const answeredNothing = ({ metrics }: PageMetrics): boolean => metrics.pod.size === 0 && metrics.models.size === 0
 
 export interface EngineRefresh {
-  /** One cycle: every ready pod scraped once. Never fails. */
-  readonly cycle: Effect.Effect<void>
-  /** Cycles one after another, forever, at the configured interval. */
+  /** The pods' schedules, following the fleet, until interrupted. */
   readonly run: Effect.Effect<never>
   readonly statistics: () => EngineRefreshStatistics
+  /** The statistics without the pods': one pass, nothing kept per pod. */
+  readonly summary: () => EngineRefreshSummary
 }
 
-const nowMs = (clock: Clock.Clock): number => Number(clock.currentTimeNanosUnsafe()) / 1e6
+/** One pod's schedule: what the refresh knows of the pod, since when, and the fiber that scrapes it. */
+interface PodSchedule {
+  readonly state: PodScrape
+  readonly startedAt: number
+  /** How late in the interval its scrapes fall, in whole milliseconds. */
+  readonly phaseMs: number
+  fiber: Fiber.Fiber<never> | undefined
+}
+
+/**
+ * A turn of the event loop. A scrape due as soon as the previous one ended
+ * waits for it: the HTTP client hands the connection back to its pool only
+ * then, and a request sent before would open another one.
+ */
+const nextTurn: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
+
+/** The golden ratio's fraction: successive multiples of it spread evenly over [0, 1), however many there are. */
+const GOLDEN = (Math.sqrt(5) - 1) / 2
 
 export const makeEngineRefresh = (
   store: FleetStore,
   client: HttpClient.HttpClient,
   options: ScrapeOptions,
-  record: RefreshDurations
+  record: RefreshRecorder,
+  clock: Clock.Clock
 ): EngineRefresh => {
-  let pods = new Map<PodEntry, PodScrape>()
-  let ready: ReadonlyArray<PodScrape> = []
-  let notReady: ReadonlyArray<PodScrape> = []
-  let targetsVersion = -1
+  const now = (): number => clock.currentTimeMillisUnsafe()
+  store.setEngineFreshness({ staleAfterMs: options.staleAfterMs, dropAfterMs: options.dropAfterMs })
+  let schedules = new Map<PodEntry, PodSchedule>()
+  let started = 0
+  let seenVersion = -1
   let metrics = subscribedOf(engineMetrics, store.subscribedMetrics)
   let selections = new Map<Engine, PageSelection>()
   let subscriptions = store.subscribedMetrics.size
-  let cycles = 0
   let pagesMissingFamilies = 0
   let malformedFamilies = 0
   const totals = zeroOutcomes()
-  const durations = new DurationWindow()
-
-  /** Rebuilds the target lists, only after the fleet changed. */
-  const refreshTargets = (): void => {
-    if (store.version === targetsVersion) return
-    targetsVersion = store.version
-    const next = new Map<PodEntry, PodScrape>()
-    for (const entry of store.podEntries()) {
-      const state = pods.get(entry) ?? new PodScrape(entry)
-      state.follow(entry.pod)
-      state.ready = isReady(entry.pod)
-      next.set(entry, state)
-    }
-    pods = next
-    const all = Array.from(next.values())
-    ready = all.filter((state) => state.ready)
-    notReady = all.filter((state) => !state.ready)
-  }
 
   /** Subscriptions only grow: a new size means new selections. */
-  const refreshSelection = (): void => {
+  const followSubscriptions = (): void => {
     if (store.subscribedMetrics.size === subscriptions) return
     subscriptions = store.subscribedMetrics.size
     metrics = subscribedOf(engineMetrics, store.subscribedMetrics)
     selections = new Map()
   }
 
-  const selectionFor = (engine: Engine): PageSelection => {
-    let selection = selections.get(engine)
-    if (selection === undefined) {
-      selection = pageSelection(engineProfiles[engine], metrics)
-      selections.set(engine, selection)
+  const context: ScrapeContext = {
+    client,
+    store,
+    selectionFor: (engine) => {
+      let selection = selections.get(engine)
+      if (selection === undefined) {
+        selection = pageSelection(engineProfiles[engine], metrics)
+        selections.set(engine, selection)
+      }
+      return selection
+    },
+    countPage: (page: PageMetrics) => {
+      if (page.missing.length > 0) pagesMissingFamilies++
+      malformedFamilies += page.malformed.length
     }
-    return selection
   }
 
-  const count = (state: PodScrape, outcome: keyof OutcomeCounts): void => {
-    state.outcomes[outcome]++
-    totals[outcome]++
+  /** When the pod's values leave reads; Infinity while it has none. */
+  const dropAt = (state: PodScrape): number => {
+    const scrapedAt = state.entry.engineScrapedAt
+    return scrapedAt === undefined ? Infinity : scrapedAt + options.dropAfterMs
   }
 
-  const missCycle = (state: PodScrape): void => {
-    state.missed++
-    if (state.missed >= options.dropAfterCycles) store.dropEngineMetrics(state.entry)
-    else if (state.missed >= options.staleAfterCycles) store.markEngineMetricsStale(state.entry)
+  const dropIfDue = (state: PodScrape, at: number): void => {
+    if (at < dropAt(state)) return
+    store.dropEngineMetrics(state.entry)
+    state.dropped = true
   }
 
-  const succeeded = (state: PodScrape, page: PageMetrics): Effect.Effect<void> => {
-    store.replaceEngineMetrics(state.entry, page.metrics)
-    state.missed = 0
-    count(state, "ok")
-    if (page.missing.length > 0) pagesMissingFamilies++
-    malformedFamilies += page.malformed.length
-    const missing = page.missing.join(",")
-    const malformed = page.malformed.map(({ family, reason }) => `${family} (${reason})`).join(", ")
-    const notes: Array<Effect.Effect<void>> = []
-    if (missing !== state.missing && missing !== "") {
-      notes.push(
-        Effect.logDebug("engine page answers no family of some metrics").pipe(
-          Effect.annotateLogs({ pod: state.entry.key, engine: state.engine, metrics: missing })
-        )
-      )
-    }
-    if (malformed !== state.malformed && malformed !== "") {
-      notes.push(
-        Effect.logDebug("engine page has malformed families").pipe(
-          Effect.annotateLogs({ pod: state.entry.key, families: malformed })
-        )
-      )
-    }
-    state.missing = missing
-    state.malformed = malformed
-    return notes.length === 0 ? Effect.void : Effect.all(notes, { discard: true })
-  }
-
-  const failed = (state: PodScrape, cause: Cause.Cause<ScrapeError>): Effect.Effect<void> => {
-    if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt // the loop is stopping
-    const error = Cause.findErrorOption(cause)
-    const reason: ScrapeFailure = error._tag === "Some" ? error.value.reason : "transport"
-    count(state, reason)
-    missCycle(state)
-    const logged = Effect.logDebug("engine scrape failed").pipe(
-      Effect.annotateLogs({
-        pod: state.entry.key,
-        outcome: reason,
-        detail: error._tag === "Some" ? error.value.detail : Cause.pretty(cause)
-      })
-    )
-    // A span, ended with the error, for the first failure after a good scrape: one per
-    // outage, where a span per scrape would be twenty a second for each engine down.
-    return state.missed !== 1
-      ? logged
-      : logged.pipe(
-          Effect.andThen(Effect.failCause(cause)),
-          Effect.withSpan("engine scrape failed", {
-            kind: "client",
-            attributes: { "aibrix.pod": state.entry.key, "url.full": state.url, "aibrix.scrape.outcome": reason }
-          }),
-          Effect.exit,
-          Effect.asVoid
-        )
-  }
-
-  /** The page read as the pod's engine; an unlabelled pod's page that answers nothing may be another engine's. */
-  const readPage = (state: PodScrape, body: PageBody): Effect.Effect<PageMetrics, ScrapeError> => {
-    const readAs = (engine: Engine) =>
-      state.reader.read(body.text, selectionFor(engine), state.entry.baseModel, !body.utf8)
-    const read = readAs(state.engine)
-    if (read._tag === "Failure") return Effect.fail(malformedPage(state.url, read.failure))
-    if (state.labelled || !answeredNothing(read.success)) return Effect.succeed(read.success)
-    const engine = engineOfPage(body.text)
-    if (engine === undefined || engine === state.engine) return Effect.succeed(read.success)
-    state.engine = engine
-    const again = readAs(engine)
-    return (
-      again._tag === "Failure" ? Effect.fail(malformedPage(state.url, again.failure)) : Effect.succeed(again.success)
-    ).pipe(
-      Effect.tap(() =>
-        Effect.logInfo("engine recognised from its page").pipe(Effect.annotateLogs({ pod: state.entry.key, engine }))
-      )
-    )
-  }
-
-  /** The page; an unlabelled pod answering 404 is asked at the other path an engine serves it at. */
-  const fetchFor = (state: PodScrape): Effect.Effect<PageBody, ScrapeError> =>
-    fetchPage(client, state.url, options).pipe(
-      Effect.catchIf(
-        (error) => !state.labelled && error.status === 404,
-        (error) => {
-          const path = otherPath(state.path)
-          const url = metricsUrl(state.entry.podIp, metricPortOf(state.entry.pod), path)
-          return fetchPage(client, url, options).pipe(
-            Effect.tap(() => {
-              state.path = path
-              state.url = url
-              return Effect.logInfo("engine page found at another path").pipe(
-                Effect.annotateLogs({ pod: state.entry.key, url })
-              )
-            }),
-            Effect.mapError(() => error)
-          )
-        }
-      )
-    )
-
-  const noticeUnknownEngine = (state: PodScrape): Effect.Effect<void> => {
-    const label = state.unknownEngine
-    if (label === undefined || state.outcomes.ok + state.missed > 0) return Effect.void
-    return Effect.logWarning("pod names an unknown engine; its page is read as another engine's").pipe(
-      Effect.annotateLogs({ pod: state.entry.key, engine: label })
-    )
-  }
-
-  const scrape = (clock: Clock.Clock, state: PodScrape): Effect.Effect<void> =>
+  /** One scrape of the pod, within the time limit and its drop time; how it ended. */
+  const scrape = (schedule: PodSchedule, semaphore: Semaphore.Semaphore) =>
     Effect.suspend(() => {
-      const started = nowMs(clock)
-      return noticeUnknownEngine(state).pipe(
-        Effect.andThen(fetchFor(state)),
-        Effect.flatMap((body) => readPage(state, body)),
-        Effect.exit,
-        Effect.flatMap((exit) => {
-          record.scrape(nowMs(clock) - started)
-          return Exit.isSuccess(exit) ? succeeded(state, exit.value) : failed(state, exit.cause)
-        })
+      const { state } = schedule
+      const begun = now()
+      const lastGood = state.entry.engineScrapedAt ?? schedule.startedAt
+      const limits = {
+        timeoutMs: Math.max(1, Math.min(options.timeoutMs, dropAt(state) - begun)),
+        maxPageBytes: options.maxPageBytes
+      }
+      return scrapeOnce(context, state, limits, begun).pipe(
+        Effect.tap((outcome) =>
+          Effect.sync(() => {
+            const ended = now()
+            record.scrape(ended - begun)
+            record.age(ended - lastGood)
+            state.outcomes[outcome]++
+            totals[outcome]++
+          })
+        ),
+        semaphore.withPermits(1)
       )
     })
 
-  const cycle: Effect.Effect<void> = Clock.clockWith((clock) => {
-    const started = nowMs(clock)
-    refreshTargets()
-    refreshSelection()
-    for (const state of notReady) {
-      if (state.entry.engineMetrics !== undefined) missCycle(state)
+  /** The next scrape's time after one that ended at `ended`, due at `due`, with this outcome. */
+  const nextDue = (state: PodScrape, due: number, ended: number, ok: boolean): Effect.Effect<number> => {
+    if (ok) {
+      state.failures = 0
+      state.dropped = false
+      return Effect.succeed(Math.max(due + options.intervalMs, ended))
     }
-    // Subscribers that read no engine metric leave the engines nothing to be scraped for.
-    const idle = metrics.length === 0
-    if (idle) for (const state of ready) store.dropEngineMetrics(state.entry)
-    const scrapeAll = idle
-      ? Effect.void
-      : Effect.forEach(ready, (state) => scrape(clock, state), {
-          concurrency: options.concurrency,
-          discard: true
-        })
-    return scrapeAll.pipe(
-      Effect.catchCause((cause) =>
-        Cause.hasInterruptsOnly(cause)
-          ? Effect.failCause(cause)
-          : Effect.logWarning("engine refresh cycle failed", cause)
-      ),
-      Effect.ensuring(
-        Effect.sync(() => {
-          cycles++
-          const ms = nowMs(clock) - started
-          durations.record(ms)
-          record.cycle(ms)
-        })
-      )
+    state.failures++
+    return Effect.map(
+      Random.next,
+      (random) => ended + backoffDelay(state.failures, options.intervalMs, options.backoffCapMs, random)
     )
-  })
+  }
 
-  const run = repeatCycles(cycle, options.intervalMs)
+  const podLoop = (schedule: PodSchedule, semaphore: Semaphore.Semaphore): Effect.Effect<never> =>
+    Effect.gen(function* () {
+      const { state } = schedule
+      let due = schedule.startedAt + schedule.phaseMs
+      while (true) {
+        const wait = Math.min(due, dropAt(state)) - now()
+        if (wait > 0) yield* Effect.sleep(wait)
+        const at = now()
+        dropIfDue(state, at)
+        if (at < due) continue
+        followSubscriptions()
+        if (metrics.length === 0) {
+          // Subscribers that read no engine metric leave the engines nothing to be scraped for.
+          store.dropEngineMetrics(state.entry)
+          due = at + options.intervalMs
+          continue
+        }
+        if (!state.ready) {
+          due = at + options.intervalMs
+          continue
+        }
+        const outcome = yield* scrape(schedule, semaphore)
+        const ended = now()
+        dropIfDue(state, ended)
+        due = yield* nextDue(state, due, ended, outcome === "ok")
+        if (due <= ended) yield* nextTurn
+      }
+    })
 
-  const podStatistics = (state: PodScrape): PodScrapeStatistics => ({
-    key: state.entry.key,
-    url: state.url,
-    engine: state.engine,
-    ready: state.ready,
-    outcomes: { ...state.outcomes },
-    missedCycles: state.missed,
-    stale: state.entry.engineMetricsStale,
-    dropped: state.missed >= options.dropAfterCycles
-  })
+  /** Starts the schedules of new pods and stops those of pods that left; only after the fleet changed. */
+  const followFleet = (semaphore: Semaphore.Semaphore): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (store.version === seenVersion) return Effect.void
+      seenVersion = store.version
+      const next = new Map<PodEntry, PodSchedule>()
+      const starts: Array<PodSchedule> = []
+      for (const entry of store.podEntries()) {
+        let schedule = schedules.get(entry)
+        if (schedule === undefined) {
+          schedule = {
+            state: new PodScrape(entry),
+            startedAt: now(),
+            phaseMs: Math.floor(((started++ * GOLDEN) % 1) * options.intervalMs),
+            fiber: undefined
+          }
+          starts.push(schedule)
+        }
+        schedule.state.follow(entry.pod)
+        schedule.state.ready = isReady(entry.pod)
+        next.set(entry, schedule)
+      }
+      const stops = Array.from(schedules.values()).filter((schedule) => !next.has(schedule.state.entry))
+      schedules = next
+      return Effect.forEach(
+        stops,
+        (schedule) => (schedule.fiber === undefined ? Effect.void : Fiber.interrupt(schedule.fiber)),
+        {
+          discard: true
+        }
+      ).pipe(
+        Effect.andThen(
+          Effect.forEach(
+            starts,
+            (schedule) =>
+              Effect.map(Effect.forkChild(podLoop(schedule, semaphore)), (fiber) => {
+                schedule.fiber = fiber
+              }),
+            { discard: true }
+          )
+        )
+      )
+    })
 
-  const statistics = (): EngineRefreshStatistics => {
-    const perPod = Array.from(pods.values(), podStatistics)
+  const run: Effect.Effect<never> = Effect.gen(function* () {
+    const semaphore = yield* Semaphore.make(options.concurrency)
+    while (true) {
+      yield* followFleet(semaphore)
+      yield* Effect.sleep(options.intervalMs)
+    }
+  }).pipe(
+    // The scrapes are the refresh's own traffic, thousands a second: no client spans.
+    Effect.provideService(HttpClient.TracerDisabledWhen, () => true)
+  )
+
+  const podStatistics = (schedule: PodSchedule, at: number): PodScrapeStatistics => {
+    const { state } = schedule
+    const scrapedAt = state.entry.engineScrapedAt
     return {
-      cycles,
-      lastCycleMs: durations.last,
-      recentCycleMs: durations.toArray(),
-      outcomes: { ...totals },
-      pagesMissingFamilies,
-      malformedFamilies,
-      pods: perPod,
-      stalePods: perPod.filter((pod) => pod.stale).length,
-      droppedPods: perPod.filter((pod) => pod.dropped).length
+      key: state.entry.key,
+      url: state.url,
+      engine: state.engine,
+      ready: state.ready,
+      outcomes: { ...state.outcomes },
+      failures: state.failures,
+      ageMs: scrapedAt === undefined ? undefined : at - scrapedAt,
+      stale: store.isEngineStale(state.entry, at),
+      dropped: state.dropped
     }
   }
 
-  return { cycle, run, statistics }
+  const summary = (): EngineRefreshSummary => {
+    const at = now()
+    let stalePods = 0
+    let droppedPods = 0
+    let oldestAgeMs = 0
+    for (const { state, startedAt } of schedules.values()) {
+      if (store.isEngineStale(state.entry, at)) stalePods++
+      if (state.dropped) droppedPods++
+      if (state.ready) oldestAgeMs = Math.max(oldestAgeMs, at - (state.entry.engineScrapedAt ?? startedAt))
+    }
+    return { outcomes: { ...totals }, pagesMissingFamilies, malformedFamilies, stalePods, droppedPods, oldestAgeMs }
+  }
+
+  const statistics = (): EngineRefreshStatistics => {
+    const at = now()
+    const pods = Array.from(schedules.values(), (schedule) => podStatistics(schedule, at))
+    return { ...summary(), pods }
+  }
+
+  return { run, statistics, summary }
 }

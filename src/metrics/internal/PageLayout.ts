@@ -28,13 +28,25 @@ export interface FamilyBlock {
 
 const NEWLINE = 10
 
-/** Whether `[0, end)` holds only blank lines and comment lines: no sample outside a block. */
+/**
+ * Whether `[0, end)` holds only blank lines and comment lines that describe no
+ * family: no sample outside a block, and no indented HELP, TYPE or EOF line,
+ * which the parser reads as it reads one at the start of a line.
+ */
 const onlyCommentsBefore = (text: string, end: number): boolean => {
+  let line: CommentLine | undefined
   let start = 0
   while (start < end) {
     const lineStop = Math.min(lineEnd(text, start), end)
     const cursor = skipBlanks(text, start, lineStop)
-    if (cursor < lineStop && text.charCodeAt(cursor) !== HASH && text.charCodeAt(cursor) !== RETURN) return false
+    if (cursor < lineStop) {
+      const code = text.charCodeAt(cursor)
+      if (code !== HASH && code !== RETURN) return false
+      if (code === HASH && cursor > start) {
+        line ??= new CommentLine()
+        if (line.read(text, cursor + 1, lineStop) !== CommentKind.Other) return false
+      }
+    }
     const next = text.indexOf("\n", lineStop)
     if (next === -1) break
     start = next + 1

@@ -23,8 +23,10 @@ const modelsHandlers = HttpApiBuilder.group(
   "models",
   Effect.fnUntraced(function* (handlers) {
     const store = yield* CacheStore
-    const startedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-    const modelPods = new ModelPodsCache(store, (value) => utf8.encode(JSON.stringify(encodeModelPods(value))))
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const startedAt = Math.floor(now() / 1000)
+    const modelPods = new ModelPodsCache(store, (value) => utf8.encode(JSON.stringify(encodeModelPods(value))), now)
     return handlers
       .handle("listModels", () => Effect.sync(() => modelList(store, startedAt)))
       .handle("listModelPods", ({ params, query }) =>
@@ -40,7 +42,7 @@ const modelsHandlers = HttpApiBuilder.group(
           const entry = store.podEntry(params.namespace, params.name)
           return entry === undefined
             ? Effect.fail(new NotFound({ message: `no pod ${params.namespace}/${params.name} is tracked` }))
-            : Effect.succeed(podDetail(entry))
+            : Effect.succeed(podDetail(store, entry, now()))
         })
       )
   })

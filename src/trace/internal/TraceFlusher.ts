@@ -141,9 +141,13 @@ export class TraceFlusher {
     }).pipe(Effect.withSpan("trace flush", { attributes: { "aibrix.trace.ts": ts } }))
   }
 
-  /** Moves the open windows, as records keyed with `ts`, into the backlog; returns how many old ones it pushed out. */
+  /**
+   * Moves the open windows, as records keyed with `ts`, into the backlog;
+   * returns how many old ones it pushed out, those of models gone quiet (or
+   * gone) among them once their keys would have expired.
+   */
   #close(ts: number): number {
-    let dropped = 0
+    let dropped = this.#backlog.dropOlderThan(ts - TRACE_TTL_SECONDS)
     for (const [model, window] of this.trace.swap()) {
       const record: TraceRecord = {
         model,
