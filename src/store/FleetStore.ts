@@ -38,6 +38,9 @@ import {
 } from "./Pod.ts"
 import { PodList } from "./PodList.ts"
 import type { RoutingContext } from "./RoutingContext.ts"
+import type { TokenCounts, TraceRecorder } from "./TraceRecorder.ts"
+
+export type { TokenCounts, TraceRecorder }
 
 /** The pod-scope metric that mirrors the gateway's running count of a pod. */
 export const REALTIME_RUNNING_METRIC = "realtime_num_requests_running"
@@ -157,25 +160,6 @@ interface AppliedAdapter {
   readonly name: string
   readonly adapter: ModelAdapter
   readonly instanceKeys: ReadonlySet<PodKey>
-}
-
-/** The token sizes of a finished request, for the trace. */
-export interface TokenCounts {
-  readonly input: number
-  readonly output: number
-}
-
-/**
- * The workload trace's side of request tracking. The store calls it for every
- * request it counts, exactly once per add and once per done.
- */
-export interface TraceRecorder {
-  /** Counts a request in the model's open window and returns the window's term. */
-  addRequest(model: string): number
-  /** The term of the model's open window, without counting anything. */
-  currentTerm(model: string): number
-  /** Counts a request finished; with token counts, also in the window's histogram. */
-  doneRequest(model: string, term: number, tokens: TokenCounts | undefined): void
 }
 
 /** Why an event was skipped instead of applied. */
