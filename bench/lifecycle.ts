@@ -8,7 +8,8 @@
 import type { V1Pod } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { initForTest } from "../layers/index.ts"
-import { CacheWriter, DiscoveryEvent, FleetStore, PodCache, RequestTracker, type RoutingContext } from "../src/index.ts"
+import { CacheWriter, DiscoveryEvent, PodCache, RequestTracker, type RoutingContext } from "../src/index.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
 import { makeContexts, makePods } from "./fleet.ts"
 import { opsPerSecond, printComparison, printFigure } from "./report.ts"
 

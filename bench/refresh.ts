@@ -19,9 +19,10 @@ import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { Effect, Layer, Schedule, type Scope } from "effect"
 import { HttpClient } from "effect/http"
-import { initForTest, refreshHttpClient, withMetricRefreshOptions } from "../layers/index.ts"
+import { initForTest, withMetricRefresh } from "../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache } from "../src/index.ts"
 import { MetricRefresh } from "../src/metrics/MetricRefresh.ts"
+import { refreshHttpClient } from "../src/metrics/MetricRefreshLayers.ts"
 import { defaultScrapeOptions } from "../src/metrics/MetricRefreshConfig.ts"
 import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/store/Pod.ts"
 import { type OutcomeCounts, percentileOf } from "../src/metrics/RefreshStatistics.ts"
@@ -165,7 +166,7 @@ const refresh = (engines: Engines, subscribed: ReadonlyArray<string> | undefined
       age: { p50: percentileOf(ages, 50), p99: percentileOf(ages, 99) },
       failedScrapes: failedOf(after.outcomes) - failedOf(before.outcomes)
     } satisfies Figures
-  }).pipe(Effect.provide(withMetricRefreshOptions(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
+  }).pipe(Effect.provide(withMetricRefresh(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
 
 /** The baseline: the same pages and client, each fetched once an interval by its own fiber, read as text and dropped. */
 const bareFetch = (engines: Engines) =>

@@ -24,9 +24,9 @@ import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { setFlagsFromString } from "node:v8"
 import { ConfigProvider, Context, Effect, Layer, type Scope } from "effect"
-import { initForTest, initFromSource, withRequestLifetimeOf } from "../layers/index.ts"
+import { initForTest, initFromSource, withRequestLifetime } from "../layers/index.ts"
+import { CacheStore } from "../src/cache/CacheStore.ts"
 import {
-  CacheStore,
   CacheWriter,
   DiscoveryEvent,
   type ModelAdapter,
@@ -150,7 +150,7 @@ const churn = Effect.gen(function* () {
   console.log(
     `churn counts after: ${store.inFlightCount} in flight, ${store.podCount} pods, ${store.listModels().length} models`
   )
-}).pipe(Effect.provide(withRequestLifetimeOf(CHURN_LIFETIME_MS)(initForTest)))
+}).pipe(Effect.provide(withRequestLifetime(initForTest, CHURN_LIFETIME_MS)))
 
 // ---- soak: a live cache over a rolling fleet --------------------------------------------
 

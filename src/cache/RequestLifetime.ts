@@ -41,27 +41,35 @@ export const sweepExpiredRequests = (store: FleetStore): Effect.Effect<never> =>
     )
   )
 
-/**
- * `cacheLayer` with its requests' lifetime set to `lifetimeMs` and the sweep
- * fiber running in the layer's scope.
- */
-export const withRequestLifetimeOf =
-  (lifetimeMs: number) =>
-  <A, E, R>(cacheLayer: Layer.Layer<A | CacheStore, E, R>): Layer.Layer<A | CacheStore, E, R> =>
-    Layer.effectDiscard(
-      Effect.gen(function* () {
-        const store = yield* CacheStore
-        store.requestLifetimeMs = lifetimeMs
-        yield* Effect.forkScoped(sweepExpiredRequests(store))
-      })
-    ).pipe(Layer.provideMerge(cacheLayer))
+const withLifetime = <A, E, R>(
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>,
+  lifetimeMs: number
+): Layer.Layer<A | CacheStore, E, R> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const store = yield* CacheStore
+      store.requestLifetimeMs = lifetimeMs
+      yield* Effect.forkScoped(sweepExpiredRequests(store))
+    })
+  ).pipe(Layer.provideMerge(cacheLayer))
 
 /**
- * `cacheLayer` with its requests' lifetime from `AIBRIX_REQUEST_MAX_LIFETIME_MS`
- * (a bad value fails the build, naming the variable and the value) and the
- * sweep fiber running in the layer's scope.
+ * `cacheLayer` with its requests' lifetime set to `lifetimeMs`, else read from
+ * `AIBRIX_REQUEST_MAX_LIFETIME_MS` (a bad value fails the build, naming the
+ * variable and the value), and the sweep fiber running in the layer's scope.
  */
-export const withRequestLifetime = <A, E, R>(
+export function withRequestLifetime<A, E, R>(
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
-): Layer.Layer<A | CacheStore, E | Config.ConfigError, R> =>
-  Layer.unwrap(Effect.map(requestMaxLifetimeMs, (lifetimeMs) => withRequestLifetimeOf(lifetimeMs)(cacheLayer)))
+): Layer.Layer<A | CacheStore, E | Config.ConfigError, R>
+export function withRequestLifetime<A, E, R>(
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>,
+  lifetimeMs: number
+): Layer.Layer<A | CacheStore, E, R>
+export function withRequestLifetime<A, E, R>(
+  cacheLayer: Layer.Layer<A | CacheStore, E, R>,
+  lifetimeMs?: number
+): Layer.Layer<A | CacheStore, E | Config.ConfigError, R> {
+  return lifetimeMs === undefined
+    ? Layer.unwrap(Effect.map(requestMaxLifetimeMs, (read) => withLifetime(cacheLayer, read)))
+    : withLifetime(cacheLayer, lifetimeMs)
+}

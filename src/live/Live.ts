@@ -13,11 +13,11 @@ import type { CacheReadiness } from "../cache/CacheReadiness.ts"
 import type { CacheStore } from "../cache/CacheStore.ts"
 import { withRequestLifetime } from "../cache/RequestLifetime.ts"
 import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
-import type { KubernetesSourceError } from "../discovery/KubernetesSource.ts"
+import { type KubernetesSourceError, kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
+import { staticDiscovery } from "../discovery/StaticSource.ts"
 import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
-import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
+import { type Redis, type RedisConnectionError, redisFromEnvironment } from "../trace/Redis.ts"
 import { traceEnabled } from "../trace/TraceConfig.ts"
-import { kubernetesDiscovery, staticDiscovery } from "../discovery/DiscoveryLayers.ts"
 import { withMetricRefresh } from "../metrics/MetricRefreshLayers.ts"
 import { withRequestTrace } from "../trace/RequestTraceLayers.ts"
 import { replicaSyncEnabled } from "../replicas/ReplicaConfig.ts"
@@ -67,8 +67,8 @@ const gatewayLayer = <A, E, R>(
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
   withReplicaSyncWhenEnabled(withTraceWhenEnabled(cacheLayer))
 
-const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError, never> = withSource(
-  kubernetesDiscovery,
+const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError> = withSource(
+  kubernetesDiscovery(),
   layerEmpty
 )
 
@@ -79,7 +79,7 @@ export const init: Layer.Layer<LiveServices, KubernetesSourceError | Config.Conf
 export const initForMetadata: Layer.Layer<
   LiveServices | Redis,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
-> = kubernetesCache.pipe(Layer.provideMerge(Redis.layer))
+> = kubernetesCache.pipe(Layer.provideMerge(redisFromEnvironment))
 
 /**
  * `InitForGateway`: as `init`, with the request trace on when
@@ -94,7 +94,8 @@ export const initForGateway: Layer.Layer<
 
 /**
  * A discovery source over a fresh store, with the metric refresh and, when
- * their variables say so, the trace and the replica sync.
+ * their variables say so, the trace and the replica sync: `initStatic` is this
+ * over a static file, `initForGateway` over Kubernetes.
  */
 export const initFromSource = <S, SE, SR>(
   source: Layer.Layer<S, SE, SR>

@@ -26,7 +26,7 @@ import {
   type PageSelection,
   readFamily
 } from "./EnginePage.ts"
-import { type FamilyBlock, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
+import { type FamilyBlock, indentedCommentsInert, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 
 /** What one family's block gave: its text, to compare with the next page's, and its values when wanted. */
 interface ReadBlock {
@@ -135,7 +135,7 @@ export class EnginePageReader {
       }
       wantedChanged ||= isWanted
       const changed = isWanted
-        ? this.#readWanted(blockText, block.family, context)
+        ? this.#readWanted(text, block, blockText, context)
         : this.#readOther(text, block, blockText)
       if (changed === undefined) return undefined
       read.push(changed)
@@ -153,10 +153,13 @@ export class EnginePageReader {
 
   /**
    * A changed block of a family asked for, parsed for every family, so that a
-   * sample of another one shows as a family of its own. A malformed line is
-   * left to the whole page's parse, which says whether it is one that counts.
+   * sample of another one shows as a family of its own. A malformed line, or
+   * an indented comment that describes a family, is left to the whole page's
+   * parse, which says whether it is one that counts.
    */
-  #readWanted(blockText: string, family: string, context: ReadContext): ReadBlock | undefined {
+  #readWanted(text: string, block: FamilyBlock, blockText: string, context: ReadContext): ReadBlock | undefined {
+    const family = block.family
+    if (!indentedCommentsInert(text, block)) return undefined
     const parsed = parse(blockText, { malformed: "fail" })
     if (Result.isFailure(parsed)) return undefined
     const { families, malformedFamilies } = parsed.success

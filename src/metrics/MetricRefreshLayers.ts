@@ -6,7 +6,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { type Config, Effect, Layer } from "effect"
 import type { HttpClient } from "effect/http"
 import type { CacheStore } from "../cache/CacheStore.ts"
-import * as MetricRefresh from "./MetricRefresh.ts"
+import { MetricRefresh } from "./MetricRefresh.ts"
 import { metricRefreshConfig, type MetricRefreshOptions } from "./MetricRefreshConfig.ts"
 import { registerRefreshFamilies } from "./RefreshMetrics.ts"
 
@@ -18,27 +18,39 @@ export const refreshHttpClient: Layer.Layer<HttpClient.HttpClient> = NodeHttpCli
   keepAliveTimeout: 30_000
 })
 
-/**
- * The given cache layer with the refresh running in its scope, settings from
- * the environment; it also provides `MetricRefresh`, the refresh statistics.
- */
-export const withMetricRefresh = <ROut, E, RIn>(
-  cacheLayer: Layer.Layer<ROut | CacheStore, E, RIn>
-): Layer.Layer<ROut | CacheStore | MetricRefresh.MetricRefresh, E | Config.ConfigError, RIn> =>
-  Layer.unwrap(Effect.map(metricRefreshConfig, (options) => withMetricRefreshOptions(cacheLayer, options)))
-
-/**
- * As `withMetricRefresh`, with explicit settings and, optionally, another HTTP
- * client. The refresh's families are in the registry before `cacheLayer` is
- * built (a source's initial sync may take a while), its loops run once it is.
- */
-export const withMetricRefreshOptions = <ROut, E, RIn>(
+const withOptions = <ROut, E, RIn>(
   cacheLayer: Layer.Layer<ROut | CacheStore, E, RIn>,
   options: MetricRefreshOptions,
-  httpClient: Layer.Layer<HttpClient.HttpClient> = refreshHttpClient
-): Layer.Layer<ROut | CacheStore | MetricRefresh.MetricRefresh, E, RIn> =>
+  httpClient: Layer.Layer<HttpClient.HttpClient>
+): Layer.Layer<ROut | CacheStore | MetricRefresh, E, RIn> =>
   MetricRefresh.layer(options).pipe(
     Layer.provide(httpClient),
     Layer.provideMerge(cacheLayer),
     Layer.provide(Layer.effectDiscard(registerRefreshFamilies(options)))
   )
+
+/**
+ * The given cache layer with the refresh running in its scope; it also
+ * provides `MetricRefresh`, the refresh's statistics. Settings from the
+ * environment unless `options` are given; the HTTP client is undici unless
+ * another is (a mock in tests). The refresh's families are in the registry
+ * before `cacheLayer` is built (a source's initial sync may take a while), its
+ * loops run once it is.
+ */
+export function withMetricRefresh<ROut, E, RIn>(
+  cacheLayer: Layer.Layer<ROut | CacheStore, E, RIn>
+): Layer.Layer<ROut | CacheStore | MetricRefresh, E | Config.ConfigError, RIn>
+export function withMetricRefresh<ROut, E, RIn>(
+  cacheLayer: Layer.Layer<ROut | CacheStore, E, RIn>,
+  options: MetricRefreshOptions,
+  httpClient?: Layer.Layer<HttpClient.HttpClient>
+): Layer.Layer<ROut | CacheStore | MetricRefresh, E, RIn>
+export function withMetricRefresh<ROut, E, RIn>(
+  cacheLayer: Layer.Layer<ROut | CacheStore, E, RIn>,
+  options?: MetricRefreshOptions,
+  httpClient: Layer.Layer<HttpClient.HttpClient> = refreshHttpClient
+): Layer.Layer<ROut | CacheStore | MetricRefresh, E | Config.ConfigError, RIn> {
+  return options === undefined
+    ? Layer.unwrap(Effect.map(metricRefreshConfig, (read) => withOptions(cacheLayer, read, httpClient)))
+    : withOptions(cacheLayer, options, httpClient)
+}

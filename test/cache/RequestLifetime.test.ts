@@ -8,17 +8,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Result } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
-import { newTestCacheWithPods, withRequestLifetime, withRequestLifetimeOf, withSource } from "../../layers/index.ts"
+import { newTestCacheWithPods, withRequestLifetime, withSource } from "../../layers/index.ts"
 import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
-import {
-  CacheStore,
-  MetricCache,
-  MetricValue,
-  PodCache,
-  REALTIME_RUNNING_METRIC,
-  RequestTracker,
-  RoutingContext
-} from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { MetricCache, MetricValue, PodCache, RequestTracker, RoutingContext } from "../../src/index.ts"
+import { REALTIME_RUNNING_METRIC } from "../../src/store/FleetStore.ts"
 import { parse } from "../../src/exposition/Parser.ts"
 import { DEFAULT_REQUEST_LIFETIME_MS } from "../../src/store/InFlightRequests.ts"
 import { makePod } from "../support/fixtures.ts"
@@ -83,7 +77,7 @@ describe("request lifetime in a live cache (sweep fiber, TestClock)", () => {
       // One pod per request, each request added at another moment of the sweep's and the windows' phases.
       const pods = Array.from({ length: 80 }, (_, i) => makePod({ name: `p${i}`, ip: `10.0.0.${i}` }))
       yield* TestClock.setTime(10_000_000)
-      const context = yield* Layer.build(withRequestLifetimeOf(LIFETIME)(newTestCacheWithPods(pods, "m")))
+      const context = yield* Layer.build(withRequestLifetime(newTestCacheWithPods(pods, "m"), LIFETIME))
       yield* Effect.gen(function* () {
         const store = yield* CacheStore
         const tracker = yield* RequestTracker
@@ -114,7 +108,7 @@ describe("request lifetime in a live cache (sweep fiber, TestClock)", () => {
   it.effect("an abandoned request is counted on the metrics page, once", () =>
     Effect.gen(function* () {
       const context = yield* Layer.build(
-        CacheMetrics.layer.pipe(Layer.provideMerge(withRequestLifetimeOf(LIFETIME)(onePod())))
+        CacheMetrics.layer.pipe(Layer.provideMerge(withRequestLifetime(onePod(), LIFETIME)))
       )
       yield* Effect.gen(function* () {
         assert.strictEqual(yield* abandonedOnPage, 0)

@@ -5,7 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { CacheStore, CacheWriter, DiscoveryEvent } from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { CacheWriter, DiscoveryEvent } from "../../src/index.ts"
 import { isCollected } from "../support/garbage.ts"
 import { advance, enginePage, MODEL, ok, pod, refreshing, scrapesDone, statistics } from "../support/mockRefresh.ts"
 

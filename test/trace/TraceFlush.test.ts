@@ -1,19 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, type Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { initForTest, newTestCacheWithPods, withRequestTraceTo } from "../../layers/index.ts"
+import { initForTest, newTestCacheWithPods, withRequestTrace } from "../../layers/index.ts"
+import { type CacheServices, RequestTracker } from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { FleetStore } from "../../src/store/FleetStore.ts"
 import {
-  CacheStore,
-  type CacheServices,
-  FleetStore,
-  RequestTrace,
-  RequestTracker,
+  FINAL_FLUSH_TIMEOUT_MS,
+  firstTickAt,
   TRACE_TTL_SECONDS,
   TraceFlusher,
-  traceKey
-} from "../../src/index.ts"
+  tsOf
+} from "../../src/trace/internal/TraceFlusher.ts"
+import { RequestTrace } from "../../src/trace/RequestTrace.ts"
 import { TraceBacklog } from "../../src/trace/TraceBacklog.ts"
-import { FINAL_FLUSH_TIMEOUT_MS, firstTickAt, tsOf } from "../../src/trace/TraceFlush.ts"
+import { traceKey } from "../../src/trace/TraceWindow.ts"
 import { makePod } from "../support/fixtures.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 import { MemoryRedis } from "../support/memoryRedis.ts"
@@ -28,7 +29,7 @@ const traced = <A, E>(
   redis: MemoryRedis,
   body: Effect.Effect<A, E, CacheServices>,
   cache: Layer.Layer<CacheServices> = initForTest
-) => body.pipe(Effect.provide(withRequestTraceTo(redis.layer)(cache)))
+) => body.pipe(Effect.provide(withRequestTrace(cache, redis.layer)))
 
 const add = (requestId: string, model: string) =>
   RequestTracker.use((tracker) => tracker.addRequestCount(undefined, requestId, model))
@@ -272,7 +273,14 @@ describe("flush failures", () => {
         store.addRequest(undefined, `r${tick}`, "m", 0)
         yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs(logs))
       }
-      assert.deepStrictEqual(flusher.stats, { ticks: 65, skipped: 0, failed: 65, written: 0, backlog: 60, dropped: 5 })
+      assert.deepStrictEqual(flusher.statistics, {
+        ticks: 65,
+        skipped: 0,
+        failed: 65,
+        written: 0,
+        backlog: 60,
+        dropped: 5
+      })
       assert.include(logs[60]!, "1 oldest dropped (1 in all)")
       redis.down = false
       // The window of :60 is as old as its key's life by :660: dropped, not written.
@@ -281,7 +289,14 @@ describe("flush failures", () => {
       assert.strictEqual(written.length, 59)
       assert.strictEqual(written[0], keyAt("m", 70))
       assert.strictEqual(written[58], keyAt("m", 650))
-      assert.deepStrictEqual(flusher.stats, { ticks: 66, skipped: 0, failed: 65, written: 59, backlog: 0, dropped: 6 })
+      assert.deepStrictEqual(flusher.statistics, {
+        ticks: 66,
+        skipped: 0,
+        failed: 65,
+        written: 59,
+        backlog: 0,
+        dropped: 6
+      })
     })
   )
 
@@ -299,8 +314,8 @@ describe("flush failures", () => {
         yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs([]))
       }
       // By :620 the window of :10 (and the live model's of :20) are as old as their keys' life.
-      assert.strictEqual(flusher.stats.backlog, 60)
-      assert.strictEqual(flusher.stats.dropped, 2)
+      assert.strictEqual(flusher.statistics.backlog, 60)
+      assert.strictEqual(flusher.statistics.dropped, 2)
       redis.down = false
       yield* flusher.flush(BASE_S + 630)
       assert.isFalse(redis.writes[0]!.keys.some((key) => key.startsWith("aibrix:gone_")))
