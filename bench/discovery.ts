@@ -18,8 +18,9 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Context, Deferred, Effect, Exit, Layer, Scope } from "effect"
-import { kubernetesDiscoveryWith } from "../layers/index.ts"
-import { CacheReadiness, CacheWriter, DiscoveryEvent, FleetStore, type ModelAdapter } from "../src/index.ts"
+import { kubernetesDiscovery } from "../layers/index.ts"
+import { CacheReadiness, CacheWriter, DiscoveryEvent, type ModelAdapter } from "../src/index.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
 import { layerEmpty } from "../src/cache/Cache.ts"
 import { FakeKubernetes } from "../test/support/FakeKubernetes.ts"
 import { formatNumber, opsPerSecond, printComparison, printFigure } from "./report.ts"
@@ -238,7 +239,7 @@ const sendBurst = async (fake: FakeKubernetes, counter: UpdateCounter, burst: Bu
 
 /** Starts discovery from the fake with a counting writer; returns once ready, with the time it took. */
 const startDiscovery = async (fake: FakeKubernetes, counter: UpdateCounter, scope: Scope.Scope): Promise<number> => {
-  const layer = kubernetesDiscoveryWith({ kubeConfig: fake.kubeConfig(), relistInterval: 0 }).pipe(
+  const layer = kubernetesDiscovery({ kubeConfig: fake.kubeConfig(), relistInterval: 0 }).pipe(
     Layer.provide(countingWriter(counter)),
     Layer.provideMerge(layerEmpty)
   )

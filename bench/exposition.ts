@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs"
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { Result } from "effect"
-import { renderEnginePage } from "../src/demo/EngineMetrics.ts"
+import { renderEnginePage } from "../src/demo/SimulatedMetrics.ts"
 import { parse } from "../src/exposition/Parser.ts"
 import { printComparison, printFigure } from "./report.ts"
 

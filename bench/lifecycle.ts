@@ -8,7 +8,8 @@
 import type { V1Pod } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import { initForTest } from "../layers/index.ts"
-import { CacheWriter, DiscoveryEvent, FleetStore, PodCache, RequestTracker, type RoutingContext } from "../src/index.ts"
+import { CacheWriter, DiscoveryEvent, PodCache, RequestTracker, type RoutingContext } from "../src/index.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
 import { makeContexts, makePods } from "./fleet.ts"
 import { opsPerSecond, printComparison, printFigure } from "./report.ts"
 
@@ -43,7 +44,7 @@ const onPlainStore = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<Routin
     for (let i = 0; i < BATCH; i++) {
       const ctx = contexts[i & 1023]!
       store.podList(ctx.model)
-      const term = store.addRequest(ctx, ctx.requestId, ctx.model)
+      const term = store.addRequest(ctx, ctx.requestId, ctx.model, Date.now())
       store.doneRequest(ctx.requestId, term)
     }
   }

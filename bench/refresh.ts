@@ -26,7 +26,7 @@ import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { Effect, Layer, type Scope } from "effect"
 import { Client } from "undici"
-import { initForTest, withMetricRefreshOptions } from "../layers/index.ts"
+import { initForTest, withMetricRefresh } from "../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache } from "../src/index.ts"
 import { metricsOfPage, pageSelection } from "../src/metrics/EnginePage.ts"
 import { EnginePageReader } from "../src/metrics/EnginePageReader.ts"
@@ -176,7 +176,7 @@ const refresh = (fleet: Engines, subscribed?: ReadonlyArray<string>) =>
       age: { p50: percentileOf(ages, 50), p99: percentileOf(ages, 99) },
       failedScrapes: failed(after.outcomes) - failed(before.outcomes)
     } satisfies Figures
-  }).pipe(Effect.provide(withMetricRefreshOptions(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
+  }).pipe(Effect.provide(withMetricRefresh(initForTest, { scrape: defaultScrapeOptions, promql: undefined })))
 
 /**
  * The baseline: the refresh's own transport, parse and store, in a plain

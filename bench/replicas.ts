@@ -5,18 +5,11 @@
  * a gateway; and one sync round with 1,000 pods and 10 replicas in Redis.
  */
 import { Context, Duration, Effect, Layer } from "effect"
-import { initForTest, withReplicaSyncTo } from "../layers/index.ts"
-import {
-  CacheWriter,
-  connectRedis,
-  DiscoveryEvent,
-  FleetStore,
-  PodCache,
-  Redis,
-  redisService,
-  ReplicaSync,
-  RequestTracker
-} from "../src/index.ts"
+import { initForTest, withReplicaSync } from "../layers/index.ts"
+import { CacheWriter, DiscoveryEvent, PodCache, Redis, RequestTracker } from "../src/index.ts"
+import { ReplicaSync } from "../src/replicas/ReplicaSync.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
+import { connectRedis, redisService } from "../src/trace/Redis.ts"
 import { announceCall, countsOf, type PodSnapshot, writeCalls } from "../src/replicas/ReplicaScripts.ts"
 import { countRoundTrips } from "../test/support/redisClient.ts"
 import { type RedisServer, startRedisServer } from "../test/support/redisServer.ts"
@@ -48,7 +41,7 @@ const throughput = async (batch: () => void): Promise<number> => {
 const lifecycleWithSync = async (server: RedisServer): Promise<void> => {
   const pods = makePods()
   const contexts = makeContexts(pods)
-  const redis = Redis.layerConfig({ host: server.host, port: server.port, password: undefined })
+  const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
@@ -90,7 +83,7 @@ const lifecycleWithSync = async (server: RedisServer): Promise<void> => {
             ])
         )
         yield* announceOthers
-        const on = yield* build(withReplicaSyncTo(redis, { replicaId: "bench" })(initForTest))
+        const on = yield* build(withReplicaSync(initForTest, redis, { replicaId: "bench" }))
         let best = { on: 0, off: 0 }
         // Alternate which goes first, so that neither always follows the other's garbage.
         for (let round = 0; round < ROUNDS; round++) {

@@ -17,6 +17,7 @@ const BENCHMARKS = [
   "refresh",
   "replicas",
   "service",
+  "soak",
   "trace"
 ] as const
 
@@ -39,7 +40,8 @@ if (only !== undefined) {
   for (const name of BENCHMARKS) {
     if (selected.length > 0 && !selected.includes(name)) continue
     console.log(`\n## ${name}`)
-    const child = spawnSync(process.execPath, [new URL(import.meta.url).pathname], {
+    // --expose-gc: the soak measures the heap after a full collection.
+    const child = spawnSync(process.execPath, ["--expose-gc", new URL(import.meta.url).pathname], {
       stdio: "inherit",
       env: { ...process.env, [ONE]: name }
     })

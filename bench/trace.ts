@@ -6,20 +6,19 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
-import { initForTest, withRequestTraceTo } from "../layers/index.ts"
+import { initForTest, withRequestTrace } from "../layers/index.ts"
 import {
   type CacheServices,
   CacheWriter,
-  connectRedis,
   DiscoveryEvent,
-  FleetStore,
   Redis,
-  redisService,
-  RequestTrace,
   RequestTracker,
-  type RoutingContext,
-  TraceFlusher
+  type RoutingContext
 } from "../src/index.ts"
+import { FleetStore } from "../src/store/FleetStore.ts"
+import { connectRedis, redisService } from "../src/trace/Redis.ts"
+import { RequestTrace } from "../src/trace/RequestTrace.ts"
+import { TraceFlusher } from "../src/trace/internal/TraceFlusher.ts"
 import { countRoundTrips } from "../test/support/redisClient.ts"
 import { startRedisServer } from "../test/support/redisServer.ts"
 import { makeContexts, makePods } from "./fleet.ts"
@@ -70,7 +69,7 @@ const hotPath = (pods: ReadonlyArray<V1Pod>, contexts: ReadonlyArray<RoutingCont
     Effect.scoped(
       Effect.gen(function* () {
         const off = yield* lifecyclesOf(initForTest, pods, contexts)
-        const on = yield* lifecyclesOf(withRequestTraceTo(discardingRedis)(initForTest), pods, contexts)
+        const on = yield* lifecyclesOf(withRequestTrace(initForTest, discardingRedis), pods, contexts)
         if (off.traced || !on.traced) throw new Error("the trace is not on in exactly one of the two caches")
         let best = { off: 0, on: 0 }
         for (let round = 0; round < HOT_PATH_ROUNDS; round++) {
@@ -89,7 +88,7 @@ const fillWindows = (store: FleetStore, round: number): void => {
   for (let m = 0; m < FLUSH_MODELS; m++) {
     for (let r = 0; r < 10; r++) {
       const id = `flush-${round}-${m}-${r}`
-      const term = store.addRequest(undefined, id, `model-${m}`)
+      const term = store.addRequest(undefined, id, `model-${m}`, Date.now())
       const [input, output] = tokens[(m * 10 + r) & 1023]!
       store.doneRequest(id, term, { input, output })
     }
@@ -133,7 +132,8 @@ const flush = async (): Promise<void> => {
             yield* second.flush(1_735_689_600 + round * 10)
             summed.push(performance.now() - secondStart)
           }
-          if (flusher.stats.written !== FLUSH_MODELS * FLUSH_ROUNDS) throw new Error(`wrote ${flusher.stats.written}`)
+          if (flusher.statistics.written !== FLUSH_MODELS * FLUSH_ROUNDS)
+            throw new Error(`wrote ${flusher.statistics.written}`)
           // The baseline: the same 1,000 windows as plain SETs in one pipeline, the write before windows merged.
           const keys = Array.from({ length: FLUSH_MODELS }, (_, m) => `aibrix:model-${m}_request_trace_1735689600`)
           const values = yield* Effect.promise(() => client.mget(keys))

@@ -3,7 +3,7 @@
  * holding the pods (and pod metrics) a test gives it.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import { Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import { type CacheServices, layerEmpty, makeContext } from "../src/cache/Cache.ts"
 import { CacheWriter } from "../src/cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../src/store/DiscoveryEvent.ts"
@@ -36,7 +36,7 @@ export const newTestCacheWithPodsMetrics = (
   Layer.effectContext(
     Effect.gen(function* () {
       const store = new FleetStore()
-      const context = makeContext(store)
+      const context = makeContext(store, yield* Clock.Clock)
       for (const pod of pods) labelWithModel(pod, model)
       yield* CacheWriter.use((writer) => writer.applyAll(pods.map((pod) => DiscoveryEvent.PodAdded({ pod })))).pipe(
         Effect.provideContext(context)

@@ -65,3 +65,10 @@ export const envPositiveInt = (name: string, fallback: number): Config.Config<nu
     const number = /^\d+$/.test(value) ? Number(value) : Number.NaN
     return Number.isSafeInteger(number) && number > 0 ? number : undefined
   })
+
+/** A positive number variable (a decimal such as `1500` or `0.5`). */
+export const envPositiveNumber = (name: string, fallback: number): Config.Config<number> =>
+  envValue(name, fallback, "expected a positive number", (value) => {
+    const number = /^(\d+\.?\d*|\.\d+)$/.test(value) ? Number(value) : Number.NaN
+    return Number.isFinite(number) && number > 0 ? number : undefined
+  })

@@ -1,38 +1,23 @@
 /**
  * aibrix-cache: a live in-memory view of an LLM serving fleet for a gateway.
- * Ready-made layers are in `aibrix-cache/layers`.
+ * What an app composes: the services and their errors, the values they hand
+ * out, the writer and events that feed them, and the settings of the live
+ * pieces. Ready-made layers are in `aibrix-cache/layers`.
  */
+
+// ---- the services -----------------------------------------------------------
 export { Cache, type CacheService, type CacheServices } from "./cache/Cache.ts"
+export { PodCache } from "./cache/PodCache.ts"
+export { ModelCache } from "./cache/ModelCache.ts"
+export { MetricCache, type MetricSubscriber } from "./cache/MetricCache.ts"
+export { type MaybeRoutingContext, RequestTracker } from "./cache/RequestTracker.ts"
 export { CacheReadiness } from "./cache/CacheReadiness.ts"
-export { CacheStore } from "./cache/CacheStore.ts"
+
+// ---- feeding the store ------------------------------------------------------
 export { CacheWriter } from "./cache/CacheWriter.ts"
 export { DiscoveryEvent } from "./store/DiscoveryEvent.ts"
-export {
-  DiscoverySyncTimeout,
-  KubeConfigInvalid,
-  KubeConfigNotFound,
-  StaticFleetInvalid
-} from "./discovery/DiscoveryErrors.ts"
-export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./store/Errors.ts"
-export {
-  type EngineMetrics,
-  FleetStore,
-  PodEntry,
-  REALTIME_RUNNING_METRIC,
-  type Rejection,
-  type TokenCounts,
-  type TraceRecorder
-} from "./store/FleetStore.ts"
-export { loadKubeConfig } from "./discovery/KubeConfigLoader.ts"
-export {
-  type KubernetesSourceError,
-  type KubernetesSourceOptions,
-  makeKubernetesSource
-} from "./discovery/KubernetesSource.ts"
-export { MetricCache, type MetricSubscriber } from "./cache/MetricCache.ts"
-export * as MetricCatalogue from "./metrics/MetricCatalogue.ts"
-export { MetricRefresh } from "./metrics/MetricRefresh.ts"
-export type { MetricRefreshOptions, PromQLOptions, ScrapeOptions } from "./metrics/MetricRefreshConfig.ts"
+
+// ---- values -----------------------------------------------------------------
 export {
   Histogram,
   type HistogramBuckets,
@@ -42,57 +27,56 @@ export {
   Prometheus,
   Simple
 } from "./store/MetricValue.ts"
-export { ModelCache } from "./cache/ModelCache.ts"
 export type { ModelAdapter } from "./store/ModelAdapter.ts"
 export * as Pod from "./store/Pod.ts"
-export { PodCache } from "./cache/PodCache.ts"
 export { PodList } from "./store/PodList.ts"
-export { PrometheusQueryError } from "./metrics/PrometheusApi.ts"
 export { PromQLResult } from "./store/PromQLResult.ts"
+export { RoutingContext } from "./store/RoutingContext.ts"
+export * as MetricCatalogue from "./metrics/MetricCatalogue.ts"
+
+// ---- errors -----------------------------------------------------------------
+export { InvalidPercentile, MetricNotFound, ModelNotFound, PodNotFound } from "./store/Errors.ts"
 export {
-  connectRedis,
-  Redis,
-  type RedisConfig,
-  redisConfig,
-  RedisCommandError,
-  type RedisConnection,
-  RedisConnectionError,
-  type RedisEntry,
-  type RedisScript,
-  redisScript,
-  redisService,
-  RedisWriteError,
-  type ScriptCall
-} from "./trace/Redis.ts"
-export { RequestTrace } from "./trace/RequestTrace.ts"
+  DiscoverySyncTimeout,
+  KubeConfigInvalid,
+  KubeConfigNotFound,
+  StaticFleetInvalid
+} from "./discovery/DiscoveryErrors.ts"
+export type { KubernetesSourceError } from "./discovery/KubernetesSource.ts"
+export { RedisCommandError, RedisConnectionError, RedisWriteError } from "./trace/Redis.ts"
+
+// ---- the live pieces and their settings -------------------------------------
+export { MetricRefresh } from "./metrics/MetricRefresh.ts"
+export {
+  metricRefreshConfig,
+  type MetricRefreshOptions,
+  type PromQLOptions,
+  type ScrapeOptions
+} from "./metrics/MetricRefreshConfig.ts"
 export type {
   EngineRefreshStatistics,
   PodScrapeStatistics,
   PromQLRefreshStatistics,
   RefreshStatistics
 } from "./metrics/RefreshStatistics.ts"
-export { type MaybeRoutingContext, RequestTracker } from "./cache/RequestTracker.ts"
-export { RoutingContext } from "./store/RoutingContext.ts"
+export {
+  Redis,
+  type RedisEntry,
+  redisConfig,
+  type RedisOptions,
+  type RedisScript,
+  type ScriptCall
+} from "./trace/Redis.ts"
+export * as TraceFlush from "./trace/TraceFlush.ts"
+export { traceEnabled } from "./trace/TraceConfig.ts"
+export { replicaIdConfig } from "./trace/GatewayReplica.ts"
+export { replicaSyncEnabled } from "./replicas/ReplicaConfig.ts"
+export type { KubernetesSourceOptions } from "./discovery/KubernetesSource.ts"
+export type { RestartBackoff } from "./discovery/internal/SupervisedInformer.ts"
+export { StaticFleetFile } from "./discovery/StaticFleet.ts"
+export type { StaticSourceOptions } from "./discovery/StaticSource.ts"
+
+// ---- the service's HTTP API -------------------------------------------------
 /** The service's HTTP API: `HttpApiClient.make(CacheApi, { baseUrl })` is a typed client of it. */
 export { CacheApi } from "./service/ServiceApi.ts"
 export * as ServiceApi from "./service/ServiceApi.ts"
-export { parseStaticFleet, STATIC_NAMESPACE, StaticFleetFile } from "./discovery/StaticFleet.ts"
-export { makeStaticSource, type StaticSourceOptions } from "./discovery/StaticSource.ts"
-export type { RestartBackoff } from "./discovery/internal/SupervisedInformer.ts"
-export { bucketIndex } from "./trace/TraceBucket.ts"
-export { traceEnabled } from "./trace/TraceConfig.ts"
-export {
-  TRACE_TTL_SECONDS,
-  traceFlushLayer,
-  traceFlushLayerWith,
-  TraceFlusher,
-  type TraceFlusherOptions,
-  type TraceFlushOptions,
-  type TraceFlushStats
-} from "./trace/TraceFlush.ts"
-export { mergeParts, partsKey } from "./trace/TraceMerge.ts"
-export { replicaId, replicaIdConfig } from "./trace/GatewayReplica.ts"
-export { replicaSyncEnabled } from "./replicas/ReplicaConfig.ts"
-export { ReplicaSync, type ReplicaSyncSettings } from "./replicas/ReplicaSync.ts"
-export { replicaSyncLayer } from "./replicas/ReplicaSyncLayers.ts"
-export { traceKey, TraceWindow, windowJson } from "./trace/TraceWindow.ts"

@@ -2,7 +2,7 @@
  * `Cache`, the four services in one, and the wiring that serves all of them
  * (and `CacheWriter`) from one store.
  */
-import { Context, Effect, Exit, Layer } from "effect"
+import { Clock, Context, Effect, Exit, Layer } from "effect"
 import { CacheStore } from "./CacheStore.ts"
 import { CacheWriter } from "./CacheWriter.ts"
 import type { DiscoveryEvent } from "../store/DiscoveryEvent.ts"
@@ -27,9 +27,10 @@ export class Cache extends Context.Service<Cache, CacheService>()("aibrix-cache/
 export type CacheServices = Cache | PodCache | ModelCache | MetricCache | RequestTracker | CacheWriter | CacheStore
 
 // The methods below sit on the request hot path: each builds one `Effect.sync`
-// (or a `suspend` that returns an `Exit`), never a generator.
+// (or a `suspend` that returns an `Exit`), never a generator. The clock is the
+// one of the layer's build (a TestClock in tests), read without an Effect.
 
-const makeService = (store: FleetStore): CacheService => {
+const makeService = (store: FleetStore, clock: Clock.Clock): CacheService => {
   const podNotFound = (name: string, namespace: string) => Exit.fail(new PodNotFound({ key: podKey(namespace, name) }))
   return {
     getPod: (name, namespace) =>
@@ -72,7 +73,8 @@ const makeService = (store: FleetStore): CacheService => {
         return entry === undefined ? podNotFound(name, namespace) : Exit.succeed(entry.engineScrapedAt)
       }),
     addSubscriber: (subscriber) => Effect.sync(() => store.subscribe(subscriber.subscribedMetrics)),
-    addRequestCount: (ctx, requestId, model) => Effect.sync(() => store.addRequest(ctx ?? undefined, requestId, model)),
+    addRequestCount: (ctx, requestId, model) =>
+      Effect.sync(() => store.addRequest(ctx ?? undefined, requestId, model, clock.currentTimeMillisUnsafe())),
     doneRequestCount: (_ctx, requestId, _model, term) => Effect.sync(() => store.doneRequest(requestId, term)),
     doneRequestTrace: (_ctx, requestId, _model, inputTokens, outputTokens, term) =>
       Effect.sync(() => store.doneRequest(requestId, term, { input: inputTokens, output: outputTokens }))
@@ -101,9 +103,12 @@ const makeWriter = (store: FleetStore): CacheWriter["Service"] => ({
     })
 })
 
-/** Every cache service, served from the given store. */
-export const makeContext = (store: FleetStore): Context.Context<CacheServices> => {
-  const service = makeService(store)
+/**
+ * Every cache service, served from the given store; `clock` times the
+ * requests' lifetimes, so expired requests are released on the request path.
+ */
+export const makeContext = (store: FleetStore, clock: Clock.Clock): Context.Context<CacheServices> => {
+  const service = makeService(store, clock)
   return Context.make(Cache, service).pipe(
     Context.add(PodCache, service),
     Context.add(ModelCache, service),
@@ -114,5 +119,10 @@ export const makeContext = (store: FleetStore): Context.Context<CacheServices> =
   )
 }
 
-/** A cache over a fresh, empty store: each build of the layer has its own. */
-export const layerEmpty: Layer.Layer<CacheServices> = Layer.syncContext(() => makeContext(new FleetStore()))
+/**
+ * A cache over a fresh, empty store: each build of the layer has its own,
+ * timed by the `Clock` of the build.
+ */
+export const layerEmpty: Layer.Layer<CacheServices> = Layer.effectContext(
+  Effect.map(Clock.Clock, (clock) => makeContext(new FleetStore(), clock))
+)

@@ -7,7 +7,7 @@ import { Effect, Layer, Metric } from "effect"
 import { isReady } from "../store/Pod.ts"
 import type { FleetStore } from "../store/FleetStore.ts"
 import { CacheStore } from "./CacheStore.ts"
-import { observeGauge, registerFamilies } from "./ObservedSeries.ts"
+import { observeCounter, observeGauge, registerFamilies } from "./ObservedSeries.ts"
 
 /** 1 once the source's initial sync is in the store; raised by the source's readiness signal. */
 export const ready = Metric.gauge("aibrix_cache_ready", {
@@ -25,6 +25,11 @@ const requestsInFlight = Metric.gauge("aibrix_cache_requests_in_flight", {
   description: "Requests counted and not yet done."
 })
 
+const requestsAbandoned = Metric.counter("aibrix_cache_requests_abandoned_total", {
+  description: "Requests released unfinished after AIBRIX_REQUEST_MAX_LIFETIME_MS: their done never came.",
+  incremental: true
+})
+
 const countReady = (store: FleetStore): number => {
   let count = 0
   for (const entry of store.podEntries()) if (isReady(entry.pod)) count++
@@ -33,7 +38,7 @@ const countReady = (store: FleetStore): number => {
 
 /**
  * The store of `CacheStore` observed in the registry for the layer's lifetime
- * (pods by readiness, models, adapters, requests in flight), and `ready` at 0
+ * (pods by readiness, models, adapters, requests in flight and abandoned), and `ready` at 0
  * until a source raises it.
  */
 export const layer: Layer.Layer<never, never, CacheStore> = Layer.effectDiscard(
@@ -45,5 +50,6 @@ export const layer: Layer.Layer<never, never, CacheStore> = Layer.effectDiscard(
     yield* observeGauge(models, () => store.modelCount)
     yield* observeGauge(adapters, () => store.listAdapters().length)
     yield* observeGauge(requestsInFlight, () => store.inFlightCount)
+    yield* observeCounter(requestsAbandoned, () => store.abandonedCount)
   })
 )

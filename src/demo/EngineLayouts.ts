@@ -8,7 +8,7 @@
  * as vLLM names them, and each layout maps them onto its own.
  */
 import type { MetricFamily, Sample } from "../exposition/MetricFamily.ts"
-import type { EngineCounter, EngineGauge, EngineHistogram, FinishedReason } from "./EngineMetrics.ts"
+import type { EngineCounter, EngineGauge, EngineHistogram, FinishedReason } from "./SimulatedMetrics.ts"
 
 /** One histogram of the simulated engine: bounds, per-bucket counts (the last for `+Inf`), sum. */
 export interface HistogramView {

@@ -1,6 +1,6 @@
 /**
  * A simulated engine (vLLM unless told another): a loopback HTTP server that
- * serves the page of an `EngineMetrics` in the engine's layout at the engine's
+ * serves the page of a `SimulatedMetrics` in the engine's layout at the engine's
  * path (`/metrics`, `/prometheus/metrics` for trtllm-serve), and which can be
  * told to change its values, to answer late or never, to fail with a status,
  * or to serve a broken page.
@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import { Effect, Schema, type Scope } from "effect"
 import { type Engine, engineProfiles } from "../metrics/MetricCatalogue.ts"
-import { EngineMetrics } from "./EngineMetrics.ts"
+import { SimulatedMetrics } from "./SimulatedMetrics.ts"
 
 export {
   DEFAULT_REQUEST_SHAPE,
@@ -22,12 +22,12 @@ export {
   type EngineCounter,
   type EngineGauge,
   type EngineHistogram,
-  EngineMetrics,
+  SimulatedMetrics,
   type FinishedReason,
   type LoraInfo,
   renderEnginePage,
   type RequestShape
-} from "./EngineMetrics.ts"
+} from "./SimulatedMetrics.ts"
 
 /** How the engine answers a scrape of `/metrics`. */
 export type EngineBehavior =
@@ -81,7 +81,7 @@ const corrupted = (page: string, how: "garbage" | "truncate"): string => {
 }
 
 export class EngineSimulator {
-  readonly metrics: EngineMetrics
+  readonly metrics: SimulatedMetrics
   readonly host = HOST
   readonly port: number
   /** `http://127.0.0.1:<port>`. */
@@ -99,7 +99,7 @@ export class EngineSimulator {
   #processBytes: { readonly text: string; readonly bytes: Buffer } | undefined = undefined
   #engineBytes: { readonly text: string; readonly bytes: Buffer } | undefined = undefined
 
-  private constructor(server: Server, metrics: EngineMetrics) {
+  private constructor(server: Server, metrics: SimulatedMetrics) {
     this.#server = server
     this.metrics = metrics
     this.port = (server.address() as AddressInfo).port
@@ -113,7 +113,7 @@ export class EngineSimulator {
 
   /** Starts a simulator on 127.0.0.1; resolves once it listens. */
   static start(options?: EngineSimulatorOptions): Promise<EngineSimulator> {
-    const metrics = new EngineMetrics(options?.models ?? ["llama-3-8b"], undefined, options?.engine)
+    const metrics = new SimulatedMetrics(options?.models ?? ["llama-3-8b"], undefined, options?.engine)
     return new Promise((resolve, reject) => {
       let simulator: EngineSimulator | undefined
       const server = createServer((request, response) => simulator?.handle(request, response))

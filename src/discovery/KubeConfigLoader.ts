@@ -1,5 +1,6 @@
 /**
- * Where the Kubernetes source finds its cluster: the files `KUBECONFIG` names,
+ * Where the Kubernetes source finds its cluster, and the one search for it
+ * (the service chooses its source with it too): the files `KUBECONFIG` names,
  * else the default kubeconfig file, else the in-cluster service account.
  * Unlike the client's `loadFromDefault`, which silently falls back to
  * `http://localhost:8080`, finding nothing is an error that says where we looked.
@@ -12,13 +13,82 @@ import * as path from "node:path"
 import { KubeConfigInvalid, KubeConfigNotFound } from "./DiscoveryErrors.ts"
 import { describeError } from "./internal/ErrorDescription.ts"
 
+/** The service account's token, as a pod mounts it (under the prefix of the search). */
 const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
+/** Where a kubeconfig was found, in the order the search looks. */
+export type KubeConfigLocation =
+  | { readonly _tag: "KubeConfigVariable"; readonly value: string; readonly files: ReadonlyArray<string> }
+  | { readonly _tag: "DefaultFile"; readonly path: string }
+  | { readonly _tag: "InCluster"; readonly serviceAccountPrefix: string }
+
+export interface KubeConfigSearchOptions {
+  /**
+   * Prepended to the service account's paths (`/var/run/secrets/...`), as the
+   * client's `loadFromCluster` does; "" by default.
+   */
+  readonly serviceAccountPrefix?: string | undefined
+}
+
+/** A variable's value, unset when blank. */
+const nonBlank = (name: string): Config.Config<Option.Option<string>> =>
+  Config.option(Config.String(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
+
 const Environment = Config.all({
-  kubeconfig: Config.option(Config.String("KUBECONFIG")),
-  home: Config.option(Config.String("HOME")),
-  serviceHost: Config.option(Config.String("KUBERNETES_SERVICE_HOST"))
+  kubeconfig: nonBlank("KUBECONFIG"),
+  home: nonBlank("HOME"),
+  serviceHost: nonBlank("KUBERNETES_SERVICE_HOST")
 })
+
+/**
+ * Looks for a kubeconfig as the client would, but only where one is: the
+ * files `KUBECONFIG` names, else `$HOME/.kube/config`, else the in-cluster
+ * environment, which takes both `KUBERNETES_SERVICE_HOST` and the service
+ * account's token file. Finding none fails with `KubeConfigNotFound`, saying
+ * where it looked. Reads the variables with `Config`; nothing is loaded yet.
+ */
+export const findKubeConfig = (
+  options: KubeConfigSearchOptions = {}
+): Effect.Effect<KubeConfigLocation, KubeConfigNotFound | KubeConfigInvalid> =>
+  Effect.gen(function* () {
+    const env = yield* Effect.mapError(
+      Environment,
+      (error) => new KubeConfigInvalid({ source: "environment", reason: error.message })
+    )
+    if (Option.isSome(env.kubeconfig)) {
+      const value = env.kubeconfig.value
+      const files = value.split(path.delimiter).filter((file) => file.trim() !== "")
+      if (files.length > 0) return { _tag: "KubeConfigVariable", value, files } as const
+    }
+    const searched = ["KUBECONFIG (unset)"]
+    const defaultFile = path.join(
+      Option.getOrElse(env.home, () => os.homedir()),
+      ".kube",
+      "config"
+    )
+    if (fs.existsSync(defaultFile)) return { _tag: "DefaultFile", path: defaultFile } as const
+    searched.push(`${defaultFile} (absent)`)
+    const serviceAccountPrefix = options.serviceAccountPrefix ?? ""
+    const token = `${serviceAccountPrefix}${SERVICE_ACCOUNT_TOKEN}`
+    if (Option.isSome(env.serviceHost) && fs.existsSync(token))
+      return { _tag: "InCluster", serviceAccountPrefix } as const
+    searched.push(
+      Option.isNone(env.serviceHost) ? "in-cluster (KUBERNETES_SERVICE_HOST unset)" : `in-cluster (${token} absent)`
+    )
+    return yield* new KubeConfigNotFound({ searched })
+  })
+
+/** Loads the kubeconfig found there (the files merged in order); an unreadable one fails naming where it is. */
+export const loadKubeConfigAt = (location: KubeConfigLocation): Effect.Effect<KubeConfig, KubeConfigInvalid> => {
+  switch (location._tag) {
+    case "KubeConfigVariable":
+      return fromFiles(location.files, `KUBECONFIG=${location.value}`)
+    case "DefaultFile":
+      return fromFiles([location.path], location.path)
+    case "InCluster":
+      return inCluster(location.serviceAccountPrefix)
+  }
+}
 
 /** Loads and merges the files; `source` names them in errors. */
 const fromFiles = (files: ReadonlyArray<string>, source: string): Effect.Effect<KubeConfig, KubeConfigInvalid> =>
@@ -36,41 +106,20 @@ const fromFiles = (files: ReadonlyArray<string>, source: string): Effect.Effect<
     catch: (error) => new KubeConfigInvalid({ source, reason: describeError(error) })
   })
 
-const inCluster: Effect.Effect<KubeConfig, KubeConfigInvalid> = Effect.try({
-  try: () => {
-    const config = new KubeConfig()
-    config.loadFromCluster()
-    return config
-  },
-  catch: (error) => new KubeConfigInvalid({ source: "in-cluster", reason: describeError(error) })
-})
+const inCluster = (serviceAccountPrefix: string): Effect.Effect<KubeConfig, KubeConfigInvalid> =>
+  Effect.try({
+    try: () => {
+      const config = new KubeConfig()
+      config.loadFromCluster(serviceAccountPrefix)
+      return config
+    },
+    catch: (error) => new KubeConfigInvalid({ source: "in-cluster", reason: describeError(error) })
+  })
 
-/** Loads the kubeconfig from the environment (read with `Config`), or says where it looked. */
-export const loadKubeConfig: Effect.Effect<KubeConfig, KubeConfigNotFound | KubeConfigInvalid> = Effect.gen(
-  function* () {
-    const env = yield* Effect.mapError(
-      Environment,
-      (error) => new KubeConfigInvalid({ source: "environment", reason: error.message })
-    )
-    const kubeconfig = Option.getOrElse(env.kubeconfig, () => "")
-    const files = kubeconfig.split(path.delimiter).filter((file) => file !== "")
-    if (files.length > 0) return yield* fromFiles(files, `KUBECONFIG=${kubeconfig}`)
-    const searched = ["KUBECONFIG (unset)"]
-    const defaultFile = path.join(
-      Option.getOrElse(env.home, () => os.homedir()),
-      ".kube",
-      "config"
-    )
-    if (fs.existsSync(defaultFile)) return yield* fromFiles([defaultFile], defaultFile)
-    searched.push(`${defaultFile} (absent)`)
-    if (Option.isSome(env.serviceHost) && fs.existsSync(SERVICE_ACCOUNT_TOKEN)) return yield* inCluster
-    searched.push(
-      Option.isNone(env.serviceHost)
-        ? "in-cluster (KUBERNETES_SERVICE_HOST unset)"
-        : `in-cluster (${SERVICE_ACCOUNT_TOKEN} absent)`
-    )
-    return yield* new KubeConfigNotFound({ searched })
-  }
+/** The kubeconfig the environment points at (see `findKubeConfig`), loaded. */
+export const loadKubeConfig: Effect.Effect<KubeConfig, KubeConfigNotFound | KubeConfigInvalid> = Effect.flatMap(
+  findKubeConfig(),
+  loadKubeConfigAt
 )
 
 /**

@@ -217,10 +217,17 @@ export const makeKubernetesSource = (
   })
 
 /**
- * Kubernetes discovery as a layer over a cache layer's `CacheWriter`: built once
- * the initial sync is in the store, torn down with every informer stopped.
+ * Pods and ModelAdapters from Kubernetes as a layer over a cache layer's
+ * `CacheWriter`, providing `CacheReadiness`: built once both informers have
+ * listed and their objects are in the store (60 s at most by default), torn
+ * down with every informer stopped. The cluster is `options.kubeConfig`, else
+ * `KUBECONFIG`, the default kubeconfig file, or in-cluster.
+ *
+ * ```ts
+ * const cache = kubernetesDiscovery().pipe(Layer.provideMerge(initForTest))
+ * ```
  */
-export const layerKubernetesSource = (
+export const kubernetesDiscovery = (
   options: KubernetesSourceOptions = {}
 ): Layer.Layer<CacheReadiness, KubernetesSourceError, CacheWriter> =>
   Layer.effect(CacheReadiness, makeKubernetesSource(options))

@@ -146,8 +146,12 @@ export const makeStaticSource = (
     return signal.readiness
   })
 
-/** The static source as a layer over a cache layer's `CacheWriter`, reading files with Node. */
-export const layerStaticSource = (
+/**
+ * The fleet of a static YAML or JSON file, followed as it changes, as a layer
+ * over a cache layer's `CacheWriter` providing `CacheReadiness`; files are read
+ * with Node. Closing its scope stops the poller.
+ */
+export const staticDiscovery = (
   path: string,
   options: StaticSourceOptions = {}
 ): Layer.Layer<CacheReadiness, StaticFleetInvalid, CacheWriter> =>

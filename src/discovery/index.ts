@@ -2,7 +2,6 @@
 export * as DiscoveryConfig from "./DiscoveryConfig.ts"
 export * as DiscoveryErrors from "./DiscoveryErrors.ts"
 export * as DiscoveryFeed from "./DiscoveryFeed.ts"
-export * as DiscoveryLayers from "./DiscoveryLayers.ts"
 export * as DiscoveryMetrics from "./DiscoveryMetrics.ts"
 export * as KubeConfigLoader from "./KubeConfigLoader.ts"
 export * as KubernetesSource from "./KubernetesSource.ts"

@@ -1,6 +1,6 @@
 /**
  * The lexical pieces of the text exposition format that the parser and the
- * page reader share: character classes, metric names, histogram suffixes and
+ * page reader share: character classes, comment lines, histogram suffixes and
  * sample values read as Go's `strconv.ParseFloat` reads them.
  */
 export const RETURN = 13
@@ -41,13 +41,6 @@ export const CHAR_CLASS: Uint8Array = (() => {
 })()
 
 export const isClass = (code: number, klass: number): boolean => code < 128 && (CHAR_CLASS[code]! & klass) !== 0
-
-/** Whether `name` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
-export const isMetricName = (name: string): boolean => {
-  if (name.length === 0 || !isClass(name.charCodeAt(0), NAME_START)) return false
-  for (let i = 1; i < name.length; i++) if (!isClass(name.charCodeAt(i), NAME_PART)) return false
-  return true
-}
 
 export const isBlank = (code: number): boolean => code === SPACE || code === TAB
 
@@ -171,4 +164,78 @@ export const isWord = (text: string, start: number, word: string): boolean => {
     if (text.charCodeAt(start + i) !== word.charCodeAt(i)) return false
   }
   return true
+}
+
+/** The first position in `[start, end)` that is not a blank, else `end`. */
+export const skipBlanks = (text: string, start: number, end: number): number => {
+  let cursor = start
+  while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
+  return cursor
+}
+
+/** The end of the word at `start`: the first blank, else `end`. */
+export const wordEnd = (text: string, start: number, end: number): number => {
+  let cursor = start
+  while (cursor < end && !isBlank(text.charCodeAt(cursor))) cursor++
+  return cursor
+}
+
+/** The keyword of a comment line: `HELP`, `TYPE`, `EOF` with nothing after it, or anything else. */
+export type CommentKind = 0 | 1 | 2 | 3
+export const CommentKind = { Other: 0, Help: 1, Type: 2, EndOfPage: 3 } as const
+
+/**
+ * A comment line read as the format reads it, into its fields (nothing is
+ * allocated per line): the keyword after the `#`, and for a HELP or TYPE line
+ * where its metric name is and the word after it. The parser and the page
+ * layout both read comment lines with it.
+ */
+export class CommentLine {
+  kind: CommentKind = CommentKind.Other
+  /** The metric name after the keyword: `nameStart === nameEnd` when no name character starts it. */
+  nameStart = 0
+  nameEnd = 0
+  /** The word after the name and its blanks (a TYPE line's type), and whether only blanks follow it. */
+  wordStart = 0
+  wordEnd = 0
+  blankAfterWord = true
+
+  /** Reads the line `[start, end)` of `text`, `start` just after its `#`. */
+  read(text: string, start: number, end: number): CommentKind {
+    const keywordStart = skipBlanks(text, start, end)
+    const keywordEnd = wordEnd(text, keywordStart, end)
+    const length = keywordEnd - keywordStart
+    if (length === 3 && isWord(text, keywordStart, "EOF")) {
+      this.kind = skipBlanks(text, keywordEnd, end) === end ? CommentKind.EndOfPage : CommentKind.Other
+      return this.kind
+    }
+    const help = length === 4 && isWord(text, keywordStart, "HELP")
+    if (!help && !(length === 4 && isWord(text, keywordStart, "TYPE"))) {
+      this.kind = CommentKind.Other
+      return this.kind
+    }
+    this.kind = help ? CommentKind.Help : CommentKind.Type
+    const nameStart = skipBlanks(text, keywordEnd, end)
+    let nameEnd = nameStart
+    if (nameEnd < end && isClass(text.charCodeAt(nameEnd), NAME_START)) {
+      nameEnd++
+      while (nameEnd < end && isClass(text.charCodeAt(nameEnd), NAME_PART)) nameEnd++
+    }
+    this.nameStart = nameStart
+    this.nameEnd = nameEnd
+    this.wordStart = skipBlanks(text, nameEnd, end)
+    this.wordEnd = wordEnd(text, this.wordStart, end)
+    this.blankAfterWord = skipBlanks(text, this.wordEnd, end) === end
+    return this.kind
+  }
+
+  /**
+   * Whether the HELP or TYPE line names a family as the format wants: a metric
+   * name followed by a blank, or ending the line (HELP only).
+   */
+  namesFamily(text: string, end: number): boolean {
+    if (this.nameEnd === this.nameStart) return false
+    if (this.nameEnd === end) return this.kind === CommentKind.Help
+    return isBlank(text.charCodeAt(this.nameEnd))
+  }
 }

@@ -17,6 +17,8 @@ import {
   POWERS_OF_TEN,
   CLOSE_BRACE,
   COMMA,
+  CommentKind,
+  CommentLine,
   DOT,
   EQUALS,
   HASH,
@@ -36,7 +38,6 @@ import {
   isBlank,
   isClass,
   isDigit,
-  isWord,
   isInfinityAt,
   numberAt,
   parseSampleValue,
@@ -85,6 +86,8 @@ class PageParser {
   /** Out-parameters of `escapedLabelValue`: why it failed, or where its value ends. */
   reason = ""
   escapedEnd = 0
+  /** The comment line being read. */
+  readonly commentLine = new CommentLine()
   /** Families without TYPE named like a histogram's or summary's samples: a later TYPE line must check them. */
   untypedWithSuffix = 0
   skippedLines = 0
@@ -182,39 +185,37 @@ class PageParser {
   }
 
   comment(cursor: number): string | typeof END_OF_PAGE | undefined {
-    const text = this.text
-    const end = this.end
-    cursor = this.skipBlanks(cursor)
-    let wordEnd = cursor
-    while (wordEnd < end && !isBlank(text.charCodeAt(wordEnd))) wordEnd++
-    const length = wordEnd - cursor
-    if (length === 4 && isWord(text, cursor, "HELP")) return this.help(wordEnd)
-    if (length === 4 && isWord(text, cursor, "TYPE")) return this.type(wordEnd)
-    if (length === 3 && isWord(text, cursor, "EOF") && this.skipBlanks(wordEnd) === end) return END_OF_PAGE
-    return undefined
+    const line = this.commentLine
+    switch (line.read(this.text, cursor, this.end)) {
+      case CommentKind.Help:
+        return this.help(line)
+      case CommentKind.Type:
+        return this.type(line)
+      case CommentKind.EndOfPage:
+        return END_OF_PAGE
+      default:
+        return undefined
+    }
   }
 
-  help(cursor: number): string | undefined {
+  /** The family a HELP or TYPE line names when it is the last one's (its name compared, not sliced), else undefined. */
+  describedBy(line: CommentLine): FamilyBuilder | undefined {
+    const family = this.descriptor
+    if (family === undefined || line.nameEnd - line.nameStart !== family.name.length) return undefined
+    return this.sameText(line.nameStart, this.descriptorStart, family.name.length) ? family : undefined
+  }
+
+  help(line: CommentLine): string | undefined {
     const text = this.text
     const end = this.end
-    const nameStart = this.skipBlanks(cursor)
-    let nameEnd = this.descriptorNameEnd(nameStart)
-    let family: FamilyBuilder | undefined
-    let name: string
-    if (nameEnd !== -1 && (nameEnd === end || isBlank(text.charCodeAt(nameEnd)))) {
-      family = this.descriptor!
-      name = family.name
-    } else {
-      nameEnd = this.metricNameEnd(nameStart)
-      if (nameEnd === nameStart || (nameEnd < end && !isBlank(text.charCodeAt(nameEnd)))) {
-        return "HELP line without a valid metric name"
-      }
-      name = text.slice(nameStart, nameEnd)
-      family = this.families.get(name)
-    }
+    if (!line.namesFamily(text, end)) return "HELP line without a valid metric name"
+    const { nameStart, nameEnd } = line
+    let family = this.describedBy(line)
+    const name = family?.name ?? text.slice(nameStart, nameEnd)
+    family ??= this.families.get(name)
     const wanted = family !== undefined ? family.wanted : this.wanted === undefined || this.wanted.has(name)
     if (!wanted) return undefined
-    const textStart = this.skipBlanks(nameEnd)
+    const textStart = line.wordStart
     let help: string
     if (this.backslashFrom(textStart) < end) {
       const unescaped = this.unescapeHelp(textStart)
@@ -247,28 +248,21 @@ class PageParser {
     return out + text.slice(runStart, end)
   }
 
-  type(cursor: number): string | undefined {
+  type(line: CommentLine): string | undefined {
     const text = this.text
     const end = this.end
-    const nameStart = this.skipBlanks(cursor)
-    let nameEnd = this.descriptorNameEnd(nameStart)
-    const described = nameEnd !== -1 && nameEnd < end && isBlank(text.charCodeAt(nameEnd))
-    if (!described) nameEnd = this.metricNameEnd(nameStart)
-    if (nameEnd === nameStart || nameEnd === end || !isBlank(text.charCodeAt(nameEnd))) {
-      return "TYPE line without a valid metric name and type"
-    }
-    const name = described ? this.descriptor!.name : text.slice(nameStart, nameEnd)
-    let family = described ? this.descriptor : this.families.get(name)
+    if (!line.namesFamily(text, end)) return "TYPE line without a valid metric name and type"
+    const nameStart = line.nameStart
+    let family = this.describedBy(line)
+    const name = family?.name ?? text.slice(nameStart, line.nameEnd)
+    family ??= this.families.get(name)
     const wanted = family !== undefined ? family.wanted : this.wanted === undefined || this.wanted.has(name)
-    const typeStart = this.skipBlanks(nameEnd)
-    let typeEnd = typeStart
-    while (typeEnd < end && !isBlank(text.charCodeAt(typeEnd))) typeEnd++
-    const typeWord = text.slice(typeStart, typeEnd)
+    const typeWord = text.slice(line.wordStart, line.wordEnd)
     const type = TYPES.get(typeWord) ?? TYPES.get(typeWord.toLowerCase())
     // A family not asked for is not checked: its TYPE line only tells which
     // sample names are its own, so that they are skipped too.
     if (type === undefined) return wanted ? `unknown metric type "${typeWord}"` : undefined
-    if (this.skipBlanks(typeEnd) !== end) return wanted ? "unexpected text after the metric type" : undefined
+    if (!line.blankAfterWord) return wanted ? "unexpected text after the metric type" : undefined
     if (!wanted) {
       if (family === undefined || (!family.typed && family.samples.length === 0)) {
         family ??= this.#addFamily(name, false)

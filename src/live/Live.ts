@@ -11,12 +11,13 @@ import { type CacheServices, layerEmpty } from "../cache/Cache.ts"
 import * as CacheMetrics from "../cache/CacheMetrics.ts"
 import type { CacheReadiness } from "../cache/CacheReadiness.ts"
 import type { CacheStore } from "../cache/CacheStore.ts"
+import { withRequestLifetime } from "../cache/RequestLifetime.ts"
 import type { StaticFleetInvalid } from "../discovery/DiscoveryErrors.ts"
-import type { KubernetesSourceError } from "../discovery/KubernetesSource.ts"
+import { type KubernetesSourceError, kubernetesDiscovery } from "../discovery/KubernetesSource.ts"
+import { staticDiscovery } from "../discovery/StaticSource.ts"
 import type { MetricRefresh } from "../metrics/MetricRefresh.ts"
-import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
+import { type Redis, type RedisConnectionError, redisFromEnvironment } from "../trace/Redis.ts"
 import { traceEnabled } from "../trace/TraceConfig.ts"
-import { kubernetesDiscovery, staticDiscovery } from "../discovery/DiscoveryLayers.ts"
 import { withMetricRefresh } from "../metrics/MetricRefreshLayers.ts"
 import { withRequestTrace } from "../trace/RequestTraceLayers.ts"
 import { replicaSyncEnabled } from "../replicas/ReplicaConfig.ts"
@@ -28,7 +29,8 @@ export type LiveServices = CacheServices | CacheReadiness | MetricRefresh
 /**
  * `cacheLayer` fed by `source` (a discovery source writing through
  * `CacheWriter` and raising `CacheReadiness`), with the metric refresh running
- * once the source has synced. The store's, the source's and the refresh's
+ * once the source has synced, and requests released after
+ * `AIBRIX_REQUEST_MAX_LIFETIME_MS` by a sweep fiber. The store's, the source's and the refresh's
  * families are in the metric registry of the layer's context before the
  * source starts its initial sync.
  */
@@ -36,7 +38,9 @@ export const withSource = <S, SE, SR, A, E, R>(
   source: Layer.Layer<S, SE, SR>,
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
 ): Layer.Layer<S | A | CacheStore | MetricRefresh, SE | E | Config.ConfigError, R | Exclude<SR, A | CacheStore>> =>
-  withMetricRefresh(source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(cacheLayer)))))
+  withMetricRefresh(
+    source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(withRequestLifetime(cacheLayer)))))
+  )
 
 /**
  * `cacheLayer` with the request trace on when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG`
@@ -63,8 +67,8 @@ const gatewayLayer = <A, E, R>(
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
   withReplicaSyncWhenEnabled(withTraceWhenEnabled(cacheLayer))
 
-const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError, never> = withSource(
-  kubernetesDiscovery,
+const kubernetesCache: Layer.Layer<LiveServices, KubernetesSourceError | Config.ConfigError> = withSource(
+  kubernetesDiscovery(),
   layerEmpty
 )
 
@@ -75,7 +79,7 @@ export const init: Layer.Layer<LiveServices, KubernetesSourceError | Config.Conf
 export const initForMetadata: Layer.Layer<
   LiveServices | Redis,
   KubernetesSourceError | RedisConnectionError | Config.ConfigError
-> = kubernetesCache.pipe(Layer.provideMerge(Redis.layer))
+> = kubernetesCache.pipe(Layer.provideMerge(redisFromEnvironment))
 
 /**
  * `InitForGateway`: as `init`, with the request trace on when
@@ -90,7 +94,8 @@ export const initForGateway: Layer.Layer<
 
 /**
  * A discovery source over a fresh store, with the metric refresh and, when
- * their variables say so, the trace and the replica sync.
+ * their variables say so, the trace and the replica sync: `initStatic` is this
+ * over a static file, `initForGateway` over Kubernetes.
  */
 export const initFromSource = <S, SE, SR>(
   source: Layer.Layer<S, SE, SR>

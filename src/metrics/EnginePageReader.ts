@@ -29,8 +29,8 @@ import {
   readFamily
 } from "./EnginePage.ts"
 import { detached } from "./internal/Detached.ts"
+import { type FamilyBlock, indentedCommentsInert, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 import { type BlockLayout, readPlainBlock } from "./internal/PlainBlock.ts"
-import { type FamilyBlock, pageBlocks, samplesBelong } from "./internal/PageLayout.ts"
 
 /** What one family's block gave: its text, to compare with the next page's, and its values when wanted. */
 interface ReadBlock {
@@ -149,7 +149,7 @@ export class EnginePageReader {
       // The name outlives this page: a slice of it would keep the page alive.
       const family = previous?.family ?? detached(block.family)
       const changed = isWanted
-        ? this.#readWanted(blockText, family, context, previous?.layout)
+        ? this.#readWanted(text, block, blockText, family, context, previous?.layout)
         : this.#readOther(text, block, family, blockText)
       if (changed === undefined) return undefined
       read.push(changed)
@@ -167,10 +167,13 @@ export class EnginePageReader {
 
   /**
    * A changed block of a family asked for, parsed for every family, so that a
-   * sample of another one shows as a family of its own. A malformed line is
-   * left to the whole page's parse, which says whether it is one that counts.
+   * sample of another one shows as a family of its own. A malformed line, or
+   * an indented comment that describes a family, is left to the whole page's
+   * parse, which says whether it is one that counts.
    */
   #readWanted(
+    text: string,
+    block: FamilyBlock,
     blockText: string,
     family: string,
     context: ReadContext,
@@ -183,6 +186,7 @@ export class EnginePageReader {
       const read = readPlainBlock(blockText, family, reading.kind, selection.profile.modelLabels, baseModel, layout)
       if (read !== undefined) return { family, text: blockText, wanted: true, read: read.read, layout: read.layout }
     }
+    if (!indentedCommentsInert(text, block)) return undefined
     const parsed = parse(blockText, { malformed: "fail" })
     if (Result.isFailure(parsed)) return undefined
     const { families, malformedFamilies } = parsed.success

@@ -28,7 +28,17 @@ export interface EngineConnection {
 export class EngineTransport extends Context.Service<
   EngineTransport,
   { readonly connect: (origin: string) => EngineConnection }
->()("aibrix-cache/EngineTransport") {}
+>()("aibrix-cache/EngineTransport") {
+  /** The live transport: an undici `Client` per origin; those still open are closed with the layer's scope. */
+  static readonly layer: Layer.Layer<EngineTransport> = Layer.effect(
+    EngineTransport,
+    Effect.acquireRelease(
+      Effect.sync(() => new Set<Client>()),
+      (clients) =>
+        Effect.promise(() => Promise.all(Array.from(clients, (client) => client.destroy().catch(() => undefined))))
+    ).pipe(Effect.map((clients) => EngineTransport.of({ connect: (origin) => undiciConnection(origin, clients) })))
+  )
+}
 
 const NEWLINE = 10
 
@@ -198,13 +208,3 @@ const undiciConnection = (origin: string, clients: Set<Client>): EngineConnectio
     }
   }
 }
-
-/** The live transport: an undici `Client` per origin; those still open are closed with the layer's scope. */
-export const layer: Layer.Layer<EngineTransport> = Layer.effect(
-  EngineTransport,
-  Effect.acquireRelease(
-    Effect.sync(() => new Set<Client>()),
-    (clients) =>
-      Effect.promise(() => Promise.all(Array.from(clients, (client) => client.destroy().catch(() => undefined))))
-  ).pipe(Effect.map((clients) => EngineTransport.of({ connect: (origin) => undiciConnection(origin, clients) })))
-)

@@ -6,7 +6,7 @@
 import { type Config, Duration, Effect, Layer } from "effect"
 import { CacheStore } from "../cache/CacheStore.ts"
 import { replicaId } from "../trace/GatewayReplica.ts"
-import { Redis, type RedisConnectionError } from "../trace/Redis.ts"
+import { Redis, type RedisConnectionError, redisFromEnvironment } from "../trace/Redis.ts"
 import { observeReplicaSync } from "./ReplicaMetrics.ts"
 import { ReplicaSync } from "./ReplicaSync.ts"
 
@@ -51,20 +51,24 @@ export const replicaSyncLayer = (options: ReplicaSyncOptions = {}): Layer.Layer<
 /**
  * `cacheLayer` (any layer providing the cache services, `CacheStore` among
  * them) with its running counts shared with the other replicas through the
- * Redis of `redis`.
+ * Redis of `REDIS_HOST`, `REDIS_PORT` and `REDIS_PASSWORD`, or of the `redis`
+ * layer given, as the replica `options.replicaId` (default `POD_NAME`, else
+ * the hostname).
  */
-export const withReplicaSyncTo =
-  <RE, RR>(redis: Layer.Layer<Redis, RE, RR>, options: ReplicaSyncOptions = {}) =>
-  <A, E, R>(cacheLayer: Layer.Layer<A, E, R>): Layer.Layer<A, E | RE, R | Exclude<RR | CacheStore, A>> =>
-    replicaSyncLayer(options).pipe(Layer.provide(redis), Layer.provideMerge(cacheLayer))
-
-/**
- * `cacheLayer` with its running counts shared with the other replicas through
- * the Redis of `REDIS_HOST`, `REDIS_PORT` and `REDIS_PASSWORD`, as the replica
- * `POD_NAME` (else the hostname).
- */
-export const withReplicaSync: <A, E, R>(
+export function withReplicaSync<A, E, R>(
   cacheLayer: Layer.Layer<A, E, R>
-) => Layer.Layer<A, E | RedisConnectionError | Config.ConfigError, R | Exclude<CacheStore, A>> = withReplicaSyncTo(
-  Redis.layer
-)
+): Layer.Layer<A, E | RedisConnectionError | Config.ConfigError, R | Exclude<CacheStore, A>>
+export function withReplicaSync<A, E, R, RE, RR>(
+  cacheLayer: Layer.Layer<A, E, R>,
+  redis: Layer.Layer<Redis, RE, RR>,
+  options?: ReplicaSyncOptions
+): Layer.Layer<A, E | RE, R | Exclude<RR | CacheStore, A>>
+export function withReplicaSync<A, E, R, RE, RR>(
+  cacheLayer: Layer.Layer<A, E, R>,
+  redis?: Layer.Layer<Redis, RE, RR>,
+  options: ReplicaSyncOptions = {}
+): Layer.Layer<A, E | RE | RedisConnectionError | Config.ConfigError, R | Exclude<RR | CacheStore, A>> {
+  const connection: Layer.Layer<Redis, RE | RedisConnectionError | Config.ConfigError, RR> =
+    redis ?? redisFromEnvironment
+  return replicaSyncLayer(options).pipe(Layer.provide(connection), Layer.provideMerge(cacheLayer))
+}

@@ -183,7 +183,6 @@ export const modelPods = (store: FleetStore, model: string, readyOnly: boolean, 
 }
 
 interface CachedModelPods {
-  readonly version: number
   readonly entries: ReadonlyArray<PodEntry>
   /** Four values per entry, as `keyValues` gave them when the body was built. */
   readonly values: Array<MetricValue | undefined>
@@ -205,6 +204,8 @@ export class ModelPodsCache {
   readonly #encode: (value: ModelPods) => Uint8Array
   readonly #now: () => number
   readonly #cached = new Map<string, CachedModelPods>()
+  /** The store's version the cached bodies were built at. */
+  #version = -1
 
   /** `now` is the clock (ms since the epoch) that tells which pods' engine values are stale. */
   constructor(store: FleetStore, encode: (value: ModelPods) => Uint8Array, now: () => number) {
@@ -217,15 +218,17 @@ export class ModelPodsCache {
   body(model: string, readyOnly: boolean): Uint8Array | undefined {
     const key = readyOnly ? `ready\u0000${model}` : model
     const version = this.#store.version
-    const cached = this.#cached.get(key)
-    if (cached !== undefined && cached.version === version && this.#unchanged(cached, model)) return cached.body
-    if (!this.#store.hasModel(model)) {
-      this.#cached.delete(key)
-      return undefined
+    // After a change of pods or models every body is built anew anyway: drop
+    // them all, and with them the entries of pods (and models) that left.
+    if (version !== this.#version) {
+      this.#cached.clear()
+      this.#version = version
     }
-    const fresh = this.#build(model, readyOnly, version)
+    const cached = this.#cached.get(key)
+    if (cached !== undefined && this.#unchanged(cached, model)) return cached.body
+    if (!this.#store.hasModel(model)) return undefined
+    const fresh = this.#build(model, readyOnly)
     this.#cached.set(key, fresh)
-    if (this.#cached.size > 2 * this.#store.modelCount + 16) this.#dropGoneModels()
     return fresh.body
   }
 
@@ -248,7 +251,7 @@ export class ModelPodsCache {
     return true
   }
 
-  #build(model: string, readyOnly: boolean, version: number): CachedModelPods {
+  #build(model: string, readyOnly: boolean): CachedModelPods {
     const entries: Array<PodEntry> = []
     const values: Array<MetricValue | undefined> = []
     const stale: Array<boolean> = []
@@ -263,14 +266,7 @@ export class ModelPodsCache {
       stale.push(entryStale)
       pods.push(modelPod(entry, entryValues, entryStale))
     }
-    return { version, entries, values, stale, body: this.#encode({ model, pods }) }
-  }
-
-  #dropGoneModels(): void {
-    for (const key of this.#cached.keys()) {
-      const model = key.startsWith("ready\u0000") ? key.slice(6) : key
-      if (!this.#store.hasModel(model)) this.#cached.delete(key)
-    }
+    return { entries, values, stale, body: this.#encode({ model, pods }) }
   }
 }
 

@@ -17,14 +17,14 @@ import { Draining, drain } from "./ServiceDrain.ts"
 import { serveApi, type ServerOptions } from "./ServiceServer.ts"
 
 /** Builds the live cache over the given cache layer (the server's store). */
-export type LiveCacheOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer.Layer<CacheStore | CacheReadiness, E>
+export type LiveLayerOver<E> = (cacheLayer: Layer.Layer<CacheServices>) => Layer.Layer<CacheStore | CacheReadiness, E>
 
 export interface ServiceOptions<E> extends ServerOptions {
   /** The source in words, for the first log line. */
   readonly source: string
   /** Where OpenTelemetry traces go, when they do, for the first log line. */
   readonly traces?: string
-  readonly live: LiveCacheOver<E>
+  readonly live: LiveLayerOver<E>
   /** How long `/readyz` says 503 before the listener closes, once the service stops. */
   readonly drain: Duration.Duration
 }

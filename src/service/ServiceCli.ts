@@ -10,7 +10,7 @@ import { envListenPort, envString, envValue } from "../EnvConfig.ts"
 import { LOG_FORMATS, type LogFormat, loggerLayer } from "./ServiceLog.ts"
 import { chooseSource, describeSource } from "./ServiceSource.ts"
 import { runService } from "./Service.ts"
-import { liveCacheFor } from "./ServiceLive.ts"
+import { liveLayerFor } from "./ServiceLive.ts"
 import { layerTracing, tracingConfig } from "./ServiceTracing.ts"
 
 export const DEFAULT_HOST = "127.0.0.1"
@@ -102,7 +102,7 @@ const serve = (input: Command.Command.Config.Infer<typeof flags>) =>
         port,
         drain,
         source: describeSource(source),
-        live: liveCacheFor(source),
+        live: liveLayerFor(source),
         ...(tracing === undefined ? {} : { traces: tracing.url })
       }).pipe(Effect.provide(layerTracing(tracing)))
     })

@@ -1,12 +1,12 @@
 /**
  * Where the service's fleet comes from, chosen in this order: a static file
- * (`--static` or `AIBRIX_STATIC_CONFIG`); a Kubernetes cluster (`KUBECONFIG`,
- * the default kubeconfig file, or the in-cluster environment); otherwise the
+ * (`--static` or `AIBRIX_STATIC_CONFIG`); a Kubernetes cluster, wherever
+ * Kubernetes discovery's own search finds a kubeconfig (`KUBECONFIG`, the
+ * default kubeconfig file, or the in-cluster environment); otherwise the
  * built-in demo fleet of simulated engines.
  */
-import { Config, Effect, FileSystem, Option } from "effect"
-import { homedir } from "node:os"
-import { join } from "node:path"
+import { Config, Effect, Option } from "effect"
+import { findKubeConfig, type KubeConfigSearchOptions } from "../discovery/KubeConfigLoader.ts"
 
 export type ServiceSource =
   | { readonly _tag: "Static"; readonly path: string; readonly from: "--static" | "AIBRIX_STATIC_CONFIG" }
@@ -22,14 +22,11 @@ export interface SourceFlags {
 const nonEmpty = (name: string): Config.Config<Option.Option<string>> =>
   Config.option(Config.String(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
 
-/** The default kubeconfig file, `$HOME/.kube/config`. */
-export const defaultKubeConfigPath: Config.Config<string> = Config.option(Config.String("HOME")).pipe(
-  Config.map((home) => join(Option.getOrElse(home, homedir), ".kube", "config"))
-)
-
+/** The source the flags and the environment say; `search` is for tests of the in-cluster case. */
 export const chooseSource = (
-  flags: SourceFlags
-): Effect.Effect<ServiceSource, Config.ConfigError, FileSystem.FileSystem> =>
+  flags: SourceFlags,
+  search: KubeConfigSearchOptions = {}
+): Effect.Effect<ServiceSource, Config.ConfigError> =>
   Effect.gen(function* () {
     if (flags.demo) return { _tag: "Demo", reason: "--demo" } as const
     if (Option.isSome(flags.staticFile)) {
@@ -39,15 +36,19 @@ export const chooseSource = (
     if (Option.isSome(staticConfig)) {
       return { _tag: "Static", path: staticConfig.value, from: "AIBRIX_STATIC_CONFIG" } as const
     }
-    if (Option.isSome(yield* nonEmpty("KUBECONFIG"))) return { _tag: "Kubernetes", from: "KUBECONFIG" } as const
-    const fs = yield* FileSystem.FileSystem
-    const kubeConfigFile = yield* defaultKubeConfigPath
-    const hasKubeConfigFile = yield* fs.exists(kubeConfigFile).pipe(Effect.orElseSucceed(() => false))
-    if (hasKubeConfigFile) return { _tag: "Kubernetes", from: "kubeconfig file", path: kubeConfigFile } as const
-    if (Option.isSome(yield* nonEmpty("KUBERNETES_SERVICE_HOST"))) {
-      return { _tag: "Kubernetes", from: "in-cluster" } as const
+    // Nothing found, or an environment it cannot read: the demo (a cluster the
+    // search found but cannot use fails later, in discovery, saying why).
+    const found = yield* Effect.option(findKubeConfig(search))
+    if (Option.isNone(found)) return { _tag: "Demo", reason: "nothing configured" } as const
+    const location = found.value
+    switch (location._tag) {
+      case "KubeConfigVariable":
+        return { _tag: "Kubernetes", from: "KUBECONFIG" } as const
+      case "DefaultFile":
+        return { _tag: "Kubernetes", from: "kubeconfig file", path: location.path } as const
+      case "InCluster":
+        return { _tag: "Kubernetes", from: "in-cluster" } as const
     }
-    return { _tag: "Demo", reason: "nothing configured" } as const
   })
 
 /** The source in words, for the first log line. */

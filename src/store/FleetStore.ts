@@ -10,6 +10,12 @@
 import type { V1Pod } from "@kubernetes/client-node"
 import type { DiscoveryEvent } from "./DiscoveryEvent.ts"
 import {
+  DEFAULT_REQUEST_LIFETIME_MS,
+  InFlightRequest,
+  InFlightRequests,
+  type PendingCounter
+} from "./InFlightRequests.ts"
+import {
   adapterKeyOf,
   describeInvalidAdapter,
   instanceKeysOf,
@@ -30,8 +36,14 @@ import {
   uidOf,
   type ValidPod
 } from "./Pod.ts"
+import { type EngineMetrics, PodEntry } from "./PodEntry.ts"
 import { PodList } from "./PodList.ts"
 import type { RoutingContext } from "./RoutingContext.ts"
+import type { TokenCounts, TraceRecorder } from "./TraceRecorder.ts"
+
+export type { TokenCounts, TraceRecorder }
+
+export { type EngineMetrics, PodEntry, PodReference } from "./PodEntry.ts"
 
 /** The pod-scope metric that mirrors the gateway's running count of a pod. */
 export const REALTIME_RUNNING_METRIC = "realtime_num_requests_running"
@@ -50,62 +62,6 @@ export interface EngineFreshness {
 }
 
 export const DEFAULT_ENGINE_FRESHNESS: EngineFreshness = { staleAfterMs: 500, dropAfterMs: 10_000 }
-
-/**
- * What one scrape of a pod's engine yields, whole: pod-scope values by metric
- * name, and pod-model-scope values by model, then metric name.
- */
-export interface EngineMetrics {
-  readonly pod: ReadonlyMap<string, MetricValue>
-  readonly models: ReadonlyMap<string, ReadonlyMap<string, MetricValue>>
-}
-
-/** One tracked pod: the latest object discovered, and everything the cache knows of it. */
-export class PodEntry {
-  readonly key: PodKey
-  pod: ValidPod
-  readonly uid: string
-  readonly podIp: string
-  baseModel: string
-  /** Names of the adapters loaded on this pod. */
-  readonly adapters = new Set<string>()
-  /** Every model name the pod maps to: its base model and its adapters. */
-  readonly models = new Set<string>()
-  /** Requests the gateway routed here and has not seen finish. */
-  running = 0
-  /** Requests the gateway routed here and saw finish (AIBrix's `seq`). */
-  completed = 0
-  /** The other gateway replicas' running requests on this pod, as last read (0 without replica sync). */
-  remoteRunning = 0
-  readonly podMetrics = new Map<string, MetricValue>()
-  /** model name -> metric name -> value */
-  readonly modelMetrics = new Map<string, Map<string, MetricValue>>()
-  /** Set once the pod leaves the store; in-flight requests may still hold the entry. */
-  removed = false
-  /** The engine's metrics as last written, so the next scrape replaces exactly those. */
-  engineMetrics: EngineMetrics | undefined = undefined
-  /**
-   * When the scrape that produced `engineMetrics` happened, in milliseconds
-   * since the epoch by the refresh's clock; undefined while there are none
-   * (never scraped well, or dropped).
-   */
-  engineScrapedAt: number | undefined = undefined
-
-  constructor(key: PodKey, pod: ValidPod, baseModel: string) {
-    this.key = key
-    this.pod = pod
-    this.uid = uidOf(pod)
-    this.podIp = podIpOf(pod)
-    this.baseModel = baseModel
-  }
-
-  /** Base model first, then the adapters. */
-  modelNames(): ReadonlyArray<string> {
-    const names = [this.baseModel]
-    for (const adapter of this.adapters) if (adapter !== this.baseModel) names.push(adapter)
-    return names
-  }
-}
 
 /** One model or adapter name and the pods that serve it. */
 class ModelEntry {
@@ -137,43 +93,16 @@ interface AppliedAdapter {
   readonly instanceKeys: ReadonlySet<PodKey>
 }
 
-/** The gateway's count of a model's requests not yet finished. */
-interface PendingCounter {
-  count: number
-}
-
-/** A request between `addRequest` and its `doneRequest`, and what it counted. */
-interface InFlightRequest {
-  readonly model: string
-  /** The counter the request added itself to, if the model existed then. */
-  readonly pending: PendingCounter | undefined
-  /** The very entry whose running count the request holds, if any. */
-  readonly pod: PodEntry | undefined
-}
-
-/** The token sizes of a finished request, for the trace. */
-export interface TokenCounts {
-  readonly input: number
-  readonly output: number
-}
-
-/**
- * The workload trace's side of request tracking. The store calls it for every
- * request it counts, exactly once per add and once per done.
- */
-export interface TraceRecorder {
-  /** Counts a request in the model's open window and returns the window's term. */
-  addRequest(model: string): number
-  /** The term of the model's open window, without counting anything. */
-  currentTerm(model: string): number
-  /** Counts a request finished; with token counts, also in the window's histogram. */
-  doneRequest(model: string, term: number, tokens: TokenCounts | undefined): void
-}
-
 /** Why an event was skipped instead of applied. */
 export interface Rejection {
   readonly event: DiscoveryEvent["_tag"]
   readonly reason: string
+}
+
+/** How a store is set up. */
+export interface FleetStoreOptions {
+  /** How long a request may stay in flight before it is released unfinished (default one hour). */
+  readonly requestLifetimeMs?: number
 }
 
 export class FleetStore {
@@ -188,12 +117,17 @@ export class FleetStore {
   // Kept by model name, not in the model's entry: requests stay pending for their
   // model even while it has no pods for a moment (all its pods restarting).
   readonly #pending = new Map<string, PendingCounter>()
-  readonly #inFlight = new Map<string, InFlightRequest>()
+  readonly #inFlight: InFlightRequests
+  #abandoned = 0
   readonly #subscribedMetrics = new Set<string>()
   #trace: TraceRecorder | undefined
   #freshness: EngineFreshness = DEFAULT_ENGINE_FRESHNESS
   readonly #runningValues: Array<MetricValue | undefined> = []
   #version = 0
+
+  constructor(options: FleetStoreOptions = {}) {
+    this.#inFlight = new InFlightRequests(options.requestLifetimeMs ?? DEFAULT_REQUEST_LIFETIME_MS)
+  }
 
   // ---- discovery -------------------------------------------------------------
 
@@ -307,6 +241,7 @@ export class FleetStore {
     this.#pods.delete(entry.key)
     this.#dropFromNamespace(entry)
     entry.removed = true
+    entry.reference.entry = undefined
     for (const name of entry.models) this.#detach(entry, name)
     entry.models.clear()
     this.#version++
@@ -571,39 +506,56 @@ export class FleetStore {
   }
 
   /**
-   * Counts a request once: pending for its model if the model exists, running on
-   * the routed pod if routing chose one. Returns the trace term (0 untraced).
-   * An id already in flight counts nothing again.
+   * Counts a request added at `now` (milliseconds) once: pending for its model
+   * if the model exists, running on the routed pod if routing chose one.
+   * Returns the trace term (0 untraced). An id already in flight counts nothing
+   * again. First releases the requests whose lifetime ended by `now`.
    */
-  addRequest(ctx: RoutingContext | undefined, requestId: string, model: string): number {
+  addRequest(ctx: RoutingContext | undefined, requestId: string, model: string, now: number): number {
+    if (this.#inFlight.hasExpired(now)) this.releaseExpired(now)
     if (this.#inFlight.has(requestId)) return this.#trace === undefined ? 0 : this.#trace.currentTerm(model)
     const pending = this.#models.has(model) ? this.#pendingCounter(model) : undefined
     if (pending !== undefined) pending.count++
     const pod = this.#routedEntry(ctx)
-    if (pod !== undefined) {
-      pod.running++
-      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running + pod.remoteRunning))
-    }
-    this.#inFlight.set(requestId, { model, pending, pod })
+    if (pod !== undefined) this.#setRunning(pod, pod.running + 1)
+    this.#inFlight.add(new InFlightRequest(requestId, model, pending, pod?.reference), now)
     return this.#trace === undefined ? 0 : this.#trace.addRequest(model)
   }
 
   /**
    * Gives back exactly what the request's add counted, to the very entries that
-   * counted it; an id not in flight changes nothing.
+   * counted it; an id not in flight (never added, done, or released) changes nothing.
    */
   doneRequest(requestId: string, term: number, tokens?: TokenCounts): void {
-    const request = this.#inFlight.get(requestId)
+    const request = this.#inFlight.take(requestId)
     if (request === undefined) return
-    this.#inFlight.delete(requestId)
-    if (request.pending !== undefined) this.#releasePending(request.model, request.pending)
-    const pod = request.pod
-    if (pod !== undefined && pod.running > 0) {
-      pod.running--
-      pod.completed++
-      pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(pod.running + pod.remoteRunning))
-    }
+    this.#giveBack(request, true)
     this.#trace?.doneRequest(request.model, term, tokens)
+  }
+
+  /**
+   * Releases every request whose lifetime ended by `now`: its counts go back as
+   * on a done, it is counted abandoned, and a later done is ignored. Returns how
+   * many were released. The trace does not count them completed, nor the pod.
+   */
+  releaseExpired(now: number): number {
+    const released = this.#inFlight.takeExpired(now, (request) => this.#giveBack(request, false))
+    this.#abandoned += released
+    return released
+  }
+
+  #giveBack(request: InFlightRequest, completed: boolean): void {
+    if (request.pending !== undefined) this.#releasePending(request.model, request.pending)
+    // The very entry that counted, while it is in the store; never one recreated under its name.
+    const pod = request.pod?.entry
+    if (pod === undefined || pod.running === 0) return
+    if (completed) pod.completed++
+    this.#setRunning(pod, pod.running - 1)
+  }
+
+  #setRunning(pod: PodEntry, running: number): void {
+    pod.running = running
+    pod.podMetrics.set(REALTIME_RUNNING_METRIC, this.#runningValue(running + pod.remoteRunning))
   }
 
   /**
@@ -661,5 +613,19 @@ export class FleetStore {
 
   get inFlightCount(): number {
     return this.#inFlight.size
+  }
+
+  /** Requests released unfinished after their lifetime, since the store was made. */
+  get abandonedCount(): number {
+    return this.#abandoned
+  }
+
+  /** How long a request may stay in flight; a new value holds for requests added after. */
+  get requestLifetimeMs(): number {
+    return this.#inFlight.lifetimeMs
+  }
+
+  set requestLifetimeMs(lifetimeMs: number) {
+    this.#inFlight.lifetimeMs = lifetimeMs
   }
 }

@@ -11,15 +11,15 @@ import { createHash } from "node:crypto"
 import { envPort, envString } from "../EnvConfig.ts"
 import { logHealthChange, RedisHealth, type RedisHealthChange } from "./RedisHealth.ts"
 
-/** Where Redis is: `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`. */
-export interface RedisConfig {
+/** Where Redis is. */
+export interface RedisOptions {
   readonly host: string
   readonly port: number
   readonly password: Redacted.Redacted<string> | undefined
 }
 
-/** The Redis settings from the environment (localhost:6379, no password). */
-export const redisConfig: Config.Config<RedisConfig> = Config.all({
+/** Where Redis is, from `REDIS_HOST`, `REDIS_PORT` and `REDIS_PASSWORD` (localhost:6379, no password). */
+export const redisConfig: Config.Config<RedisOptions> = Config.all({
   host: envString("REDIS_HOST", "localhost"),
   port: envPort("REDIS_PORT", 6379),
   password: Config.option(Config.Redacted("REDIS_PASSWORD")).pipe(
@@ -108,7 +108,7 @@ export interface RedisConnection {
  * `RedisHealth`). ioredis itself writes nothing: what it would print comes
  * through the log. Closing the scope sends QUIT.
  */
-export const connectRedis = (config: RedisConfig): Effect.Effect<RedisConnection, RedisConnectionError, Scope.Scope> =>
+export const connectRedis = (config: RedisOptions): Effect.Effect<RedisConnection, RedisConnectionError, Scope.Scope> =>
   Effect.gen(function* () {
     const changes = yield* Queue.unbounded<RedisHealthChange>()
     const health = new RedisHealth((change) => Queue.offerUnsafe(changes, change))
@@ -120,7 +120,7 @@ export const connectRedis = (config: RedisConfig): Effect.Effect<RedisConnection
     return { client, health }
   })
 
-const open = (config: RedisConfig, health: RedisHealth): Effect.Effect<IORedis, RedisConnectionError> =>
+const open = (config: RedisOptions, health: RedisHealth): Effect.Effect<IORedis, RedisConnectionError> =>
   Effect.suspend(() => {
     let connected = false
     let firstError: unknown
@@ -329,12 +329,24 @@ export class Redis extends Context.Service<
     reportUnresponsive(reason: string): Effect.Effect<void>
   }
 >()("aibrix-cache/Redis") {
-  /** A Redis connection to this address, for the layer's lifetime. */
-  static readonly layerConfig = (config: RedisConfig): Layer.Layer<Redis, RedisConnectionError> =>
-    Layer.effect(Redis, Effect.map(connectRedis(config), redisService))
+  /** A connection to Redis at `options`, for the layer's lifetime. */
+  static readonly layer = (options: RedisOptions): Layer.Layer<Redis, RedisConnectionError> =>
+    Layer.effect(Redis, Effect.map(connectRedis(options), redisService))
 
-  /** A Redis connection to `REDIS_HOST`:`REDIS_PORT`, for the layer's lifetime. */
-  static readonly layer: Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> = Layer.unwrap(
-    Effect.map(redisConfig, Redis.layerConfig)
-  )
+  /**
+   * A connection to Redis where the configs say, for the layer's lifetime;
+   * `Redis.layerConfig(redisConfig)` reads `REDIS_*`.
+   */
+  static readonly layerConfig = (
+    options: Config.Wrap<RedisOptions>
+  ): Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> =>
+    Layer.unwrap(Effect.map(Config.unwrap(options), Redis.layer))
 }
+
+/**
+ * The Redis of `REDIS_*` (`Redis.layerConfig(redisConfig)`), as one value: the
+ * layers built together that use it (the trace, the replica sync) share one
+ * connection.
+ */
+export const redisFromEnvironment: Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> =
+  Redis.layerConfig(redisConfig)

@@ -1,7 +1,7 @@
 /**
  * Closed trace windows not yet in Redis: each keeps the key of its own flush,
- * so a window written late still lands under its own `ts`. Bounded per model;
- * beyond the bound the oldest are dropped (and counted).
+ * so a window written late still lands under its own `ts`. Bounded per model,
+ * and by the keys' life: beyond either the oldest are dropped (and counted).
  */
 
 /** A closed window as it is written: its key and its JSON. */
@@ -42,6 +42,26 @@ export class TraceBacklog {
     while (records.length > this.limit) {
       records.shift()
       dropped++
+    }
+    this.#size -= dropped
+    this.#dropped += dropped
+    return dropped
+  }
+
+  /**
+   * Drops (and counts) the records of flushes at or before `ts`: past their
+   * keys' life, so the windows of a model gone during a Redis outage do not
+   * stay for as long as it lasts. Returns how many.
+   */
+  dropOlderThan(ts: number): number {
+    let dropped = 0
+    for (const [model, records] of this.#byModel) {
+      let old = 0
+      while (old < records.length && records[old]!.ts <= ts) old++
+      if (old === 0) continue
+      if (old === records.length) this.#byModel.delete(model)
+      else records.splice(0, old)
+      dropped += old
     }
     this.#size -= dropped
     this.#dropped += dropped

@@ -1,10 +1,10 @@
 /**
  * The trace flush's families in Effect's metric registry, observed from the
- * counts the flusher keeps (`TraceFlusher.stats`).
+ * counts the flusher keeps (`TraceFlusher.statistics`).
  */
 import { Effect, Metric, type Scope } from "effect"
 import { observeCounter, observeGauge, registerFamilies } from "../cache/ObservedSeries.ts"
-import type { TraceFlushStats } from "./TraceFlush.ts"
+import type { TraceFlushStatistics } from "./internal/TraceFlusher.ts"
 
 export const flushes = Metric.counter("aibrix_cache_trace_flushes_total", {
   description: "Trace flushes that wrote, or tried to write, windows to Redis."
@@ -41,13 +41,13 @@ export const registerTraceFamilies: Effect.Effect<void> = registerFamilies([
 ])
 
 /** The flusher's counts, observed in the registry for the current scope. */
-export const observeTraceFlush = (stats: () => TraceFlushStats): Effect.Effect<void, never, Scope.Scope> =>
+export const observeTraceFlush = (statistics: () => TraceFlushStatistics): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
     yield* registerTraceFamilies
-    yield* observeCounter(flushes, () => stats().ticks)
-    yield* observeCounter(flushFailures, () => stats().failed)
-    yield* observeCounter(flushesSkipped, () => stats().skipped)
-    yield* observeCounter(windowsWritten, () => stats().written)
-    yield* observeGauge(backlogWindows, () => stats().backlog)
-    yield* observeCounter(windowsDropped, () => stats().dropped)
+    yield* observeCounter(flushes, () => statistics().ticks)
+    yield* observeCounter(flushFailures, () => statistics().failed)
+    yield* observeCounter(flushesSkipped, () => statistics().skipped)
+    yield* observeCounter(windowsWritten, () => statistics().written)
+    yield* observeGauge(backlogWindows, () => statistics().backlog)
+    yield* observeCounter(windowsDropped, () => statistics().dropped)
   })

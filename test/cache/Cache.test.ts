@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { initForTest, newTestCacheWithPods, newTestCacheWithPodsMetrics } from "../../layers/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
 import {
-  CacheStore,
   CacheWriter,
   DiscoveryEvent,
   MetricCache,

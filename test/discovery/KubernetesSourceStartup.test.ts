@@ -11,8 +11,8 @@ import * as path from "node:path"
 import { layerEmpty } from "../../src/cache/Cache.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { DiscoverySyncTimeout, KubeConfigInvalid, KubeConfigNotFound } from "../../src/discovery/DiscoveryErrors.ts"
-import { checkKubeConfig, loadKubeConfig } from "../../src/discovery/KubeConfigLoader.ts"
-import { layerKubernetesSource } from "../../src/discovery/KubernetesSource.ts"
+import { checkKubeConfig, findKubeConfig, loadKubeConfig } from "../../src/discovery/KubeConfigLoader.ts"
+import { kubernetesDiscovery } from "../../src/discovery/KubernetesSource.ts"
 import { backoffSchedule } from "../../src/discovery/internal/SupervisedInformer.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { eventually, fakeKubernetes, podKeysOf, realSleep, startDiscovery } from "../support/discovery.ts"
@@ -33,7 +33,7 @@ describe("kubeconfig", () => {
       const file = path.join(dir, "config")
       fs.writeFileSync(file, fake.kubeConfigYaml())
       const context = yield* Layer.build(
-        layerKubernetesSource({ backoff: { base: "10 millis", cap: "50 millis" } }).pipe(Layer.provideMerge(layerEmpty))
+        kubernetesDiscovery({ backoff: { base: "10 millis", cap: "50 millis" } }).pipe(Layer.provideMerge(layerEmpty))
       ).pipe(withEnv({ KUBECONFIG: file, HOME: dir }))
       const store = Context.get(context, CacheStore)
       assert.deepStrictEqual(podKeysOf(store), ["default/p1"])
@@ -63,6 +63,23 @@ describe("kubeconfig", () => {
       assert.include(error.message, "KUBECONFIG (unset)")
       assert.include(error.message, path.join(dir, ".kube", "config"))
       assert.include(error.message, "KUBERNETES_SERVICE_HOST unset")
+    })
+  )
+
+  it.effect("in-cluster takes the service account's token file, not only KUBERNETES_SERVICE_HOST", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const env = withEnv({ HOME: dir, KUBERNETES_SERVICE_HOST: "10.0.0.1" })
+      const error = yield* Effect.flip(findKubeConfig({ serviceAccountPrefix: dir }).pipe(env))
+      assert.instanceOf(error, KubeConfigNotFound)
+      const token = path.join(dir, "var/run/secrets/kubernetes.io/serviceaccount/token")
+      assert.include(error.message, `${token} absent`)
+      fs.mkdirSync(path.dirname(token), { recursive: true })
+      fs.writeFileSync(token, "token")
+      assert.deepStrictEqual(yield* findKubeConfig({ serviceAccountPrefix: dir }).pipe(env), {
+        _tag: "InCluster",
+        serviceAccountPrefix: dir
+      })
     })
   )
 

@@ -1,7 +1,7 @@
 /** The static fleet file: parsing, errors that say where, and reloads that apply only differences. */
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, References } from "effect"
+import { Clock, Context, Effect, Exit, Layer, References } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -125,9 +125,9 @@ const fleetYaml = (models: Record<string, ReadonlyArray<string>>): string =>
     .join("")}`
 
 /** A store whose writer records every event applied. */
-const recordingCache = Effect.sync(() => {
+const recordingCache = Effect.map(Clock.Clock, (clock) => {
   const store = new FleetStore()
-  const context = makeContext(store)
+  const context = makeContext(store, clock)
   const inner = Context.get(context, CacheWriter)
   const applied: Array<DiscoveryEvent> = []
   const writer = CacheWriter.of({

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Config, ConfigProvider, Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import type { Redis as IORedis } from "ioredis"
-import { newTestCacheWithPods, withRequestTrace, withRequestTraceTo } from "../../layers/index.ts"
-import { type CacheServices, Redis, RequestTracker, traceKey } from "../../src/index.ts"
+import { newTestCacheWithPods, withRequestTrace } from "../../layers/index.ts"
+import { type CacheServices, Redis, RequestTracker, TraceFlush } from "../../src/index.ts"
+import { traceKey } from "../../src/trace/TraceWindow.ts"
 import { makePod } from "../support/fixtures.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 import { eventually, readAll, readerClient } from "../support/redisClient.ts"
@@ -35,6 +36,36 @@ const hasKeys = (reader: IORedis, keys: ReadonlyArray<string>) =>
 const parse = (value: string | undefined): Record<string, number> => JSON.parse(value ?? "{}") as Record<string, number>
 
 describe("withRequestTrace (real redis-server)", () => {
+  it.effect("TraceFlush.layer writes to the Redis of its options, layerConfig to that of its configs", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(BASE + 4_000)
+      const server = yield* redisServer()
+      const reader = yield* readerClient(server)
+      const redis = { host: server.host, port: server.port, password: undefined }
+      const flushes = [
+        ["plain", TraceFlush.layer({ redis })],
+        [
+          "config",
+          TraceFlush.layerConfig({
+            redis: {
+              host: Config.succeed(server.host),
+              port: Config.succeed(server.port),
+              password: Config.succeed(undefined)
+            }
+          })
+        ]
+      ] as const
+      for (const [model, flush] of flushes) {
+        yield* Effect.gen(function* () {
+          yield* requests(model, model, 1)
+          yield* TestClock.adjust(10_000)
+          assert.isTrue(yield* eventually(hasKeys(reader, [traceKey(model, BASE_S + 10)])))
+        }).pipe(Effect.provide(flush.pipe(Layer.provideMerge(cache()))))
+        yield* TestClock.setTime(BASE + 4_000)
+      }
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("writes each window under its key, with its JSON and a 600 s TTL", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(BASE + 4_000)
@@ -88,7 +119,7 @@ describe("withRequestTrace (real redis-server)", () => {
             seconds += 10
             expected.push(traceKey("llama", BASE_S + seconds))
           })
-        const redis = Redis.layerConfig({ host: server.host, port: server.port, password: undefined })
+        const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
         const body: Effect.Effect<void, never, CacheServices> = Effect.gen(function* () {
           yield* TestClock.adjust(9_000) // :10, nothing open yet
           yield* interval(2) // :20
@@ -108,7 +139,7 @@ describe("withRequestTrace (real redis-server)", () => {
           yield* requests("last", "llama", 2) // left open: the flush at shutdown writes it
           added += 2
         })
-        yield* body.pipe(Effect.provide(withRequestTraceTo(redis)(cache())), captureLogs(logs))
+        yield* body.pipe(Effect.provide(withRequestTrace(cache(), redis)), captureLogs(logs))
         const last = traceKey("llama", BASE_S + seconds + 10)
         const stored = yield* readAll(reader)
         assert.deepStrictEqual([...stored.keys()].sort(), [...expected, last].sort())

@@ -11,7 +11,7 @@ import fc from "fast-check"
 import { metricsOfPage, type PageMetrics, type PageSelection, pageSelection } from "../../src/metrics/EnginePage.ts"
 import { EnginePageReader } from "../../src/metrics/EnginePageReader.ts"
 import { pageBlocks, samplesBelong } from "../../src/metrics/internal/PageLayout.ts"
-import { ENGINE_GAUGES, ENGINE_HISTOGRAMS, EngineMetrics } from "../../src/demo/EngineMetrics.ts"
+import { ENGINE_GAUGES, ENGINE_HISTOGRAMS, SimulatedMetrics } from "../../src/demo/SimulatedMetrics.ts"
 import { engineMetrics, engineProfiles } from "../../src/metrics/MetricCatalogue.ts"
 import type { ExpositionParseError } from "../../src/exposition/MetricFamily.ts"
 import { parse } from "../../src/exposition/Parser.ts"
@@ -47,7 +47,7 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   fc.record({ _tag: fc.constant("lora" as const), running: fc.boolean() })
 )
 
-const apply = (engine: EngineMetrics, change: Change): void => {
+const apply = (engine: SimulatedMetrics, change: Change): void => {
   switch (change._tag) {
     case "gauge":
       engine.setGauge(MODELS[change.model]!, ENGINE_GAUGES[change.gauge]!, change.value)
@@ -92,6 +92,13 @@ const damageLines = [
   "# TYPE python_gc{ gauge",
   "# TYPE vllm:num_requests_swapped",
   "# TYPE process_open_fds",
+  // Blanks the format allows, or text it does not, around the names and types.
+  "# HELP\tvllm:cpu_cache_usage_perc\tseparated by tabs",
+  "#\tTYPE vllm:cpu_cache_usage_perc\tgauge",
+  "# TYPE vllm:num_requests_waiting gauge and more",
+  "# TYPE process_max_fds gauge and more",
+  "  # HELP vllm:num_requests_running indented",
+  "# EOF and more",
   'vllm:num_requests_waiting{model_name="llama"} many',
   'vllm:lora_requests_info{max_lora="2",running_lora_adapters="x",waiting_lora_adapters=""} 9e9',
   '  vllm:num_requests_running{model_name="qwen"} 2',
@@ -202,7 +209,7 @@ describe("EnginePageReader", () => {
         fc.boolean(),
         (scrapes, routerOnly) => {
           const selection = routerOnly ? router : everything
-          const engine = new EngineMetrics([...MODELS], 1_727_000_000)
+          const engine = new SimulatedMetrics([...MODELS], 1_727_000_000)
           const reader = new EnginePageReader()
           for (const [changes, harm] of scrapes) {
             for (const one of changes) apply(engine, one)
@@ -249,7 +256,7 @@ describe("EnginePageReader", () => {
   })
 
   it("a page whose bytes were not all UTF-8 is read whole, and its U+FFFD label values spoil their families", () => {
-    const engine = new EngineMetrics(["llama"], 1_727_000_000)
+    const engine = new SimulatedMetrics(["llama"], 1_727_000_000)
     const text = engine.page().replace('model_name="llama"} ', 'model_name="ll\uFFFDama"} ')
     const reader = new EnginePageReader()
     assert.isTrue(Result.isSuccess(reader.read(text, everything, BASE_MODEL)))
@@ -259,7 +266,7 @@ describe("EnginePageReader", () => {
   })
 
   it("lays out an engine's page in one block per family, in the page's order", () => {
-    const text = new EngineMetrics(["llama"], 1_727_000_000).page()
+    const text = new SimulatedMetrics(["llama"], 1_727_000_000).page()
     const blocks = pageBlocks(text)!
     assert.isDefined(blocks)
     assert.strictEqual(new Set(blocks.map((block) => block.family)).size, blocks.length)
@@ -280,6 +287,31 @@ describe("EnginePageReader", () => {
       belongs(
         '\n# HELP a x\n# TYPE a gauge\na{x="1"} 1\n\n# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_sum 2\nh_count 1\n'
       )
+    )
+  })
+
+  it("leaves a page to the whole parse when a wanted block holds an indented HELP of another family", () => {
+    const page = (indented: string) =>
+      "# HELP vllm:num_requests_running Running.\n# TYPE vllm:num_requests_running gauge\n" +
+      'vllm:num_requests_running{model_name="llama"} 1\n' +
+      "# HELP vllm:num_requests_waiting Waiting.\n# TYPE vllm:num_requests_waiting gauge\n" +
+      indented +
+      'vllm:num_requests_waiting{model_name="llama"} 2\n'
+    const reader = new EnginePageReader()
+    assert.isTrue(Result.isSuccess(reader.read(page(""), everything, BASE_MODEL)))
+    // The parser reads the indented line as a second HELP of the first family: the page is malformed.
+    const text = page("  # HELP vllm:num_requests_running indented\n")
+    assert.deepStrictEqual(
+      comparable(reader.read(text, everything, BASE_MODEL)),
+      comparable(wholePage(text, everything))
+    )
+    assert.isTrue(Result.isFailure(wholePage(text, everything)))
+    // So it does before the first family, among the page's leading comments.
+    const leading = `# a comment\n  # HELP vllm:num_requests_waiting indented\n${page("")}`
+    assert.isUndefined(pageBlocks(leading))
+    assert.deepStrictEqual(
+      comparable(new EnginePageReader().read(leading, everything, BASE_MODEL)),
+      comparable(wholePage(leading, everything))
     )
   })
 })

@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { newTestCacheWithPods, withMetricRefreshOptions } from "../../layers/index.ts"
+import { newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { MetricCache, MetricValue } from "../../src/index.ts"
 import type { MetricValue as Value } from "../../src/store/MetricValue.ts"
 import { type Engine, engineProfiles } from "../../src/metrics/MetricCatalogue.ts"
@@ -78,7 +78,7 @@ const reading = (
         })
       }).pipe(
         Effect.provide(
-          withMetricRefreshOptions(newTestCacheWithPods(pods, BASE_MODEL), {
+          withMetricRefresh(newTestCacheWithPods(pods, BASE_MODEL), {
             scrape: defaultScrapeOptions,
             promql: undefined
           })

@@ -6,7 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Metric } from "effect"
-import { CacheStore, CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
 import { oldestValueAge, scrapeDuration, scrapes, valueAge } from "../../src/metrics/RefreshMetrics.ts"
 import { withFreshRegistry } from "../support/metricRegistry.ts"
 import {

@@ -11,12 +11,12 @@ import { Effect, Exit, ManagedRuntime } from "effect"
 import fc from "fast-check"
 import { defaultScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
 import type { PageBody } from "../../src/metrics/EngineScrape.ts"
-import { type EngineConnection, EngineTransport, layer as transportLayer } from "../../src/metrics/EngineTransport.ts"
+import { type EngineConnection, EngineTransport } from "../../src/metrics/EngineTransport.ts"
 import { ENGINE_PAGES } from "../support/enginePages.ts"
 import { PageServer } from "../support/pageServer.ts"
 
 let server: PageServer
-const transport = ManagedRuntime.make(transportLayer)
+const transport = ManagedRuntime.make(EngineTransport.layer)
 /** One connection for every scrape, as a pod has: a cut body costs it its socket, the next scrape opens another. */
 let connection: EngineConnection
 

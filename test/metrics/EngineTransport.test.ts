@@ -10,7 +10,7 @@ import { Cause, Effect, Exit, Fiber, ManagedRuntime } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import { ScrapeError, type ScrapeLimits } from "../../src/metrics/EngineScrape.ts"
-import { type EngineConnection, EngineTransport, layer } from "../../src/metrics/EngineTransport.ts"
+import { type EngineConnection, EngineTransport } from "../../src/metrics/EngineTransport.ts"
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void
 
@@ -54,7 +54,7 @@ class TestServer {
   }
 }
 
-const runtime = ManagedRuntime.make(layer)
+const runtime = ManagedRuntime.make(EngineTransport.layer)
 const server = new TestServer()
 let origin = ""
 let connection: EngineConnection
@@ -199,7 +199,7 @@ describe("the undici engine transport", () => {
       const exit = yield* Fiber.join(fiber)
       assert.include(["transport", "truncated"], failureOf(exit).reason)
 
-      const scoped = ManagedRuntime.make(layer)
+      const scoped = ManagedRuntime.make(EngineTransport.layer)
       const left = yield* Effect.promise(() =>
         scoped.runPromise(EngineTransport.use((transport) => Effect.sync(() => transport.connect(origin))))
       )

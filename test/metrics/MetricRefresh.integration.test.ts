@@ -5,7 +5,7 @@
 import type { V1Pod } from "@kubernetes/client-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { newTestCacheWithPods, withMetricRefreshOptions } from "../../layers/index.ts"
+import { newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { EngineBehavior, EngineSimulator } from "../../src/demo/EngineSimulator.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
 import { defaultScrapeOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
@@ -18,7 +18,7 @@ const runningOf = (pod: string, model: string) =>
   MetricCache.use((metrics) => metrics.getMetricValueByPodModel(pod, "default", model, "num_requests_running"))
 
 const refreshing = (pods: ReadonlyArray<V1Pod>, scrape: Partial<ScrapeOptions> = {}) =>
-  withMetricRefreshOptions(newTestCacheWithPods(pods, MODEL), {
+  withMetricRefresh(newTestCacheWithPods(pods, MODEL), {
     scrape: { ...defaultScrapeOptions, ...scrape },
     promql: undefined
   })

@@ -7,12 +7,13 @@
  * the statistics to change; never for wall time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Exit, Layer } from "effect"
+import { Clock, Config, ConfigProvider, Effect, Exit, Layer } from "effect"
 import type { HttpClientRequest } from "effect/http"
 import { TestClock } from "effect/testing"
-import { initForTest, withMetricRefresh } from "../../layers/index.ts"
+import { initForTest, newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue } from "../../src/index.ts"
-import type { PromQLOptions } from "../../src/metrics/MetricRefreshConfig.ts"
+import { MetricRefresh } from "../../src/metrics/MetricRefresh.ts"
+import { defaultScrapeOptions, type PromQLOptions } from "../../src/metrics/MetricRefreshConfig.ts"
 import { makePod } from "../support/fixtures.ts"
 import {
   advance,
@@ -28,7 +29,7 @@ import {
   refreshing,
   statistics
 } from "../support/mockRefresh.ts"
-import type { MockHandler } from "../support/mockHttp.ts"
+import { type MockHandler, mockHttpLayer } from "../support/mockHttp.ts"
 
 /** Every pod's first scrape: the schedules start spread over the first interval. */
 const firstRound = advance(49)
@@ -465,6 +466,35 @@ describe("withMetricRefresh", () => {
         Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
       )
       assert.isUndefined(statisticsOfDefault.promql)
+    })
+  )
+
+  it.effect("MetricRefresh.layerConfig takes its settings as configs, layer as plain values", () =>
+    Effect.gen(function* () {
+      const scrape = { ...defaultScrapeOptions, intervalMs: 1_000 }
+      const fromConfig = MetricRefresh.layerConfig({
+        scrape: Config.succeed(scrape),
+        promql: Config.succeed(undefined)
+      })
+      const fromValues = MetricRefresh.layer({ scrape, promql: undefined })
+      const scraped: Array<ReadonlyArray<number>> = []
+      for (const refresh of [fromConfig, fromValues]) {
+        const requested = recorder()
+        yield* advance(3_000, 10).pipe(
+          Effect.provide(
+            refresh.pipe(
+              Layer.provide(mockHttpLayer((url) => requested.record(url).pipe(Effect.andThen(ok(enginePage(1)))))),
+              Layer.provideMerge(newTestCacheWithPods([pod("p1", "10.0.0.1")], MODEL))
+            )
+          ),
+          Effect.scoped
+        )
+        scraped.push(requested.requests.map((request) => request.at))
+      }
+      // Once a second, not every 50 ms: the settings of the configs as of the values.
+      assert.isAtMost(scraped[0]!.length, 4)
+      assert.isAtLeast(scraped[0]!.length, 2)
+      assert.strictEqual(scraped[0]!.length, scraped[1]!.length)
     })
   )
 })

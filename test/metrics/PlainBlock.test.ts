@@ -11,7 +11,7 @@ import { type FamilyRead, type FamilyReading, readFamily } from "../../src/metri
 import { type PlainReading, readPlainBlock } from "../../src/metrics/internal/PlainBlock.ts"
 import { pageBlocks } from "../../src/metrics/internal/PageLayout.ts"
 import { engineProfiles } from "../../src/metrics/MetricCatalogue.ts"
-import { EngineMetrics } from "../../src/demo/EngineMetrics.ts"
+import { SimulatedMetrics } from "../../src/demo/SimulatedMetrics.ts"
 import { ENGINE_PAGES } from "../support/enginePages.ts"
 
 const BASE = "base-model"
@@ -72,7 +72,7 @@ describe("a block read without the parser", () => {
   })
 
   it("reads the next page's block by the layout of the page before, as from scratch", () => {
-    const engine = new EngineMetrics(["llama", "lora-a"], 1_727_000_000)
+    const engine = new SimulatedMetrics(["llama", "lora-a"], 1_727_000_000)
     let layouts = new Map<string, ReturnType<typeof readPlainBlock>>()
     for (let scrape = 0; scrape < 6; scrape++) {
       engine.completeRequests("llama", 1 + scrape)

@@ -12,7 +12,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
-import { newTestCacheWithPods, withMetricRefreshOptions } from "../../layers/index.ts"
+import { newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { EngineSimulator, type RequestShape } from "../../src/demo/EngineSimulator.ts"
 import { CacheWriter, DiscoveryEvent, MetricCache, MetricValue, type PromQLResult } from "../../src/index.ts"
 import { promQLMetrics } from "../../src/metrics/MetricCatalogue.ts"
@@ -108,7 +108,7 @@ describe("PromQL metrics from a real Prometheus", () => {
             }).pipe(Effect.andThen(Effect.sleep("250 millis")))
           )
         )
-        const layer = withMetricRefreshOptions(
+        const layer = withMetricRefresh(
           newTestCacheWithPods([podOf("pod-a", a, "127.0.0.2"), podOf("pod-b", b, "127.0.0.3")], MODEL),
           {
             scrape: { ...defaultScrapeOptions, intervalMs: 60_000, timeoutMs: 200 },

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { V1Pod } from "@kubernetes/client-node"
 import { type Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import type { Redis as IORedis } from "ioredis"
-import { newTestCacheWithPods, withReplicaSyncTo } from "../../layers/index.ts"
+import { newTestCacheWithPods, withReplicaSync } from "../../layers/index.ts"
 import type { CacheServices } from "../../src/cache/Cache.ts"
 import { MetricCache } from "../../src/cache/MetricCache.ts"
 import { RequestTracker } from "../../src/cache/RequestTracker.ts"
@@ -31,9 +31,9 @@ interface Replica {
 const startReplica = (server: RedisServer, replicaId: string, pods: ReadonlyArray<V1Pod>) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const redis = Redis.layerConfig({ host: server.host, port: server.port, password: undefined })
+    const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
     const context = yield* Layer.buildWithScope(
-      withReplicaSyncTo(redis, { replicaId })(newTestCacheWithPods(pods, MODEL)),
+      withReplicaSync(newTestCacheWithPods(pods, MODEL), redis, { replicaId }),
       scope
     )
     const close = Scope.close(scope, Exit.void)

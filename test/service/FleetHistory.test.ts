@@ -35,7 +35,7 @@ describe("FleetHistory", () => {
     history.sample(store, 1000)
     store.replaceEngineMetrics(entry, engineValues(3, 1, 0.5), 1500)
     history.sample(store, 2000)
-    store.addRequest(RoutingContext.make({ model: "m", requestId: "r" }).setTargetPod(entry.pod), "r", "m")
+    store.addRequest(RoutingContext.make({ model: "m", requestId: "r" }).setTargetPod(entry.pod), "r", "m", 0)
     history.sample(store, 3000)
     assert.strictEqual(history.seq, 3)
     assert.strictEqual(history.at, 3000)

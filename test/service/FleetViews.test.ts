@@ -7,6 +7,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { ModelPods } from "../../src/service/ServiceApi.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
+import { isCollected } from "../support/garbage.ts"
 
 const encode = (value: ModelPods): Uint8Array =>
   new TextEncoder().encode(JSON.stringify(Schema.encodeSync(ModelPods)(value)))
@@ -62,7 +63,8 @@ describe("ModelPodsCache", () => {
         store.addRequest(
           RoutingContext.make({ model: "m", requestId: "r" }).setTargetPod(store.podEntry("default", "p2")!.pod),
           "r",
-          "m"
+          "m",
+          0
         ),
       () => store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "p3", model: "m", ip: "10.0.0.3" }) })),
       () => store.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/p1" })),
@@ -76,5 +78,23 @@ describe("ModelPodsCache", () => {
     }
     assert.isUndefined(cache.body("m-lora", false), "a model gone has no body")
     assert.isUndefined(cache.body("nope", false))
+  })
+
+  it("keeps no body, and no entry, of pods and models that left, once asked for any model after", async () => {
+    const store = new FleetStore()
+    const cache = new ModelPodsCache(store, encode, () => 0)
+    store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "stays", model: "m", ip: "10.0.0.1" }) }))
+    const refs = (() => {
+      store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "leaves", model: "gone", ip: "10.0.0.2" }) }))
+      store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "leaves-too", model: "m", ip: "10.0.0.3" }) }))
+      cache.body("gone", false)
+      cache.body("m", false)
+      const entries = [store.podEntry("default", "leaves")!, store.podEntry("default", "leaves-too")!]
+      return entries.map((entry) => new WeakRef(entry))
+    })()
+    store.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/leaves" }))
+    store.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/leaves-too" }))
+    cache.body("m", true)
+    for (const ref of refs) assert.isTrue(await isCollected(ref))
   })
 })

@@ -220,7 +220,7 @@ describe("the service's API", () => {
         const second = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
         assert.strictEqual(running(second)?.num_requests_running, 7)
         const pod = store.podEntry("default", "a")!.pod
-        store.addRequest(RoutingContext.make({ model: "llama", requestId: "r1" }).setTargetPod(pod), "r1", "llama")
+        store.addRequest(RoutingContext.make({ model: "llama", requestId: "r1" }).setTargetPod(pod), "r1", "llama", 0)
         const third = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
         assert.strictEqual(running(third)?.realtime_num_requests_running, 1)
         const scraped = yield* Clock.currentTimeMillis

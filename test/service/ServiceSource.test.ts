@@ -23,8 +23,23 @@ const withHome = <A, E, R>(kubeConfig: boolean, body: (home: string) => Effect.E
     (home) => Effect.sync(() => rmSync(home, { recursive: true, force: true }))
   )
 
-const choose = (flags: SourceFlags, env: Record<string, string>) =>
-  chooseSource(flags).pipe(
+/** A directory holding a service account token where a pod has it, removed after the test. */
+const serviceAccount = Effect.acquireRelease(
+  Effect.sync(() => {
+    const prefix = mkdtempSync(join(tmpdir(), "aibrix-sa-"))
+    const dir = join(prefix, "var", "run", "secrets", "kubernetes.io", "serviceaccount")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "token"), "token")
+    return prefix
+  }),
+  (prefix) => Effect.sync(() => rmSync(prefix, { recursive: true, force: true }))
+)
+
+/** A prefix under which no service account is mounted. */
+const noServiceAccount = join(tmpdir(), "aibrix-no-service-account")
+
+const choose = (flags: SourceFlags, env: Record<string, string>, serviceAccountPrefix = noServiceAccount) =>
+  chooseSource(flags, { serviceAccountPrefix }).pipe(
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
     Effect.provide(NodeServices.layer)
   )
@@ -70,25 +85,39 @@ describe("the choice of the service's source", () => {
           assert.include(describeSource(fromFile), join(home, ".kube", "config"))
         })
       )
+      const prefix = yield* serviceAccount
       yield* withHome(false, (home) =>
-        Effect.map(choose(noFlags, { HOME: home, KUBERNETES_SERVICE_HOST: "10.0.0.1" }), (source) =>
+        Effect.map(choose(noFlags, { HOME: home, KUBERNETES_SERVICE_HOST: "10.0.0.1" }, prefix), (source) =>
           assert.deepStrictEqual(source, { _tag: "Kubernetes", from: "in-cluster" })
         )
       )
-    })
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("in-cluster takes the service account's token file, not only KUBERNETES_SERVICE_HOST", () =>
+    withHome(false, (home) =>
+      Effect.map(choose(noFlags, { HOME: home, KUBERNETES_SERVICE_HOST: "10.0.0.1" }), (source) =>
+        assert.deepStrictEqual(source, { _tag: "Demo", reason: "nothing configured" })
+      )
+    )
   )
 
   it.effect("otherwise the demo, and --demo forces it; blank variables count as unset", () =>
-    withHome(false, (home) =>
-      Effect.gen(function* () {
-        const nothing = yield* choose(noFlags, { HOME: home, KUBECONFIG: " ", AIBRIX_STATIC_CONFIG: "" })
-        assert.deepStrictEqual(nothing, { _tag: "Demo", reason: "nothing configured" })
-        assert.include(describeSource(nothing), "demo")
-        assert.deepStrictEqual(yield* choose({ ...noFlags, demo: true }, { HOME: home, KUBECONFIG: "/k" }), {
-          _tag: "Demo",
-          reason: "--demo"
+    Effect.gen(function* () {
+      // A token is there: only the blank KUBERNETES_SERVICE_HOST keeps this from being in-cluster.
+      const prefix = yield* serviceAccount
+      yield* withHome(false, (home) =>
+        Effect.gen(function* () {
+          const env = { HOME: home, KUBECONFIG: " ", AIBRIX_STATIC_CONFIG: "", KUBERNETES_SERVICE_HOST: " " }
+          const nothing = yield* choose(noFlags, env, prefix)
+          assert.deepStrictEqual(nothing, { _tag: "Demo", reason: "nothing configured" })
+          assert.include(describeSource(nothing), "demo")
+          assert.deepStrictEqual(yield* choose({ ...noFlags, demo: true }, { HOME: home, KUBECONFIG: "/k" }), {
+            _tag: "Demo",
+            reason: "--demo"
+          })
         })
-      })
-    )
+      )
+    }).pipe(Effect.scoped)
   )
 })

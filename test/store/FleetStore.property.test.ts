@@ -5,7 +5,8 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
-import { FleetStore } from "../../src/store/FleetStore.ts"
+import { FleetStore, type PodEntry } from "../../src/store/FleetStore.ts"
+import { EXPIRY_WINDOW_MS } from "../../src/store/InFlightRequests.ts"
 import type { ModelAdapter } from "../../src/store/ModelAdapter.ts"
 import { isTracked, MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
@@ -53,6 +54,18 @@ type Step =
 
 const requestIdArb = fc.constantFrom("r0", "r1", "r2", "r3", "r4")
 
+const addArb: fc.Arbitrary<Step> = fc
+  .record({
+    requestId: requestIdArb,
+    model: fc.constantFrom(...MODELS, ...ADAPTERS),
+    route: fc.option(fc.constantFrom(...NAMESPACES.flatMap((ns) => POD_NAMES.map((name) => `${ns}/${name}`))), {
+      nil: undefined
+    })
+  })
+  .map((add) => ({ _tag: "Add", ...add }) as const)
+
+const doneArb: fc.Arbitrary<Step> = requestIdArb.map((requestId) => ({ _tag: "Done", requestId }) as const)
+
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   podArb.map((pod) => ({ _tag: "Event", event: DiscoveryEvent.PodAdded({ pod }) }) as const),
   fc.tuple(podArb, podArb).map(
@@ -79,16 +92,25 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       }) as const
   ),
   adapterArb.map((adapter) => ({ _tag: "Event", event: DiscoveryEvent.AdapterDeleted({ adapter }) }) as const),
-  fc
-    .record({
-      requestId: requestIdArb,
-      model: fc.constantFrom(...MODELS, ...ADAPTERS),
-      route: fc.option(fc.constantFrom(...NAMESPACES.flatMap((ns) => POD_NAMES.map((name) => `${ns}/${name}`))), {
-        nil: undefined
-      })
-    })
-    .map((add) => ({ _tag: "Add", ...add }) as const),
-  requestIdArb.map((requestId) => ({ _tag: "Done", requestId }) as const)
+  addArb,
+  doneArb
+)
+
+const LIFETIME = 10 * EXPIRY_WINDOW_MS
+
+type TimedStep = Step | { readonly _tag: "Tick"; readonly windows: number; readonly sweep: boolean }
+
+// Requests are most of the steps here: they must meet pods deleted and recreated under them.
+const timedStepArb: fc.Arbitrary<TimedStep> = fc.oneof(
+  { arbitrary: stepArb, weight: 3 },
+  { arbitrary: addArb, weight: 3 },
+  { arbitrary: doneArb, weight: 1 },
+  {
+    arbitrary: fc
+      .record({ windows: fc.integer({ min: 0, max: 8 }), sweep: fc.boolean() })
+      .map((tick) => ({ _tag: "Tick", ...tick }) as const),
+    weight: 1
+  }
 )
 
 /** The adapters in force, by `namespace/name`: the plain reference for the adapter mappings. */
@@ -110,7 +132,7 @@ const follow = (adapters: AdapterReference, event: DiscoveryEvent): void => {
   }
 }
 
-const run = (store: FleetStore, step: Step, adapters: AdapterReference = new Map()): void => {
+const run = (store: FleetStore, step: Step, adapters: AdapterReference = new Map(), now = 0): void => {
   switch (step._tag) {
     case "Event":
       store.apply(step.event)
@@ -120,11 +142,53 @@ const run = (store: FleetStore, step: Step, adapters: AdapterReference = new Map
       const ctx = RoutingContext.make({ model: step.model, requestId: step.requestId })
       const target = step.route === undefined ? undefined : store.podEntryByKey(step.route)
       if (target !== undefined) ctx.setTargetPod(target.pod)
-      store.addRequest(ctx, step.requestId, step.model)
+      store.addRequest(ctx, step.requestId, step.model, now)
       return
     }
     case "Done":
       store.doneRequest(step.requestId, 0)
+  }
+}
+
+/**
+ * A store without expiry and, beside it, which entry each request in flight
+ * was counted on (seen as the one running count the add raised), so that
+ * every entry's running count can be checked against the requests that hold it.
+ */
+class CountedStore {
+  readonly store = new FleetStore({ requestLifetimeMs: Number.MAX_SAFE_INTEGER })
+  readonly #addedAt = new Map<string, number>()
+  readonly #countedOn = new Map<string, PodEntry>()
+
+  run(step: Step, now: number): void {
+    if (step._tag === "Done") this.#finish(step.requestId)
+    else if (step._tag === "Add" && !this.#addedAt.has(step.requestId)) {
+      const before = new Map(Array.from(this.store.podEntries(), (entry) => [entry, entry.running]))
+      run(this.store, step, new Map(), now)
+      this.#addedAt.set(step.requestId, now)
+      for (const [entry, running] of before) {
+        if (entry.running === running + 1) this.#countedOn.set(step.requestId, entry)
+      }
+    } else run(this.store, step, new Map(), now)
+  }
+
+  /** Finishes every request added at or before `time`. */
+  finishAddedBy(time: number): void {
+    for (const [requestId, at] of this.#addedAt) if (at <= time) this.#finish(requestId)
+  }
+
+  #finish(requestId: string): void {
+    this.store.doneRequest(requestId, 0)
+    this.#addedAt.delete(requestId)
+    this.#countedOn.delete(requestId)
+  }
+
+  checkRunningCounts(): void {
+    for (const entry of this.store.podEntries()) {
+      let holding = 0
+      for (const counted of this.#countedOn.values()) if (counted === entry) holding++
+      expect(entry.running).toBe(holding)
+    }
   }
 }
 
@@ -195,6 +259,38 @@ describe("FleetStore under random event sequences", () => {
             expect(view(store)).toEqual(before)
           }
         }
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("releases a request past its lifetime exactly as its done would have, to the entries that counted it", () => {
+    fc.assert(
+      fc.property(fc.array(timedStepArb, { minLength: 1, maxLength: 150, size: "max" }), (steps) => {
+        // Times and lifetime in whole expiry windows, so a request expires exactly at add + lifetime.
+        const expiring = new FleetStore({ requestLifetimeMs: LIFETIME })
+        const reference = new CountedStore()
+        let now = 0
+        for (const step of steps) {
+          if (step._tag === "Tick") now += step.windows * EXPIRY_WINDOW_MS
+          // The reference finishes by hand what has expired by now.
+          reference.finishAddedBy(now - LIFETIME)
+          if (step._tag === "Tick") {
+            if (step.sweep) expiring.releaseExpired(now)
+          } else {
+            run(expiring, step, new Map(), now)
+            reference.run(step, now)
+          }
+          reference.checkRunningCounts()
+          if (step._tag === "Add" || (step._tag === "Tick" && step.sweep)) {
+            expect(view(expiring)).toEqual(view(reference.store))
+            expect(expiring.inFlightCount).toBe(reference.store.inFlightCount)
+          }
+        }
+        expiring.releaseExpired(now + LIFETIME)
+        expect(expiring.inFlightCount).toBe(0)
+        for (const model of [...MODELS, ...ADAPTERS]) expect(expiring.pendingRequests(model)).toBe(0)
+        for (const entry of expiring.podEntries()) expect(entry.running).toBe(0)
       }),
       { numRuns: 300 }
     )

@@ -124,7 +124,7 @@ describe("FleetStore: pod updates", () => {
     const ctx = RoutingContext.make({ model: "base", requestId: "r1" }).setTargetPod(
       store.podEntry("default", "p1")!.pod
     )
-    store.addRequest(ctx, "r1", "base")
+    store.addRequest(ctx, "r1", "base", 0)
     return store
   }
 
@@ -365,7 +365,7 @@ describe("FleetStore: request counters", () => {
 
   it("add/done pairs leave pending and running at zero", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    for (let i = 0; i < 5; i++) store.addRequest(routed(store, `r${i}`), `r${i}`, "m")
+    for (let i = 0; i < 5; i++) store.addRequest(routed(store, `r${i}`), `r${i}`, "m", 0)
     expect(store.pendingRequests("m")).toBe(5)
     expect(store.runningRequests("default/p1")).toBe(5)
     expect(store.podEntry("default", "p1")?.podMetrics.get(REALTIME_RUNNING_METRIC)).toEqual(MetricValue.simple(5))
@@ -378,8 +378,8 @@ describe("FleetStore: request counters", () => {
 
   it("pending counts only for a model that exists; running only when routed", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    store.addRequest(undefined, "r1", "unknown")
-    store.addRequest(RoutingContext.make({ model: "m", requestId: "r2" }), "r2", "m")
+    store.addRequest(undefined, "r1", "unknown", 0)
+    store.addRequest(RoutingContext.make({ model: "m", requestId: "r2" }), "r2", "m", 0)
     expect(store.pendingRequests("unknown")).toBe(0)
     expect(store.pendingRequests("m")).toBe(1)
     expect(store.runningRequests("default/p1")).toBe(0)
@@ -387,8 +387,8 @@ describe("FleetStore: request counters", () => {
 
   it("a done for an id never added or already done changes nothing", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    store.addRequest(routed(store, "r1"), "r1", "m")
-    store.addRequest(routed(store, "r2"), "r2", "m")
+    store.addRequest(routed(store, "r1"), "r1", "m", 0)
+    store.addRequest(routed(store, "r2"), "r2", "m", 0)
     store.doneRequest("never-added", 0)
     store.doneRequest("r1", 0)
     store.doneRequest("r1", 0)
@@ -398,8 +398,8 @@ describe("FleetStore: request counters", () => {
 
   it("an id already in flight is not counted twice", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    store.addRequest(routed(store, "r1"), "r1", "m")
-    store.addRequest(routed(store, "r1"), "r1", "m")
+    store.addRequest(routed(store, "r1"), "r1", "m", 0)
+    store.addRequest(routed(store, "r1"), "r1", "m", 0)
     expect(store.pendingRequests("m")).toBe(1)
     store.doneRequest("r1", 0)
     expect(store.pendingRequests("m")).toBe(0)
@@ -407,10 +407,10 @@ describe("FleetStore: request counters", () => {
 
   it("a done after the pod was recreated does not touch the new pod", () => {
     const store = storeWith({ name: "p1", model: "m", uid: "u1" })
-    store.addRequest(routed(store, "r1"), "r1", "m")
+    store.addRequest(routed(store, "r1"), "r1", "m", 0)
     store.apply(PodDeletedByKey({ key: "default/p1" }))
     store.apply(PodAdded({ pod: makePod({ name: "p1", model: "m", uid: "u2" }) }))
-    store.addRequest(routed(store, "r2"), "r2", "m")
+    store.addRequest(routed(store, "r2"), "r2", "m", 0)
     store.doneRequest("r1", 0)
     expect(store.runningRequests("default/p1")).toBe(1)
     store.doneRequest("r2", 0)
@@ -421,13 +421,13 @@ describe("FleetStore: request counters", () => {
     const store = storeWith({ name: "p1", model: "m", uid: "u1" })
     const stale = routed(store, "r1")
     store.apply(PodUpdated({ oldPod: stale.targetPod!, newPod: makePod({ name: "p1", model: "m", uid: "u2" }) }))
-    store.addRequest(stale, "r1", "m")
+    store.addRequest(stale, "r1", "m", 0)
     expect(store.runningRequests("default/p1")).toBe(0)
   })
 
   it("a done for a model and pod removed in between neither throws nor goes negative", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    store.addRequest(routed(store, "r1"), "r1", "m")
+    store.addRequest(routed(store, "r1"), "r1", "m", 0)
     store.apply(PodDeletedByKey({ key: "default/p1" }))
     expect(() => store.doneRequest("r1", 0)).not.toThrow()
     expect(store.pendingRequests("m")).toBe(0)
@@ -444,7 +444,7 @@ describe("FleetStore: request counters", () => {
     expect(realtime()).toBeUndefined()
     store.setRemoteRunning(entry, 4)
     expect(realtime()).toEqual(MetricValue.simple(4))
-    store.addRequest(routed(store, "r1"), "r1", "m")
+    store.addRequest(routed(store, "r1"), "r1", "m", 0)
     expect(realtime()).toEqual(MetricValue.simple(5))
     expect(store.runningRequests("default/p1")).toBe(1)
     store.doneRequest("r1", 0)
@@ -462,7 +462,7 @@ describe("FleetStore: request counters", () => {
 
   it("pending survives its model's pods restarting", () => {
     const store = storeWith({ name: "p1", model: "m", uid: "u1" })
-    store.addRequest(undefined, "r1", "m")
+    store.addRequest(undefined, "r1", "m", 0)
     store.apply(PodDeletedByKey({ key: "default/p1" }))
     store.apply(PodAdded({ pod: makePod({ name: "p1", model: "m", uid: "u2" }) }))
     expect(store.pendingRequests("m")).toBe(1)
@@ -481,13 +481,13 @@ describe("FleetStore: request counters", () => {
       currentTerm: () => 7,
       doneRequest: (model, term, tokens) => calls.push(`done ${model} ${term} ${tokens?.input}:${tokens?.output}`)
     })
-    expect(store.addRequest(undefined, "r1", "m")).toBe(7)
-    expect(store.addRequest(undefined, "r1", "m")).toBe(7)
+    expect(store.addRequest(undefined, "r1", "m", 0)).toBe(7)
+    expect(store.addRequest(undefined, "r1", "m", 0)).toBe(7)
     store.doneRequest("r1", 7, { input: 10, output: 20 })
     store.doneRequest("r1", 7, { input: 10, output: 20 })
     expect(calls).toEqual(["add m", "done m 7 10:20"])
     store.setTraceRecorder(undefined)
-    expect(store.addRequest(undefined, "r2", "m")).toBe(0)
+    expect(store.addRequest(undefined, "r2", "m", 0)).toBe(0)
   })
 })
 
@@ -530,7 +530,7 @@ describe("FleetStore engine metrics", () => {
 
   it("keeps the gateway's running count and PromQL values across scrapes and drops", () => {
     const { store, entry } = storeWithPod()
-    store.addRequest(RoutingContext.make({ model: "m1", requestId: "r1" }).setTargetPod(entry.pod), "r1", "m1")
+    store.addRequest(RoutingContext.make({ model: "m1", requestId: "r1" }).setTargetPod(entry.pod), "r1", "m1", 0)
     store.setEntryMetric(entry, undefined, "avg_ttft_5m_pod", MetricValue.simple(0.2))
     store.setEntryMetric(entry, "m1", "p95_ttft_5m", MetricValue.simple(0.4))
     store.replaceEngineMetrics(

@@ -7,7 +7,7 @@ import { layerEmpty } from "../../src/cache/Cache.ts"
 import { CacheReadiness } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import type { FleetStore } from "../../src/store/FleetStore.ts"
-import { kubernetesDiscoveryWith } from "../../layers/index.ts"
+import { kubernetesDiscovery } from "../../layers/index.ts"
 import { informerRelists, informerRestarts, relistCorrections } from "../../src/discovery/DiscoveryMetrics.ts"
 import type { KubernetesSourceOptions } from "../../src/discovery/KubernetesSource.ts"
 import type { RestartBackoff } from "../../src/discovery/internal/SupervisedInformer.ts"
@@ -36,7 +36,7 @@ export const fastBackoff: RestartBackoff = { base: "20 millis", cap: "200 millis
 
 /** The layer of a store fed by Kubernetes discovery from the fake. */
 export const discoveryLayer = (fake: FakeKubernetes, options: KubernetesSourceOptions = {}) =>
-  kubernetesDiscoveryWith({ kubeConfig: fake.kubeConfig(), backoff: fastBackoff, ...options }).pipe(
+  kubernetesDiscovery({ kubeConfig: fake.kubeConfig(), backoff: fastBackoff, ...options }).pipe(
     Layer.provideMerge(layerEmpty)
   )
 

@@ -9,7 +9,7 @@ import type { V1Pod } from "@kubernetes/client-node"
 import { assert } from "@effect/vitest"
 import { Clock, Effect, Layer, Random } from "effect"
 import { TestClock } from "effect/testing"
-import { newTestCacheWithPods, withMetricRefreshOptions } from "../../layers/index.ts"
+import { newTestCacheWithPods, withMetricRefresh } from "../../layers/index.ts"
 import { defaultScrapeOptions, type PromQLOptions, type ScrapeOptions } from "../../src/metrics/MetricRefreshConfig.ts"
 import type { OutcomeCounts, RefreshStatistics } from "../../src/metrics/RefreshStatistics.ts"
 import { makePod } from "./fixtures.ts"
@@ -64,7 +64,7 @@ export const refreshing = (
   promql?: PromQLOptions,
   connections?: MockConnections
 ) =>
-  withMetricRefreshOptions(
+  withMetricRefresh(
     newTestCacheWithPods(pods, MODEL),
     { scrape: { ...defaultScrapeOptions, ...scrape }, promql },
     mockHttpLayer(handler, connections)

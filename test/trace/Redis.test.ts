@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { vi } from "vitest"
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
-import { connectRedis, Redis, redisConfig, redisService } from "../../src/index.ts"
+import { Config, ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
+import { Redis, redisConfig } from "../../src/index.ts"
+import { connectRedis, redisService } from "../../src/trace/Redis.ts"
 import { countRoundTrips, eventually, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
@@ -54,7 +55,7 @@ describe("Redis (real redis-server)", () => {
     Effect.gen(function* () {
       const port = yield* Effect.promise(freePort)
       const error = yield* Effect.flip(
-        Layer.build(Redis.layerConfig({ host: "127.0.0.1", port, password: undefined })).pipe(Effect.scoped)
+        Layer.build(Redis.layer({ host: "127.0.0.1", port, password: undefined })).pipe(Effect.scoped)
       )
       assert.strictEqual(error._tag, "RedisConnectionError")
       assert.strictEqual(error.port, port)
@@ -66,12 +67,36 @@ describe("Redis (real redis-server)", () => {
     Effect.gen(function* () {
       const server = yield* redisServer({ password: "right-password" })
       const config = { host: server.host, port: server.port, password: Redacted.make("wrong-password") }
-      const error = yield* Effect.flip(Layer.build(Redis.layerConfig(config)).pipe(Effect.scoped))
+      const error = yield* Effect.flip(Layer.build(Redis.layer(config)).pipe(Effect.scoped))
       assert.strictEqual(error._tag, "RedisConnectionError")
       assert.include(error.message, `${server.host}:${server.port}`)
       assert.notInclude(error.message, "wrong-password")
       const ok = { host: server.host, port: server.port, password: Redacted.make("right-password") }
-      yield* Effect.scoped(Layer.build(Redis.layerConfig(ok)))
+      yield* Effect.scoped(Layer.build(Redis.layer(ok)))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("layerConfig connects where its configs say: redisConfig reads REDIS_*", () =>
+    Effect.gen(function* () {
+      const server = yield* redisServer()
+      const reader = yield* readerClient(server)
+      const env = { REDIS_HOST: server.host, REDIS_PORT: String(server.port) }
+      const redis = yield* Layer.build(Redis.layerConfig(redisConfig)).pipe(
+        withEnv(env),
+        Effect.map((context) => Context.get(context, Redis))
+      )
+      yield* redis.setWithExpiry([{ key: "from-env", value: "1" }], 600)
+      assert.strictEqual(yield* Effect.promise(() => reader.get("from-env")), "1")
+      const error = yield* Effect.flip(
+        Layer.build(
+          Redis.layerConfig({
+            host: Config.succeed(server.host),
+            port: Config.succeed(1),
+            password: Config.succeed(undefined)
+          })
+        ).pipe(Effect.scoped)
+      )
+      assert.strictEqual(error._tag, "RedisConnectionError")
     }).pipe(Effect.scoped)
   )
 

@@ -36,6 +36,25 @@ describe("TraceBacklog", () => {
     assert.strictEqual(backlog.size, 4)
   })
 
+  it("drops the records of flushes past a time, whatever their model, and forgets a model left with none", () => {
+    const backlog = new TraceBacklog()
+    for (const ts of [10, 20, 30]) backlog.add(record("gone", ts))
+    for (const ts of [20, 30, 40]) backlog.add(record("live", ts))
+    assert.strictEqual(backlog.dropOlderThan(20), 3)
+    assert.deepStrictEqual(
+      backlog.records().map((r) => r.key),
+      ["gone@30", "live@30", "live@40"]
+    )
+    assert.strictEqual(backlog.dropOlderThan(30), 2)
+    assert.deepStrictEqual(
+      backlog.records().map((r) => r.key),
+      ["live@40"]
+    )
+    assert.strictEqual(backlog.size, 1)
+    assert.strictEqual(backlog.dropped, 5)
+    assert.strictEqual(backlog.dropOlderThan(30), 0)
+  })
+
   it("forgets exactly the records written", () => {
     const backlog = new TraceBacklog()
     const written = [record("a", 10), record("b", 10)]

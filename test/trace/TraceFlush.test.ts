@@ -1,19 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, type Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { initForTest, newTestCacheWithPods, withRequestTraceTo } from "../../layers/index.ts"
+import { initForTest, newTestCacheWithPods, withRequestTrace } from "../../layers/index.ts"
+import { type CacheServices, RequestTracker } from "../../src/index.ts"
+import { CacheStore } from "../../src/cache/CacheStore.ts"
+import { FleetStore } from "../../src/store/FleetStore.ts"
 import {
-  CacheStore,
-  type CacheServices,
-  FleetStore,
-  RequestTrace,
-  RequestTracker,
+  FINAL_FLUSH_TIMEOUT_MS,
+  firstTickAt,
   TRACE_TTL_SECONDS,
   TraceFlusher,
-  traceKey
-} from "../../src/index.ts"
+  tsOf
+} from "../../src/trace/internal/TraceFlusher.ts"
+import { RequestTrace } from "../../src/trace/RequestTrace.ts"
 import { TraceBacklog } from "../../src/trace/TraceBacklog.ts"
-import { FINAL_FLUSH_TIMEOUT_MS, firstTickAt, tsOf } from "../../src/trace/TraceFlush.ts"
+import { traceKey } from "../../src/trace/TraceWindow.ts"
 import { makePod } from "../support/fixtures.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 import { MemoryRedis } from "../support/memoryRedis.ts"
@@ -28,7 +29,7 @@ const traced = <A, E>(
   redis: MemoryRedis,
   body: Effect.Effect<A, E, CacheServices>,
   cache: Layer.Layer<CacheServices> = initForTest
-) => body.pipe(Effect.provide(withRequestTraceTo(redis.layer)(cache)))
+) => body.pipe(Effect.provide(withRequestTrace(cache, redis.layer)))
 
 const add = (requestId: string, model: string) =>
   RequestTracker.use((tracker) => tracker.addRequestCount(undefined, requestId, model))
@@ -200,9 +201,9 @@ describe("flush contents", () => {
       const store = new FleetStore()
       const flusher = new TraceFlusher(store, new RequestTrace(1), new MemoryRedis().service)
       store.setTraceRecorder(flusher.trace)
-      const old = store.addRequest(undefined, "r1", "m")
+      const old = store.addRequest(undefined, "r1", "m", 0)
       yield* flusher.flush(BASE_S + 10)
-      const fresh = store.addRequest(undefined, "r2", "m")
+      const fresh = store.addRequest(undefined, "r2", "m", 0)
       assert.notStrictEqual(fresh, old)
       store.doneRequest("r1", old, { input: 20, output: 1024 })
       const window = flusher.trace.windows.get("m")
@@ -269,18 +270,55 @@ describe("flush failures", () => {
       const logs: Array<string> = []
       redis.down = true
       for (let tick = 1; tick <= 65; tick++) {
-        store.addRequest(undefined, `r${tick}`, "m")
+        store.addRequest(undefined, `r${tick}`, "m", 0)
         yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs(logs))
       }
-      assert.deepStrictEqual(flusher.stats, { ticks: 65, skipped: 0, failed: 65, written: 0, backlog: 60, dropped: 5 })
+      assert.deepStrictEqual(flusher.statistics, {
+        ticks: 65,
+        skipped: 0,
+        failed: 65,
+        written: 0,
+        backlog: 60,
+        dropped: 5
+      })
       assert.include(logs[60]!, "1 oldest dropped (1 in all)")
       redis.down = false
+      // The window of :60 is as old as its key's life by :660: dropped, not written.
       yield* flusher.flush(BASE_S + 660)
       const written = redis.writes[0]!.keys
-      assert.strictEqual(written.length, 60)
-      assert.strictEqual(written[0], keyAt("m", 60))
-      assert.strictEqual(written[59], keyAt("m", 650))
-      assert.deepStrictEqual(flusher.stats, { ticks: 66, skipped: 0, failed: 65, written: 60, backlog: 0, dropped: 5 })
+      assert.strictEqual(written.length, 59)
+      assert.strictEqual(written[0], keyAt("m", 70))
+      assert.strictEqual(written[58], keyAt("m", 650))
+      assert.deepStrictEqual(flusher.statistics, {
+        ticks: 66,
+        skipped: 0,
+        failed: 65,
+        written: 59,
+        backlog: 0,
+        dropped: 6
+      })
+    })
+  )
+
+  it.effect("a model gone quiet during an outage leaves no window behind once its keys would have expired", () =>
+    Effect.gen(function* () {
+      const store = new FleetStore()
+      const redis = new MemoryRedis()
+      const flusher = new TraceFlusher(store, new RequestTrace(1), redis.service, { backlog: new TraceBacklog() })
+      store.setTraceRecorder(flusher.trace)
+      redis.down = true
+      store.addRequest(undefined, "gone-1", "gone", 0)
+      yield* flusher.flush(BASE_S + 10).pipe(captureLogs([]))
+      for (let tick = 2; tick <= 62; tick++) {
+        store.addRequest(undefined, `live-${tick}`, "live", 0)
+        yield* flusher.flush(BASE_S + tick * 10).pipe(captureLogs([]))
+      }
+      // By :620 the window of :10 (and the live model's of :20) are as old as their keys' life.
+      assert.strictEqual(flusher.statistics.backlog, 60)
+      assert.strictEqual(flusher.statistics.dropped, 2)
+      redis.down = false
+      yield* flusher.flush(BASE_S + 630)
+      assert.isFalse(redis.writes[0]!.keys.some((key) => key.startsWith("aibrix:gone_")))
     })
   )
 
@@ -328,7 +366,7 @@ describe("shutdown", () => {
         ]
       )
       assert.deepStrictEqual(redis.events, ["connect", "set 1", "set 1", "quit"])
-      assert.strictEqual(store.addRequest(undefined, "r3", "m"), 0)
+      assert.strictEqual(store.addRequest(undefined, "r3", "m", 0), 0)
     })
   )
 

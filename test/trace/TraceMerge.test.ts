@@ -7,11 +7,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
-import { newTestCacheWithPods, withRequestTraceTo } from "../../layers/index.ts"
-import { connectRedis, Redis, redisService, RequestTracker, traceKey } from "../../src/index.ts"
+import { newTestCacheWithPods, withRequestTrace } from "../../layers/index.ts"
+import { Redis, RequestTracker } from "../../src/index.ts"
+import { TRACE_TTL_SECONDS } from "../../src/trace/internal/TraceFlusher.ts"
+import { connectRedis, redisService } from "../../src/trace/Redis.ts"
 import { mergeCalls, mergeParts, partsKey } from "../../src/trace/TraceMerge.ts"
-import { TRACE_TTL_SECONDS } from "../../src/trace/TraceFlush.ts"
-import { TraceWindow, windowJson } from "../../src/trace/TraceWindow.ts"
+import { traceKey, TraceWindow, windowJson } from "../../src/trace/TraceWindow.ts"
 import { bucketOf } from "../../src/trace/TraceBucket.ts"
 import { makePod } from "../support/fixtures.ts"
 import { readTraces } from "../support/gatewayLoadReader.ts"
@@ -151,10 +152,9 @@ describe("two replicas' trace windows (real redis-server)", () => {
       yield* TestClock.setTime(BASE + 1_000)
       const server = yield* redisServer()
       const reader = yield* readerClient(server)
-      const redis = Redis.layerConfig({ host: server.host, port: server.port, password: undefined })
+      const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
       const pods = [makePod({ name: "engine-0", model: "llama", ip: "10.0.0.1" })]
-      const replica = (replicaId: string) =>
-        withRequestTraceTo(redis, { replicaId })(newTestCacheWithPods(pods, "llama"))
+      const replica = (replicaId: string) => withRequestTrace(newTestCacheWithPods(pods, "llama"), redis, { replicaId })
       const requests = (prefix: string, count: number, finished: number) =>
         RequestTracker.use((tracker) =>
           Effect.gen(function* () {

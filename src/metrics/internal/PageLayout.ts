@@ -3,7 +3,19 @@
  * its comment lines alone, and checked to hold only its family's samples.
  * The page reader compares blocks with the previous page's to parse only what changed.
  */
-import { isMetricName, suffixLength } from "../../exposition/Lexing.ts"
+import {
+  CommentKind,
+  CommentLine,
+  HASH,
+  isBlank,
+  OPEN_BRACE,
+  RETURN,
+  SPACE,
+  skipBlanks,
+  suffixLength,
+  UNDERSCORE,
+  wordEnd
+} from "../../exposition/Lexing.ts"
 
 /** One family's lines on a page: from its first HELP or TYPE line to the next family's. */
 export interface FamilyBlock {
@@ -14,23 +26,27 @@ export interface FamilyBlock {
   readonly end: number
 }
 
-const SPACE = 32
-const TAB = 9
-const HASH = 35
 const NEWLINE = 10
-const RETURN = 13
-const OPEN_BRACE = 123
-const UNDERSCORE = 95
 
-const isBlank = (code: number): boolean => code === SPACE || code === TAB
-
-/** Whether `[0, end)` holds only blank lines and comment lines: no sample outside a block. */
+/**
+ * Whether `[0, end)` holds only blank lines and comment lines that describe no
+ * family: no sample outside a block, and no indented HELP, TYPE or EOF line,
+ * which the parser reads as it reads one at the start of a line.
+ */
 const onlyCommentsBefore = (text: string, end: number): boolean => {
+  let line: CommentLine | undefined
   let start = 0
   while (start < end) {
     const lineStop = Math.min(lineEnd(text, start), end)
     const cursor = skipBlanks(text, start, lineStop)
-    if (cursor < lineStop && text.charCodeAt(cursor) !== HASH && text.charCodeAt(cursor) !== RETURN) return false
+    if (cursor < lineStop) {
+      const code = text.charCodeAt(cursor)
+      if (code !== HASH && code !== RETURN) return false
+      if (code === HASH && cursor > start) {
+        line ??= new CommentLine()
+        if (line.read(text, cursor + 1, lineStop) !== CommentKind.Other) return false
+      }
+    }
     const next = text.indexOf("\n", lineStop)
     if (next === -1) break
     start = next + 1
@@ -43,19 +59,6 @@ const lineEnd = (text: string, start: number): number => {
   let next = text.indexOf("\n", start)
   if (next === -1) next = text.length
   return next > start && text.charCodeAt(next - 1) === RETURN ? next - 1 : next
-}
-
-const skipBlanks = (text: string, start: number, end: number): number => {
-  let cursor = start
-  while (cursor < end && isBlank(text.charCodeAt(cursor))) cursor++
-  return cursor
-}
-
-/** The end of the word at `start` (the first blank or the line's end). */
-const wordEnd = (text: string, start: number, end: number): number => {
-  let cursor = start
-  while (cursor < end && !isBlank(text.charCodeAt(cursor))) cursor++
-  return cursor
 }
 
 /** Sample name endings the parser files under a typed histogram or summary family. */
@@ -75,29 +78,19 @@ const END: Comment = { _tag: "End" }
 const MALFORMED: Comment = { _tag: "Malformed" }
 
 /**
- * The end of the name at `start`: the next space, else the line's end. A tab
- * (a blank to the parser too) stays in the name, which then fails the name
- * test: such a page is parsed whole.
+ * Reads the comment line `[start, end)`, whose first character is `#`, with
+ * the parser's own reading of comment lines: a HELP or TYPE line the parser
+ * would refuse, or a TYPE line without a type, leaves the page to a whole parse.
  */
-const nameEnd = (text: string, start: number, end: number): number => {
-  const space = text.indexOf(" ", start)
-  return space === -1 || space > end ? end : space
-}
-
-/** Reads the comment line `[start, end)`, whose first character is `#`. */
-const readComment = (text: string, start: number, end: number): Comment => {
-  const keywordStart = skipBlanks(text, start + 1, end)
-  const keywordEnd = wordEnd(text, keywordStart, end)
-  const keyword = text.slice(keywordStart, keywordEnd)
-  if (keyword === "EOF") return skipBlanks(text, keywordEnd, end) === end ? END : OTHER
-  if (keyword !== "HELP" && keyword !== "TYPE") return OTHER
-  const nameStart = skipBlanks(text, keywordEnd, end)
-  const family = text.slice(nameStart, nameEnd(text, nameStart, end))
-  if (!isMetricName(family)) return MALFORMED
-  if (keyword === "HELP") return { _tag: "Describes", family, type: undefined }
-  const typeStart = skipBlanks(text, nameStart + family.length, end)
-  if (typeStart === end) return MALFORMED
-  return { _tag: "Describes", family, type: text.slice(typeStart, wordEnd(text, typeStart, end)).toLowerCase() }
+const readComment = (line: CommentLine, text: string, start: number, end: number): Comment => {
+  const kind = line.read(text, start + 1, end)
+  if (kind === CommentKind.EndOfPage) return END
+  if (kind === CommentKind.Other) return OTHER
+  if (!line.namesFamily(text, end)) return MALFORMED
+  const family = text.slice(line.nameStart, line.nameEnd)
+  if (kind === CommentKind.Help) return { _tag: "Describes", family, type: undefined }
+  if (line.wordStart === end) return MALFORMED
+  return { _tag: "Describes", family, type: text.slice(line.wordStart, line.wordEnd).toLowerCase() }
 }
 
 const TYPE_PREFIX = "# TYPE "
@@ -158,6 +151,7 @@ export const pageBlocks = (
   expected: ReadonlyArray<{ readonly family: string }> = []
 ): ReadonlyArray<FamilyBlock> | undefined => {
   const blocks: Array<FamilyBlock> = []
+  const line = new CommentLine()
   let family: string | undefined
   let type = "untyped"
   let blockStart = 0
@@ -178,7 +172,8 @@ export const pageBlocks = (
     const comment =
       helped !== undefined
         ? { _tag: "Describes" as const, family: helped, type: undefined }
-        : ((family === undefined ? undefined : typedLineOf(text, start, end, family)) ?? readComment(text, start, end))
+        : ((family === undefined ? undefined : typedLineOf(text, start, end, family)) ??
+          readComment(line, text, start, end))
     if (comment._tag === "Malformed") return undefined
     if (comment._tag === "End") {
       pageEnd = start
@@ -245,6 +240,7 @@ const belongsTo = (text: string, start: number, end: number, block: FamilyBlock)
  * begin blocks of their own when they start their line).
  */
 export const samplesBelong = (text: string, block: FamilyBlock): boolean => {
+  const line = new CommentLine()
   let start = block.start
   // The sample name of the line before, and its verdict: lines in a row mostly repeat it.
   let lastName = ""
@@ -253,7 +249,7 @@ export const samplesBelong = (text: string, block: FamilyBlock): boolean => {
     const cursor = skipBlanks(text, start, end)
     if (cursor < end) {
       if (text.charCodeAt(cursor) === HASH) {
-        if (cursor > start && readComment(text, cursor, end)._tag !== "Other") return false
+        if (cursor > start && readComment(line, text, cursor, end)._tag !== "Other") return false
       } else {
         const brace = text.indexOf("{", cursor)
         const nameEnd = brace !== -1 && brace < end ? brace : wordEnd(text, cursor, end)
@@ -267,6 +263,25 @@ export const samplesBelong = (text: string, block: FamilyBlock): boolean => {
     const next = text.indexOf("\n", end)
     if (next === -1) break
     start = next + 1
+  }
+  return true
+}
+
+/**
+ * Whether no indented line of the block is a HELP, TYPE or EOF comment: the
+ * parser reads those as it reads them at the start of a line, so one in a
+ * block could describe another family (or end the page) where the page's own
+ * layout does not show it.
+ */
+export const indentedCommentsInert = (text: string, block: FamilyBlock): boolean => {
+  let line: CommentLine | undefined
+  for (let hash = text.indexOf("#", block.start); hash !== -1 && hash < block.end; hash = text.indexOf("#", hash + 1)) {
+    let lineStart = hash
+    while (lineStart > block.start && isBlank(text.charCodeAt(lineStart - 1))) lineStart--
+    const indented = lineStart < hash && (lineStart === block.start || text.charCodeAt(lineStart - 1) === NEWLINE)
+    if (!indented) continue
+    line ??= new CommentLine()
+    if (line.read(text, hash + 1, Math.min(lineEnd(text, hash), block.end)) !== CommentKind.Other) return false
   }
   return true
 }

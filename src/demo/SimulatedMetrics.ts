@@ -179,7 +179,7 @@ export const formatPythonFloat = (value: number): string => {
 const spread = (index: number, salt: number): number => 0.5 + (((index * 7919 + salt * 104729) % 100) / 100) * 1.5
 
 /** The mutable metric state of one engine; every change marks the page for rendering anew. */
-export class EngineMetrics {
+export class SimulatedMetrics {
   readonly #models = new Map<string, ModelState>()
   #lora: LoraInfo = { maxLora: 1, running: [], waiting: [] }
   #requestsCompleted = 0
@@ -513,7 +513,7 @@ const CACHE_CONFIG_LABELS: Readonly<Record<string, string>> = {
  * per model, requests running and waiting, caches in use. The same on every run.
  */
 export const renderEnginePage = (models: ReadonlyArray<string>, startedAt = 1_727_000_000): string => {
-  const metrics = new EngineMetrics(models, startedAt)
+  const metrics = new SimulatedMetrics(models, startedAt)
   models.forEach((model, i) => {
     metrics.completeRequests(model, 300 + 137 * i)
     metrics.completeRequests(model, 12 + i, DEFAULT_REQUEST_SHAPE, "length")
