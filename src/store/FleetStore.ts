@@ -99,6 +99,19 @@ export interface Rejection {
   readonly reason: string
 }
 
+/** The number of keys in each of the store's maps (see `FleetStore.sizes`). */
+export interface StoreSizes {
+  readonly pods: number
+  readonly namespaces: number
+  readonly models: number
+  readonly adapters: number
+  /** Pod keys some adapter lists, known or not. */
+  readonly rememberedInstances: number
+  /** Models with a pending count kept: served ones asked for, and ones gone while requests counted in them are in flight. */
+  readonly pendingModels: number
+  readonly inFlight: number
+}
+
 /** How a store is set up. */
 export interface FleetStoreOptions {
   /** How long a request may stay in flight before it is released unfinished (default one hour). */
@@ -336,7 +349,10 @@ export class FleetStore {
     if (model === undefined || model.pods.get(entry.key) !== entry) return
     model.pods.delete(entry.key)
     model.invalidate()
-    if (model.pods.size === 0) this.#models.delete(name)
+    if (model.pods.size !== 0) return
+    this.#models.delete(name)
+    // A model gone keeps its pending count only while requests counted in it are in flight.
+    if (this.#pending.get(name)?.count === 0) this.#pending.delete(name)
   }
 
   // ---- reads -----------------------------------------------------------------
@@ -380,6 +396,22 @@ export class FleetStore {
 
   get modelCount(): number {
     return this.#models.size
+  }
+
+  /**
+   * How many keys each of the store's maps holds: what a long run must see
+   * come back down once pods, adapters and requests have gone.
+   */
+  sizes(): StoreSizes {
+    return {
+      pods: this.#pods.size,
+      namespaces: this.#podsByNamespace.size,
+      models: this.#models.size,
+      adapters: this.#adapters.size,
+      rememberedInstances: this.#adaptersByInstance.size,
+      pendingModels: this.#pending.size,
+      inFlight: this.#inFlight.size
+    }
   }
 
   /** The adapters as last applied. */

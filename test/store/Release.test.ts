@@ -12,7 +12,7 @@ import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { isCollected } from "../support/garbage.ts"
 
-const { AdapterAdded, AdapterDeleted, AdapterUpdated, PodAdded } = DiscoveryEvent
+const { AdapterAdded, AdapterDeleted, AdapterUpdated, PodAdded, PodDeletedByKey } = DiscoveryEvent
 
 describe("the store lets go of what left it", () => {
   it("a pod recreated under its name: the old entry and object go, though a request routed to it is in flight", async () => {
@@ -78,5 +78,46 @@ describe("the store lets go of what left it", () => {
     // The newest window stays while empty, for the next add; it goes once it closes, releasing nothing.
     expect(requests.takeExpired(1500, () => expect.unreachable())).toBe(0)
     expect(requests.hasExpired(Number.MAX_SAFE_INTEGER)).toBe(false)
+  })
+
+  it("every map of the store comes back to empty once pods, adapters (naming pods that never came) and requests are gone", () => {
+    const store = new FleetStore({ requestLifetimeMs: 1000 })
+    const empty = {
+      pods: 0,
+      namespaces: 0,
+      models: 0,
+      adapters: 0,
+      rememberedInstances: 0,
+      pendingModels: 0,
+      inFlight: 0
+    }
+    store.apply(PodAdded({ pod: makePod({ name: "p1", model: "m" }) }))
+    store.apply(PodAdded({ pod: makePod({ name: "p2", model: "m2", namespace: "team", ip: "10.0.0.2" }) }))
+    for (const name of ["lora-0", "lora-1", "lora-2"]) {
+      store.apply(AdapterAdded({ adapter: makeAdapter(name, ["p1", "never-1", `never-${name}`]) }))
+    }
+    store.addRequest(undefined, "done", "lora-0", 0)
+    store.doneRequest("done", 0)
+    store.addRequest(undefined, "finishes-late", "lora-1", 0)
+    store.addRequest(undefined, "never-finishes", "lora-2", 0)
+    store.addRequest(undefined, "of-a-base-model", "m2", 0)
+    store.doneRequest("of-a-base-model", 0)
+    expect(store.sizes()).toEqual({
+      pods: 2,
+      namespaces: 2,
+      models: 5,
+      adapters: 3,
+      rememberedInstances: 5,
+      pendingModels: 4,
+      inFlight: 2
+    })
+    for (const name of ["lora-0", "lora-1", "lora-2"]) store.apply(AdapterDeleted({ adapter: makeAdapter(name, []) }))
+    store.apply(PodDeletedByKey({ key: "default/p1" }))
+    store.apply(PodDeletedByKey({ key: "team/p2" }))
+    // Gone models keep their pending count while requests counted in it are in flight.
+    expect(store.sizes()).toEqual({ ...empty, pendingModels: 2, inFlight: 2 })
+    store.doneRequest("finishes-late", 0)
+    expect(store.releaseExpired(1000)).toBe(1)
+    expect(store.sizes()).toEqual(empty)
   })
 })
