@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
 import { keepPod, trackAdapters, trackPods } from "../../src/discovery/internal/KubernetesEvents.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
+import { isCollected } from "../support/garbage.ts"
 
 const recorder = () => {
   const events: Array<DiscoveryEvent> = []
@@ -66,5 +67,29 @@ describe("keepPod", () => {
     assert.deepStrictEqual(keepPod(other), { metadata: { name: "p2", namespace: "web", resourceVersion: "42" } })
     const worker = makePod({ name: "w", model: "m1", labels: { "ray.io/node-type": "worker" } })
     assert.deepStrictEqual(keepPod(worker), { metadata: { name: "w", namespace: "default" } })
+  })
+})
+
+describe("the objects last seen", () => {
+  it("a deleted pod or adapter, or a pod no longer tracked, is let go", async () => {
+    // The events, which carry the objects, are passed on and not kept.
+    const emit = () => {}
+    const pods = trackPods(emit)
+    const adapters = trackAdapters(emit)
+    const refs = (() => {
+      const deleted = makePod({ name: "p1", model: "m1" })
+      const untracked = makePod({ name: "p2", model: "m1" })
+      const adapter = makeAdapter("lora", ["p1", "never"])
+      pods.added(deleted)
+      pods.added(untracked)
+      adapters.added(adapter)
+      pods.deleted(makePod({ name: "p1", model: "m1" }))
+      pods.updated(makePod({ name: "p2" }))
+      adapters.deleted({ metadata: { name: "lora", namespace: "default" } })
+      return [new WeakRef(deleted), new WeakRef(untracked), new WeakRef(adapter)]
+    })()
+    assert.deepStrictEqual(Array.from(pods.current()), [])
+    assert.deepStrictEqual(Array.from(adapters.current()), [])
+    for (const ref of refs) assert.isTrue(await isCollected(ref))
   })
 })
