@@ -16,16 +16,33 @@ import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
 import { ReplicaSync } from "../../src/replicas/ReplicaSync.ts"
 import { Redis, RedisCommandError, type ScriptCall } from "../../src/trace/Redis.ts"
 import { makePod } from "../support/fixtures.ts"
+import { isCollected } from "../support/garbage.ts"
 
 type Answer = "ok" | "fail" | "hang"
 
 /** A Redis whose rounds answer as `answer` says; the other replica runs `othersRunning` on the pod. */
 const scriptedRedis = () => {
-  const state = { answer: "ok" as Answer, othersRunning: 3, rounds: 0, unresponsive: [] as Array<string> }
+  const state = {
+    answer: "ok" as Answer,
+    othersRunning: 3,
+    rounds: 0,
+    unresponsive: [] as Array<string>,
+    /** The SCAN step's cursor and the gateways outside the registry (AIBrix's) it meets. */
+    cursor: "0",
+    foreign: [] as Array<string>,
+    /** Each round's hash writes: per pod, its uid and whether it is written whole. */
+    writes: [] as Array<Array<string>>
+  }
   const reply = (call: ScriptCall): unknown => {
     switch (call.script.name) {
       case "read replicas":
-        return ["0", 1, "gateway-b", state.othersRunning > 0 ? `uid-p ${state.othersRunning}\n` : ""]
+        return [
+          state.cursor,
+          1,
+          "gateway-b",
+          state.othersRunning > 0 ? `uid-p ${state.othersRunning}\n` : "",
+          ...state.foreign
+        ]
       case "read pod hashes":
         return []
       default:
@@ -37,6 +54,12 @@ const scriptedRedis = () => {
     runScripts: (calls) =>
       Effect.suspend(() => {
         if (calls.some((call) => call.script.name === "announce replica")) state.rounds++
+        for (const call of calls) {
+          if (call.script.name !== "write pod hashes") continue
+          // After the replica, TTL and update time: seven values per pod, the whole-write flag last.
+          const pods = call.args.slice(3)
+          for (let at = 0; at < pods.length; at += 7) state.writes.push([String(pods[at]), String(pods[at + 6])])
+        }
         if (state.answer === "hang") return Effect.never
         if (state.answer === "fail") return Effect.fail(new RedisCommandError({ reason: "connection refused" }))
         return Effect.succeed(calls.map(reply))
@@ -141,6 +164,49 @@ describe("the replica sync's rounds", () => {
       ])
       yield* sync.goodbye
       assert.strictEqual(realtime(), 0)
+    })
+  )
+})
+
+describe("what the replica sync lets go", () => {
+  it.effect(
+    "a pod that left is forgotten by the next round: its entry goes, and back under its UID it is written whole",
+    () =>
+      Effect.gen(function* () {
+        const { store, redis, sync } = setup()
+        yield* sync.round
+        yield* sync.round
+        assert.deepStrictEqual(redis.state.writes, [
+          ["uid-p", "1"],
+          ["uid-p", "0"]
+        ])
+        const ref = (() => {
+          const entry = store.podEntry("default", "p")!
+          return new WeakRef(entry)
+        })()
+        store.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/p" }))
+        yield* sync.round
+        assert.strictEqual(redis.state.writes.length, 2, "no hash of a pod that left")
+        assert.isTrue(yield* Effect.promise(() => isCollected(ref)), "its entry")
+        store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "p", model: "m", uid: "uid-p" }) }))
+        yield* sync.round
+        assert.deepStrictEqual(redis.state.writes.at(-1), ["uid-p", "1"], "its hash expired meanwhile: written whole")
+      })
+  )
+
+  it.effect("a gateway outside the registry that stops writing is forgotten after a whole SCAN pass without it", () =>
+    Effect.gen(function* () {
+      const { redis, sync } = setup()
+      redis.state.cursor = "17"
+      redis.state.foreign = ["aibrix-go"]
+      yield* sync.round
+      assert.strictEqual(sync.statistics.replicas, 2, "our other replica and AIBrix's")
+      redis.state.cursor = "0"
+      redis.state.foreign = []
+      yield* sync.round
+      assert.strictEqual(sync.statistics.replicas, 2, "met in the pass that just ended")
+      yield* sync.round
+      assert.strictEqual(sync.statistics.replicas, 1, "a whole pass without it")
     })
   )
 })
