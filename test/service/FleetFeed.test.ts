@@ -6,6 +6,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { BadCursor, FleetFeed, FleetFeedCache, fleetFeed, readCursor } from "../../src/service/FleetFeed.ts"
 import { FleetHistory } from "../../src/service/FleetHistory.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
+import { isCollected } from "../support/garbage.ts"
 
 const RUN = "run1"
 const options = (now: number) => ({ run: RUN, periodMs: 1000, ready: true, now })
@@ -135,5 +136,21 @@ describe("the fleet page's feed", () => {
     const decoded = Schema.decodeUnknownSync(FleetFeed)(JSON.parse(new TextDecoder().decode(next as Uint8Array)))
     assert.isFalse(decoded.full)
     assert.deepStrictEqual(decoded.pods[0]?.history.running, [9])
+  })
+
+  it("lets go of the answers of earlier samples, and of stragglers' beyond a few", async () => {
+    const { store, history } = fleet()
+    history.sample(store, 1000)
+    const feeds = new FleetFeedCache(store, history, RUN, 1000)
+    const earlier = (() => new WeakRef(feeds.body(undefined, true, 1000) as Uint8Array))()
+    history.sample(store, 2000)
+    feeds.body(`${RUN}.1`, true, 2000)
+    assert.isTrue(await isCollected(earlier), "the answer of the sample before")
+    // Pages with cursors of their own, each asking once: the answers kept stay few.
+    const stragglers = (() => {
+      const bodies = Array.from({ length: 32 }, (_, i) => feeds.body(`${RUN}.${100 + i}`, true, 2000) as Uint8Array)
+      return bodies.slice(0, 16).map((body) => new WeakRef(body))
+    })()
+    for (const ref of stragglers) assert.isTrue(await isCollected(ref))
   })
 })

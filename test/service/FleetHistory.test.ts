@@ -6,6 +6,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { FleetHistory, type LoadHistory, podFigures } from "../../src/service/FleetHistory.ts"
 import { makePod } from "../support/fixtures.ts"
+import { isCollected } from "../support/garbage.ts"
 
 const engineValues = (running: number, waiting: number, kv: number) => ({
   pod: new Map(),
@@ -75,6 +76,17 @@ describe("FleetHistory", () => {
     assert.deepStrictEqual(history.history(b, undefined).running, [], "a removed pod's history is gone")
     assert.deepStrictEqual(history.history(a, undefined).running, [], "so is the old entry of a recreated pod")
     assert.deepStrictEqual(history.history(store.podEntry("default", "a")!, undefined).running, [null])
+  })
+
+  it("keeps no entry of a pod that left, or of a recreated pod's old one, after the next sample", async () => {
+    const store = storeWith("a", "b")
+    const history = new FleetHistory(3)
+    history.sample(store, 1000)
+    const refs = (() => [store.podEntry("default", "a")!, store.podEntry("default", "b")!].map((e) => new WeakRef(e)))()
+    store.apply(DiscoveryEvent.PodDeletedByKey({ key: "default/b" }))
+    store.apply(DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "m", uid: "another", ip: "10.0.0.9" }) }))
+    history.sample(store, 2000)
+    for (const ref of refs) assert.isTrue(await isCollected(ref))
   })
 
   it("tells how old a pod's engine values are: null without values, 0 while fresh, the time since their scrape once stale", () => {
