@@ -95,6 +95,7 @@ export class EngineSimulator {
   #behavior: EngineBehavior = EngineBehavior.serve
   #scrapes = 0
   #connections = 0
+  #openConnections = 0
   /** The page's two parts as last encoded: each is encoded again only once it changed. */
   #processBytes: { readonly text: string; readonly bytes: Buffer } | undefined = undefined
   #engineBytes: { readonly text: string; readonly bytes: Buffer } | undefined = undefined
@@ -106,8 +107,10 @@ export class EngineSimulator {
     this.url = `http://${HOST}:${this.port}`
     this.metricsPath = engineProfiles[metrics.engine].metricsPath
     this.metricsUrl = `${this.url}${this.metricsPath}`
-    server.on("connection", () => {
+    server.on("connection", (socket) => {
       this.#connections++
+      this.#openConnections++
+      socket.once("close", () => this.#openConnections--)
     })
   }
 
@@ -146,6 +149,11 @@ export class EngineSimulator {
   /** TCP connections accepted so far: a scraper that keeps its connection alive opens one. */
   get connections(): number {
     return this.#connections
+  }
+
+  /** TCP connections open now: a scraper that let go of the engine has none. */
+  get openConnections(): number {
+    return this.#openConnections
   }
 
   get behavior(): EngineBehavior {

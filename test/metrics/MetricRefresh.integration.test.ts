@@ -23,6 +23,16 @@ const refreshing = (pods: ReadonlyArray<V1Pod>, scrape: Partial<ScrapeOptions> =
     promql: undefined
   })
 
+/** Waits (real time) until the engine has no connection open; fails after `withinMs`. */
+const closedWithin = (engine: EngineSimulator, withinMs: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + withinMs
+    while (engine.openConnections > 0) {
+      assert.isBelow(Date.now(), deadline, "the engine's connection was closed")
+      yield* Effect.sleep(10)
+    }
+  })
+
 describe("engine refresh against simulated engines", () => {
   it.live(
     "values appear within two scrapes and follow changes, per pod and model",
@@ -132,7 +142,7 @@ describe("engine refresh against simulated engines", () => {
   )
 
   it.live(
-    "a pod removed from the store takes its metrics with it, and the fiber ends with the scope",
+    "a pod removed from the store takes its metrics and its connection with it, and the fiber ends with the scope",
     () =>
       Effect.gen(function* () {
         const kept = yield* EngineSimulator.scoped({ models: [MODEL] })
@@ -155,6 +165,8 @@ describe("engine refresh against simulated engines", () => {
                 (yield* statistics).engine.pods.map((pod) => pod.key),
                 ["default/kept"]
               )
+              yield* closedWithin(removed, 2_000)
+              assert.strictEqual(kept.openConnections, 1, "the pod that stays keeps its connection")
             }).pipe(Effect.provideContext(context))
           })
         )
