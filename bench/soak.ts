@@ -147,9 +147,8 @@ const churn = Effect.gen(function* () {
     ["start", start],
     ["once the lifetime passed", end]
   ])
-  console.log(
-    `churn counts after: ${store.inFlightCount} in flight, ${store.podCount} pods, ${store.listModels().length} models`
-  )
+  const sizes = Object.entries(store.sizes()).map(([map, size]) => `${size} ${map}`)
+  console.log(`churn: the store's maps after: ${sizes.join(", ")}`)
 }).pipe(Effect.provide(withRequestLifetime(initForTest, CHURN_LIFETIME_MS)))
 
 // ---- soak: a live cache over a rolling fleet --------------------------------------------
@@ -309,7 +308,8 @@ const soak = Effect.gen(function* () {
     const refresh = yield* MetricRefresh.use((refresh) => refresh.statistics).pipe(Effect.provideContext(context))
     console.log(
       `soak ${label}: ${formatNumber(events)} events, ${store.podCount} pods (${refresh.engine.pods.length} in the refresh), ` +
-        `${store.listAdapters().length} adapters, ${store.inFlightCount} requests in flight, ` +
+        `${store.listAdapters().length} adapters (${store.sizes().rememberedInstances} pod keys listed), ` +
+        `${store.inFlightCount} requests in flight, ` +
         `${formatNumber(store.abandonedCount)} abandoned, ${formatNumber(refresh.engine.outcomes.ok)} scrapes ok, ` +
         `${formatNumber(refresh.engine.outcomes.transport)} refused, heap ${megabytes(heaps.at(-1)![1])}`
     )
