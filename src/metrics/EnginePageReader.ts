@@ -117,7 +117,7 @@ export class EnginePageReader {
     const context = this.#contextFor(selection, baseModel)
     const last = this.#last
     // An idle engine serves the same page again: one comparison.
-    if (last !== undefined && last.bytes.equals(bytes)) return Result.succeed(last.metrics)
+    if (last?.bytes.equals(bytes)) return Result.succeed(last.metrics)
     if (!isAscii(bytes)) return this.#readWhole(bytes.toString("utf8"), !isUtf8(bytes), bytes)
     const read = this.#readChanges(bytes, context) ?? this.#readLayout(bytes, context)
     if (read === undefined) return this.#readWhole(bytes.toString("latin1"), false, bytes)
