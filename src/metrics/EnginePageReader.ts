@@ -45,8 +45,11 @@ interface ReadBlock {
   readonly family: string
   /** Its length in bytes. */
   readonly length: number
-  /** The length of its first line, line break included: the line it is found by on the next page. */
-  readonly headLength: number
+  /**
+   * Its first line, line break included, after the line break that ends the
+   * line before: what it is found by on the next page, at a line's start.
+   */
+  readonly head: Buffer
   /** The selection asks for the family. */
   readonly wanted: boolean
   /** What the family gave; undefined when not wanted, or when the block had no sample the parser keeps. */
@@ -72,12 +75,6 @@ interface ReadContext {
 /** Whether `a` from `aStart` holds the `length` bytes of `b` from `bStart`. */
 const same = (a: Buffer, aStart: number, b: Buffer, bStart: number, length: number): boolean =>
   aStart + length <= a.length && a.compare(b, bStart, bStart + length, aStart, aStart + length) === 0
-
-/** The length of the line at `start`, its line break included (or up to `end`). */
-const lineLength = (text: string, start: number, end: number): number => {
-  const newline = text.indexOf("\n", start)
-  return (newline === -1 || newline >= end ? end : newline + 1) - start
-}
 
 /** The reader of one engine's pages; it keeps what it needs of the previous page. */
 export class EnginePageReader {
@@ -178,18 +175,17 @@ export class EnginePageReader {
       starts[index] = at
       const previous = before[index]!
       const next = before[index + 1]
-      const nextStart = lastStarts[index + 1]!
       // Unchanged: the same bytes, then the next block's first line (or the page's end).
       const unchangedEnd = at + previous.length
       const unchanged =
         same(bytes, at, last, lastStarts[index]!, previous.length) &&
-        (next === undefined ? unchangedEnd === pageEnd : same(bytes, unchangedEnd, last, nextStart, next.headLength))
+        (next === undefined ? unchangedEnd === pageEnd : same(bytes, unchangedEnd - 1, next.head, 0, next.head.length))
       if (unchanged) {
         blocks?.push(previous)
         at = unchangedEnd
         continue
       }
-      const end = next === undefined ? pageEnd : this.#nextBlockAt(bytes, at, pageEnd, last, nextStart, next)
+      const end = next === undefined ? pageEnd : nextBlockAt(bytes, at, pageEnd, next)
       if (end === -1) return undefined
       const changed = this.#readChanged(bytes, at, end, previous, context)
       if (changed === undefined) return undefined
@@ -203,20 +199,6 @@ export class EnginePageReader {
     return { blocks: blocks ?? before, starts, wantedChanged }
   }
 
-  /** Where the block after `[start, ...)` starts on this page: its first line as on the last page; -1 if absent. */
-  #nextBlockAt(
-    bytes: Buffer,
-    start: number,
-    pageEnd: number,
-    last: Buffer,
-    nextStart: number,
-    next: ReadBlock
-  ): number {
-    // The line break before the line, so that it is found at a line's start.
-    const found = bytes.indexOf(last.subarray(nextStart - 1, nextStart + next.headLength), start)
-    return found === -1 || found + 1 > pageEnd ? -1 : found + 1
-  }
-
   /** A changed block where the page before had `previous`: one block of the same family, read; else undefined. */
   #readChanged(
     bytes: Buffer,
@@ -226,13 +208,16 @@ export class EnginePageReader {
     context: ReadContext
   ): ReadBlock | undefined {
     const text = bytes.toString("latin1", start, end)
+    // A block read the plain way holds only its HELP and TYPE lines and its samples: one block of its family.
+    const plain = previous.wanted ? this.#readPlain(text, previous.family, context, previous.layout) : undefined
+    if (plain !== undefined) return plain
     const found = pageBlocks(text)
     const block = found?.length === 1 ? found[0]! : undefined
     if (block === undefined || block.family !== previous.family || block.start !== 0 || block.end !== text.length) {
       return undefined
     }
     return previous.wanted
-      ? this.#readWanted(text, block, text, previous.family, context, previous.layout)
+      ? this.#readParsed(text, block, text, previous.family, context)
       : this.#readOther(text, block, previous.family, text)
   }
 
@@ -275,7 +260,8 @@ export class EnginePageReader {
       // The name outlives this page: a slice of it would keep the page alive.
       const family = previous?.family ?? detached(block.family)
       const changed = isWanted
-        ? this.#readWanted(text, block, blockText, family, context, previous?.layout)
+        ? (this.#readPlain(blockText, family, context, previous?.layout) ??
+          this.#readParsed(text, block, blockText, family, context))
         : this.#readOther(text, block, family, blockText)
       if (changed === undefined) return undefined
       blocks.push(changed)
@@ -296,15 +282,8 @@ export class EnginePageReader {
     return { family, ...sizeOf(blockText), wanted: false, read: undefined }
   }
 
-  /**
-   * A changed block of a family asked for, parsed for every family, so that a
-   * sample of another one shows as a family of its own. A malformed line, or
-   * an indented comment that describes a family, is left to the whole page's
-   * parse, which says whether it is one that counts.
-   */
-  #readWanted(
-    text: string,
-    block: FamilyBlock,
+  /** A changed block of a histogram, gauge or counter asked for, read without the parser when written the plain way. */
+  #readPlain(
     blockText: string,
     family: string,
     context: ReadContext,
@@ -312,12 +291,28 @@ export class EnginePageReader {
   ): ReadBlock | undefined {
     const { selection, baseModel } = context
     const reading = selection.readings.get(family)!
-    if (reading.kind !== "label") {
-      // Histograms, gauges and counters, read without the parser when written the plain way.
-      const read = readPlainBlock(blockText, family, reading.kind, selection.profile.modelLabels, baseModel, layout)
-      if (read !== undefined)
-        return { family, ...sizeOf(blockText), wanted: true, read: read.read, layout: read.layout }
-    }
+    if (reading.kind === "label") return undefined
+    const read = readPlainBlock(blockText, family, reading.kind, selection.profile.modelLabels, baseModel, layout)
+    return read === undefined
+      ? undefined
+      : { family, ...sizeOf(blockText), wanted: true, read: read.read, layout: read.layout }
+  }
+
+  /**
+   * A changed block of a family asked for, parsed for every family, so that a
+   * sample of another one shows as a family of its own. A malformed line, or
+   * an indented comment that describes a family, is left to the whole page's
+   * parse, which says whether it is one that counts.
+   */
+  #readParsed(
+    text: string,
+    block: FamilyBlock,
+    blockText: string,
+    family: string,
+    context: ReadContext
+  ): ReadBlock | undefined {
+    const { selection, baseModel } = context
+    const reading = selection.readings.get(family)!
     if (!indentedCommentsInert(text, block)) return undefined
     const parsed = parse(blockText, { malformed: "fail" })
     if (Result.isFailure(parsed)) return undefined
@@ -343,8 +338,17 @@ export class EnginePageReader {
   }
 }
 
-/** A block's length and its first line's, in bytes (the page is ASCII: one byte a character). */
-const sizeOf = (blockText: string): { readonly length: number; readonly headLength: number } => ({
-  length: blockText.length,
-  headLength: lineLength(blockText, 0, blockText.length)
-})
+/** A block's length and first line, in bytes (the page is ASCII: one byte a character). */
+const sizeOf = (blockText: string): { readonly length: number; readonly head: Buffer } => {
+  const newline = blockText.indexOf("\n")
+  return {
+    length: blockText.length,
+    head: Buffer.from(`\n${newline === -1 ? blockText : blockText.slice(0, newline + 1)}`, "latin1")
+  }
+}
+
+/** Where the block `next` starts on this page, after `start`: at its first line as on the last page; -1 if absent. */
+const nextBlockAt = (bytes: Buffer, start: number, pageEnd: number, next: ReadBlock): number => {
+  const found = bytes.indexOf(next.head, start)
+  return found === -1 || found + 1 > pageEnd ? -1 : found + 1
+}
