@@ -20,7 +20,6 @@
  * histogram changes between two scrapes.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import { isAscii } from "node:buffer"
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
@@ -231,8 +230,7 @@ const plainLoop = (fleet: Engines): Promise<Figures> =>
             },
             onResponseEnd: () => {
               const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
-              const text = isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8")
-              const read = reader.read(text, selection, entry.baseModel)
+              const read = reader.readBytes(bytes, selection, entry.baseModel)
               const ok = status === 200 && read._tag === "Success"
               if (read._tag === "Success") store.replaceEngineMetrics(entry, read.success.metrics, begun)
               done(ok)
@@ -293,7 +291,7 @@ const parseAndStore = (): { readonly normal: number; readonly busy: number; read
       return Array.from({ length: PARSE_SCRAPES }, (_, scrape) => {
         engine.spendCpu(0.01)
         if (busy || (scrape + p) % 20 === 0) engine.completeRequests(2)
-        return engine.page().toString("latin1")
+        return engine.page()
       })
     })
   const cpu = (round: () => void): number => {
@@ -302,19 +300,19 @@ const parseAndStore = (): { readonly normal: number; readonly busy: number; read
     const used = process.cpuUsage(before)
     return (used.user + used.system) / (PARSE_PODS * PARSE_SCRAPES)
   }
-  const read = (pages: ReadonlyArray<ReadonlyArray<string>>) => () => {
+  const read = (pages: ReadonlyArray<ReadonlyArray<Buffer>>) => () => {
     const readers = entries.map(() => new EnginePageReader())
     for (let scrape = 0; scrape < PARSE_SCRAPES; scrape++) {
       for (let p = 0; p < PARSE_PODS; p++) {
-        const page = readers[p]!.read(pages[p]![scrape]!, selection, entries[p]!.baseModel)
+        const page = readers[p]!.readBytes(pages[p]![scrape]!, selection, entries[p]!.baseModel)
         if (page._tag === "Success") store.replaceEngineMetrics(entries[p]!, page.success.metrics, scrape)
       }
     }
   }
-  const whole = (pages: ReadonlyArray<ReadonlyArray<string>>) => () => {
+  const whole = (pages: ReadonlyArray<ReadonlyArray<Buffer>>) => () => {
     for (let scrape = 0; scrape < PARSE_SCRAPES; scrape++) {
       for (let p = 0; p < PARSE_PODS; p++) {
-        const page = parse(pages[p]![scrape]!, { families: selection.families, malformed: "fail" })
+        const page = parse(pages[p]![scrape]!.toString("latin1"), { families: selection.families, malformed: "fail" })
         if (page._tag === "Success") metricsOfPage(page.success, selection, entries[p]!.baseModel)
       }
     }

@@ -3,6 +3,7 @@
  * (`EngineTransport`) speak of it: where the page is, the limits it is
  * fetched within, the page as fetched, and how a scrape can fail.
  */
+import { isAscii, isUtf8 } from "node:buffer"
 import { Schema } from "effect"
 import type { ExpositionParseError } from "../exposition/MetricFamily.ts"
 
@@ -23,10 +24,22 @@ export class ScrapeError extends Schema.TaggedError<ScrapeError>()("ScrapeError"
   status: Schema.optional(Schema.Number)
 }) {}
 
-/** A page as fetched: its text, and whether its bytes were all UTF-8 (else the text holds U+FFFD for what was not). */
-export interface PageBody {
-  readonly text: string
-  readonly utf8: boolean
+/** A page as fetched: its bytes, read as they are (`EnginePageReader.readBytes`) or as text. */
+export class PageBody {
+  readonly bytes: Buffer
+  constructor(bytes: Buffer) {
+    this.bytes = bytes
+  }
+
+  /** Whether the bytes are all UTF-8 (else the text holds U+FFFD for what was not). */
+  get utf8(): boolean {
+    return isAscii(this.bytes) || isUtf8(this.bytes)
+  }
+
+  /** The page's text; engines write ASCII, a one-byte string with no decoding. */
+  get text(): string {
+    return isAscii(this.bytes) ? this.bytes.toString("latin1") : this.bytes.toString("utf8")
+  }
 }
 
 export interface ScrapeLimits {

@@ -11,10 +11,9 @@
  * other than 200 is read to its end (so the connection serves the next
  * scrape) and dropped.
  */
-import { isAscii, isUtf8 } from "node:buffer"
 import { Context, Effect, Layer } from "effect"
 import { Client, type Dispatcher } from "undici"
-import { type PageBody, ScrapeError, type ScrapeLimits } from "./EngineScrape.ts"
+import { PageBody, ScrapeError, type ScrapeLimits } from "./EngineScrape.ts"
 
 /** One engine origin's connection. */
 export interface EngineConnection {
@@ -162,12 +161,7 @@ class PageHandler implements Dispatcher.DispatchHandler {
     if (bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== NEWLINE) {
       return Effect.fail(this.#failure("truncated", "the page does not end with a line break"))
     }
-    // Engines write ASCII: a one-byte string, no decoding.
-    return Effect.succeed(
-      isAscii(bytes)
-        ? { text: bytes.toString("latin1"), utf8: true }
-        : { text: bytes.toString("utf8"), utf8: isUtf8(bytes) }
-    )
+    return Effect.succeed(new PageBody(bytes))
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {

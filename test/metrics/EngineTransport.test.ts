@@ -9,7 +9,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, ManagedRuntime } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
-import { ScrapeError, type ScrapeLimits } from "../../src/metrics/EngineScrape.ts"
+import { PageBody, ScrapeError, type ScrapeLimits } from "../../src/metrics/EngineScrape.ts"
 import { type EngineConnection, EngineTransport } from "../../src/metrics/EngineTransport.ts"
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void
@@ -87,7 +87,7 @@ describe("the undici engine transport", () => {
       server.handler = (_, response) => response.writeHead(200, { "content-length": 4 }).end("a 1\n")
       for (let i = 0; i < 5; i++) {
         const exit = yield* get()
-        assert.deepStrictEqual(exit, Exit.succeed({ text: "a 1\n", utf8: true }))
+        assert.deepStrictEqual(exit, Exit.succeed(new PageBody(Buffer.from("a 1\n"))))
       }
       server.handler = (_, response) => response.writeHead(503).end("overloaded\n")
       const refused = failureOf(yield* get())
@@ -95,7 +95,7 @@ describe("the undici engine transport", () => {
       assert.strictEqual(refused.status, 503)
       assert.strictEqual(refused.url, `${origin}/metrics`)
       server.handler = (_, response) => response.end("b 2\n")
-      assert.deepStrictEqual(yield* get(), Exit.succeed({ text: "b 2\n", utf8: true }), "chunked")
+      assert.deepStrictEqual(yield* get(), Exit.succeed(new PageBody(Buffer.from("b 2\n"))), "chunked")
       assert.strictEqual(server.connections - before, 1, "one connection for all of them")
     })
   )
@@ -107,7 +107,7 @@ describe("the undici engine transport", () => {
       const bad = yield* get()
       assert.isTrue(Exit.isSuccess(bad) && !bad.value.utf8 && bad.value.text.includes("\uFFFD"))
       server.handler = (_, response) => response.end('a{x="é"} 1\n')
-      assert.deepStrictEqual(yield* get(), Exit.succeed({ text: 'a{x="é"} 1\n', utf8: true }))
+      assert.deepStrictEqual(yield* get(), Exit.succeed(new PageBody(Buffer.from('a{x="é"} 1\n'))))
     })
   )
 

@@ -5,10 +5,9 @@
  * the time limit (on the test's clock) and the size limit, only whole, an
  * error status read to its end and refused.
  */
-import { isUtf8 } from "node:buffer"
 import { Cause, Effect, Layer } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
-import { type PageBody, ScrapeError, type ScrapeLimits } from "../../src/metrics/EngineScrape.ts"
+import { PageBody, ScrapeError, type ScrapeLimits } from "../../src/metrics/EngineScrape.ts"
 import { EngineTransport } from "../../src/metrics/EngineTransport.ts"
 
 export interface MockResponse {
@@ -33,8 +32,6 @@ export const mockHttpClient = (handler: MockHandler): HttpClient.HttpClient =>
       )
     )
   )
-
-const decoder = new TextDecoder()
 
 /** The body's bytes, never reading past `allowed`; undefined when it is longer. A stream over it is cancelled. */
 const bytesOf = (body: MockResponse["body"], allowed: number): Effect.Effect<Uint8Array | undefined, string> => {
@@ -83,7 +80,7 @@ const page = (url: string, response: MockResponse, limits: ScrapeLimits): Effect
       if (bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== 10) {
         return fail("truncated", "the page does not end with a line break")
       }
-      return Effect.succeed({ text: decoder.decode(bytes), utf8: isUtf8(bytes) })
+      return Effect.succeed(new PageBody(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)))
     })
   )
 }

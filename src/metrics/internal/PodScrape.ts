@@ -117,7 +117,7 @@ interface PageRead {
 const readPage = (context: ScrapeContext, state: PodScrape, body: PageBody): PageRead => {
   const readAs = (engine: Engine): Result.Result<PageMetrics, ScrapeError> =>
     Result.mapError(
-      state.reader.read(body.text, context.selectionFor(engine), state.entry.baseModel, !body.utf8),
+      state.reader.readBytes(body.bytes, context.selectionFor(engine), state.entry.baseModel),
       (failure) => malformedPage(state.url, failure)
     )
   const read = readAs(state.engine)
