@@ -352,7 +352,10 @@ export class FleetStore {
     if (model.pods.size !== 0) return
     this.#models.delete(name)
     // A model gone keeps its pending count only while requests counted in it are in flight.
-    if (this.#pending.get(name)?.count === 0) this.#pending.delete(name)
+    const pending = this.#pending.get(name)
+    if (pending === undefined) return
+    if (pending.count === 0) this.#pending.delete(name)
+    else pending.modelGone = true
   }
 
   // ---- reads -----------------------------------------------------------------
@@ -611,8 +614,10 @@ export class FleetStore {
   #pendingCounter(model: string): PendingCounter {
     let pending = this.#pending.get(model)
     if (pending === undefined) {
-      pending = { count: 0 }
+      pending = { count: 0, modelGone: false }
       this.#pending.set(model, pending)
+    } else if (pending.modelGone) {
+      pending.modelGone = false
     }
     return pending
   }
@@ -620,7 +625,7 @@ export class FleetStore {
   #releasePending(model: string, pending: PendingCounter): void {
     if (pending.count > 0) pending.count--
     // Forget the counter of a model that is gone once nothing is pending for it.
-    if (pending.count === 0 && !this.#models.has(model)) this.#pending.delete(model)
+    if (pending.count === 0 && pending.modelGone && this.#pending.get(model) === pending) this.#pending.delete(model)
   }
 
   /** The tracked entry of the routed pod, unless the pod was recreated since routing. */

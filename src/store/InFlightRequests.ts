@@ -20,6 +20,8 @@ export const DEFAULT_REQUEST_LIFETIME_MS = 3_600_000
 /** The gateway's count of a model's requests not yet finished. */
 export interface PendingCounter {
   count: number
+  /** The model left the store: the counter goes once nothing is pending in it. */
+  modelGone: boolean
 }
 
 /** A request between `addRequest` and its `doneRequest`, and what it counted. */
@@ -79,8 +81,15 @@ class ExpiryWindow {
   }
 }
 
+/**
+ * A key no request has, kept in the map by id: V8 shrinks a map that a delete
+ * leaves empty, a runtime call each time, and a gateway with one request in
+ * flight at a time would pay it on every done.
+ */
+const NEVER_EMPTY: unique symbol = Symbol("never empty")
+
 export class InFlightRequests {
-  readonly #byId = new Map<string, InFlightRequest>()
+  readonly #byId = new Map<string | typeof NEVER_EMPTY, InFlightRequest | undefined>([[NEVER_EMPTY, undefined]])
   #oldest: ExpiryWindow | undefined = undefined
   #newest: ExpiryWindow | undefined = undefined
   /** The window the last add went to, when not the newest: after the clock went back, adds go there. */
@@ -101,7 +110,7 @@ export class InFlightRequests {
   }
 
   get size(): number {
-    return this.#byId.size
+    return this.#byId.size - 1
   }
 
   has(id: string): boolean {

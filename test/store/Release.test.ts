@@ -64,8 +64,8 @@ describe("the store lets go of what left it", () => {
   it("a request released after its lifetime, or done: its record goes, and the windows that held it", async () => {
     const requests = new InFlightRequests(1000)
     const refs = (() => {
-      const expiring = new InFlightRequest("expiring", "m", { count: 1 }, undefined)
-      const finished = new InFlightRequest("finished", "m", { count: 1 }, undefined)
+      const expiring = new InFlightRequest("expiring", "m", { count: 1, modelGone: false }, undefined)
+      const finished = new InFlightRequest("finished", "m", { count: 1, modelGone: false }, undefined)
       requests.add(expiring, 0)
       requests.add(finished, 500)
       return { expiring: new WeakRef(expiring), finished: new WeakRef(finished) }
