@@ -83,6 +83,8 @@ export class EnginePageReader {
   #page: { readonly bytes: Buffer; readonly read: BlockRead } | undefined
   /** The last page read well, and what it gave. */
   #last: { readonly bytes: Buffer; readonly metrics: PageMetrics } | undefined
+  /** Each family's first line as last read, and its bytes after a line break: what its block is found by. */
+  readonly #heads = new Map<string, { readonly line: string; readonly bytes: Buffer }>()
 
   /** Whether the last page read was read block by block (else whole). */
   get readByBlocks(): boolean {
@@ -279,7 +281,7 @@ export class EnginePageReader {
   /** A changed block of a family not asked for: only checked to hold that family's samples alone. */
   #readOther(text: string, block: FamilyBlock, family: string, blockText: string): ReadBlock | undefined {
     if (!samplesBelong(text, block)) return undefined
-    return { family, ...sizeOf(blockText), wanted: false, read: undefined }
+    return { family, ...this.#sizeOf(family, blockText), wanted: false, read: undefined }
   }
 
   /** A changed block of a histogram, gauge or counter asked for, read without the parser when written the plain way. */
@@ -295,7 +297,7 @@ export class EnginePageReader {
     const read = readPlainBlock(blockText, family, reading.kind, selection.profile.modelLabels, baseModel, layout)
     return read === undefined
       ? undefined
-      : { family, ...sizeOf(blockText), wanted: true, read: read.read, layout: read.layout }
+      : { family, ...this.#sizeOf(family, blockText), wanted: true, read: read.read, layout: read.layout }
   }
 
   /**
@@ -328,22 +330,25 @@ export class EnginePageReader {
         : parsedFamily === undefined
           ? undefined
           : readFamily(parsedFamily, reading, selection.profile, baseModel)
-    return { family, ...sizeOf(blockText), wanted: true, read }
+    return { family, ...this.#sizeOf(family, blockText), wanted: true, read }
+  }
+
+  /** A block's length and first line, in bytes (the page is ASCII: one byte a character); the line's bytes kept per family. */
+  #sizeOf(family: string, blockText: string): { readonly length: number; readonly head: Buffer } {
+    const newline = blockText.indexOf("\n")
+    const line = newline === -1 ? blockText : blockText.slice(0, newline + 1)
+    let head = this.#heads.get(family)
+    if (head === undefined || head.line !== line) {
+      head = { line: detached(line), bytes: Buffer.from(`\n${line}`, "latin1") }
+      this.#heads.set(family, head)
+    }
+    return { length: blockText.length, head: head.bytes }
   }
 
   #assemble(blocks: ReadonlyArray<ReadBlock>, selection: PageSelection): PageMetrics {
     const reads = new Map<string, FamilyRead>()
     for (const block of blocks) if (block.read !== undefined) reads.set(block.family, block.read)
     return assemble(selection, reads)
-  }
-}
-
-/** A block's length and first line, in bytes (the page is ASCII: one byte a character). */
-const sizeOf = (blockText: string): { readonly length: number; readonly head: Buffer } => {
-  const newline = blockText.indexOf("\n")
-  return {
-    length: blockText.length,
-    head: Buffer.from(`\n${newline === -1 ? blockText : blockText.slice(0, newline + 1)}`, "latin1")
   }
 }
 
