@@ -294,7 +294,9 @@ export class EnginePageReader {
     const { selection, baseModel } = context
     const reading = selection.readings.get(family)!
     if (reading.kind === "label") return undefined
-    const read = readPlainBlock(blockText, family, reading.kind, selection.profile.modelLabels, baseModel, layout)
+    const merge = reading.kind === "simple" ? reading.merge : undefined
+    const { modelLabels } = selection.profile
+    const read = readPlainBlock(blockText, family, reading.kind, modelLabels, baseModel, layout, merge)
     return read === undefined
       ? undefined
       : { family, ...this.#sizeOf(family, blockText), wanted: true, read: read.read, layout: read.layout }

@@ -160,6 +160,39 @@ describe("a block read without the parser", () => {
     )
   })
 
+  it("merges a gauge's or counter's series of one model as the catalogue says, and leaves one series twice to the parser", () => {
+    const counter =
+      "# HELP s_total Finished.\n# TYPE s_total counter\n" +
+      's_total{reason="stop",model_name="a"} 6\ns_total{reason="length",model_name="a"} 2\ns_total{reason="stop",model_name="b"} 1\n'
+    for (const merge of ["sum", "max"] as const) {
+      const plain = readPlainBlock(counter, "s_total", "simple", MODEL_LABELS, BASE, undefined, merge)
+      const page = parse(counter, { malformed: "fail" })
+      assert.isTrue(Result.isSuccess(page))
+      const family = Result.getOrThrow(page).families.get("s_total")!
+      const fromParser = readFamily(
+        family,
+        { kind: "simple", merge },
+        { ...engineProfiles.vllm, modelLabels: MODEL_LABELS },
+        BASE
+      )
+      assert.deepStrictEqual(comparable(plain?.read), comparable(fromParser), merge)
+    }
+    assert.strictEqual(
+      comparable(readPlainBlock(counter, "s_total", "simple", MODEL_LABELS, BASE, undefined, "sum")?.read).values[0][1]
+        .value,
+      8
+    )
+    for (const odd of [
+      's_total{reason="stop",model_name="a"} 1', // one series twice: the parser says it is malformed
+      's_total{model_name="a",reason="other"} 1' // its labels in another order: the parser orders them
+    ]) {
+      assert.isUndefined(
+        readPlainBlock(`${counter}${odd}\n`, "s_total", "simple", MODEL_LABELS, BASE, undefined, "sum"),
+        odd
+      )
+    }
+  })
+
   it("names a series' model by the first model label that names one, else the pod's base model", () => {
     const text =
       '# TYPE h histogram\nh_bucket{le="+Inf",name="n",model_name=""} 1\nh_sum{name="n",model_name=""} 1\nh_count{name="n",model_name=""} 1\n' +

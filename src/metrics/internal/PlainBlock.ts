@@ -40,6 +40,7 @@ import {
   UNDEFINED_MODEL
 } from "../EnginePage.ts"
 import { MetricValue } from "../../store/MetricValue.ts"
+import type { SampleMerge } from "../MetricCatalogue.ts"
 import { detached } from "./Detached.ts"
 import { suffixLength } from "../../exposition/Lexing.ts"
 
@@ -67,6 +68,8 @@ interface SeriesHead {
   /** A bucket's bound. */
   readonly bound: number
   readonly model: string
+  /** Its label names, in the order written. */
+  readonly names: string
 }
 
 /** What a block's lines said before their values, to read the next page's block by. */
@@ -154,8 +157,8 @@ const headAt = (
   }
   let bound = Number.NaN
   const models: Array<string | undefined> = []
+  const names: Array<string> = []
   if (text.charCodeAt(cursor) === OPEN_BRACE) {
-    const names: Array<string> = []
     cursor++
     while (text.charCodeAt(cursor) !== CLOSE_BRACE) {
       const nameStart = cursor
@@ -194,7 +197,7 @@ const headAt = (
       break
     }
   }
-  return { head: detached(text.slice(start, cursor + 1)), suffix, bound, model }
+  return { head: detached(text.slice(start, cursor + 1)), suffix, bound, model, names: names.join(",") }
 }
 
 /**
@@ -202,7 +205,9 @@ const headAt = (
  * parsed block, and its layout; undefined when the block is not written the
  * plain way. `before` is the layout of the family's block on the page before.
  * `modelLabels` name the model of a series, in order of preference; a series
- * that names none belongs to `baseModel`.
+ * that names none belongs to `baseModel`. A gauge's or counter's series of
+ * one model (one per engine of a data-parallel deployment, or per finish
+ * reason) merge as `merge` says; without it they are left to the parser.
  */
 export const readPlainBlock = (
   text: string,
@@ -210,7 +215,8 @@ export const readPlainBlock = (
   reading: PlainReading,
   modelLabels: ReadonlyArray<string>,
   baseModel: string,
-  before: BlockLayout | undefined
+  before: BlockLayout | undefined,
+  merge?: SampleMerge
 ): PlainBlockRead | undefined => {
   if (text.indexOf("\\") !== -1 || text.indexOf("\r") !== -1) return undefined
   // A gauge or counter named like a histogram's sample is left to the parser's filing.
@@ -223,7 +229,7 @@ export const readPlainBlock = (
   let heads: Array<SeriesHead> | undefined
   let line = 0
   const byModel = new Map<string, HistogramParts>()
-  const simple = reading === "simple" ? new Map<string, MetricValue>() : undefined
+  const simple = reading === "simple" ? new Map<string, number>() : undefined
   let parts: HistogramParts | undefined
   let lastModel = ""
   const length = text.length
@@ -251,9 +257,14 @@ export const readPlainBlock = (
     const value = valueAt(text, start + series.head.length, end)
     if (value === undefined) return undefined
     if (simple !== undefined) {
-      // A model named twice: one per engine of a data-parallel deployment, or one series twice.
-      if (simple.has(series.model)) return undefined
-      simple.set(series.model, MetricValue.simple(value))
+      const previous = simple.get(series.model)
+      if (previous !== undefined) {
+        // A model named twice: series of its own each, or one series twice (the parser's to say).
+        if (merge === undefined || !isNewSeries(heads ?? known, line - 1, series)) return undefined
+        simple.set(series.model, merge === "sum" ? previous + value : Math.max(previous, value))
+      } else {
+        simple.set(series.model, value)
+      }
       start = end + 1
       continue
     }
@@ -286,5 +297,24 @@ export const readPlainBlock = (
     heads === undefined && line === known.length && before !== undefined
       ? before
       : { comments: detached(text.slice(0, samplesStart)), heads: heads ?? known.slice(0, line) }
-  return { read: simple === undefined ? histogramsOf(byModel) : { _tag: "Values", values: simple }, layout }
+  return { read: simple === undefined ? histogramsOf(byModel) : valuesOf(simple), layout }
+}
+
+/**
+ * Whether the series of the line after the first `count` is none of the
+ * earlier ones of its model: its text differs from theirs, its label names
+ * written in the same order (else the parser, which orders them, decides).
+ */
+const isNewSeries = (earlier: ReadonlyArray<SeriesHead>, count: number, series: SeriesHead): boolean => {
+  for (let i = 0; i < count; i++) {
+    const other = earlier[i]!
+    if (other.model === series.model && (other.head === series.head || other.names !== series.names)) return false
+  }
+  return true
+}
+
+const valuesOf = (merged: ReadonlyMap<string, number>): FamilyRead => {
+  const values = new Map<string, MetricValue>()
+  for (const [model, value] of merged) values.set(model, MetricValue.simple(value))
+  return { _tag: "Values", values }
 }
