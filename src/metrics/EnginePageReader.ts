@@ -62,7 +62,7 @@ interface ReadBlock {
 interface BlockRead {
   readonly blocks: ReadonlyArray<ReadBlock>
   /** Each block's first byte; one more entry, the end of the last. */
-  readonly starts: Int32Array
+  readonly starts: ReadonlyArray<number>
   readonly wantedChanged: boolean
 }
 
@@ -169,7 +169,7 @@ export class EnginePageReader {
     if (pageEnd < first || !same(bytes, 0, last, 0, first) || !same(bytes, pageEnd, last, last.length - tail, tail)) {
       return undefined
     }
-    const starts = new Int32Array(count + 1)
+    const starts: Array<number> = new Array(count + 1)
     let blocks: Array<ReadBlock> | undefined
     let wantedChanged = false
     let at = first
@@ -238,7 +238,7 @@ export class EnginePageReader {
       return byFamily.get(family)
     }
     const blocks: Array<ReadBlock> = []
-    const starts = new Int32Array(found.length + 1)
+    const starts: Array<number> = new Array(found.length + 1)
     let wanted = 0
     let wantedChanged = false
     for (let index = 0; index < found.length; index++) {
