@@ -7,19 +7,15 @@ import type { V1Pod } from "@kubernetes/client-node"
 import type { FleetStore, PodEntry } from "../store/FleetStore.ts"
 import { REALTIME_RUNNING_METRIC } from "../store/FleetStore.ts"
 import type { MetricValue } from "../store/MetricValue.ts"
-import { isReady, labelOf, namespaceOf, podIpOf } from "../store/Pod.ts"
+import { engineLabelOf, isReady, namespaceOf, podIpOf } from "../store/Pod.ts"
+import { DEFAULT_ENGINE } from "../metrics/MetricCatalogue.ts"
 import type { KeyMetrics, MetricJson, ModelList, ModelObject, ModelPod, ModelPods, PodDetail } from "./ServiceApi.ts"
 import { formatSampleValue } from "../exposition/Render.ts"
 
 export const OWNER = "aibrix"
 
-/** The pod label that names a pod's inference engine. */
-export const ENGINE_LABEL = "model.aibrix.ai/engine"
-/** The engine of a pod without the label. */
-export const DEFAULT_ENGINE = "vllm"
-
 /** The inference engine a pod runs, as its label names it (`vllm` when absent or empty). */
-export const engineOf = (pod: V1Pod): string => labelOf(pod, ENGINE_LABEL) || DEFAULT_ENGINE
+export const engineOf = (pod: V1Pod): string => engineLabelOf(pod) ?? DEFAULT_ENGINE
 
 const finiteOrNull = (value: number): number | null => (Number.isFinite(value) ? value : null)
 
