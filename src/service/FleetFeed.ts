@@ -10,7 +10,7 @@ import { Schema } from "effect"
 import type { FleetStore, PodEntry } from "../store/FleetStore.ts"
 import { type FleetHistory, podFigures } from "./FleetHistory.ts"
 import { keyValues, modelEntries, modelList, modelPod } from "./FleetViews.ts"
-import { KeyMetrics, MetricNumber } from "./ServiceApi.ts"
+import { MetricNumber, ModelPod } from "./ServiceApi.ts"
 
 const Series = Schema.Array(MetricNumber)
 
@@ -26,17 +26,9 @@ export type FeedModel = typeof FeedModel.Type
 export const FeedPod = Schema.Struct({
   key: Schema.String,
   uid: Schema.String,
-  name: Schema.String,
-  namespace: Schema.String,
-  ip: Schema.String,
-  ready: Schema.Boolean,
-  engine: Schema.String,
-  base_model: Schema.String,
-  stale: Schema.Boolean,
-  /** How old the engine's values are (ms): 0 while fresh, `null` without values (see `FleetHistory.valuesAge`). */
+  ...ModelPod.fields,
+  /** How old the engine's values are (ms): 0 while fresh, `null` without values (see `valuesAge`). */
   age_ms: Schema.NullOr(Schema.Number),
-  /** The key figures under the pod's base model (see `podFigures`). */
-  metrics: KeyMetrics,
   /** The samples after the cursor (all kept when `full`), oldest first, the last one taken at `at`. */
   history: Schema.Struct({
     running: Series,
@@ -83,20 +75,35 @@ export const readCursor = (cursor: string, run: string): number | undefined | Ba
   return match[1] === run ? Number(match[2]) : undefined
 }
 
+/**
+ * How old a pod's engine values are at `now`: 0 while fresh (their scrape is
+ * within the store's stale horizon), the time since their scrape once stale,
+ * null when the pod has none (never scraped well, or dropped).
+ */
+export const valuesAge = (entry: PodEntry, stale: boolean, now: number): number | null => {
+  const scrapedAt = entry.engineScrapedAt
+  if (scrapedAt === undefined) return null
+  return stale ? now - scrapedAt : 0
+}
+
 const feedPod = (
   store: FleetStore,
   entry: PodEntry,
   history: FleetHistory,
   after: number | undefined,
   now: number
-): FeedPod => ({
-  key: entry.key,
-  uid: entry.uid,
-  ...modelPod(entry, keyValues(entry, entry.baseModel), store.isEngineStale(entry, now)),
-  metrics: podFigures(entry),
-  age_ms: history.valuesAge(store, entry, now),
-  history: history.history(entry, after)
-})
+): FeedPod => {
+  const stale = store.isEngineStale(entry, now)
+  const pod = modelPod(entry, keyValues(entry, entry.baseModel), stale)
+  return {
+    key: entry.key,
+    uid: entry.uid,
+    ...pod,
+    metrics: podFigures(entry, pod.metrics),
+    age_ms: valuesAge(entry, stale, now),
+    history: history.history(entry, after)
+  }
+}
 
 export interface FeedOptions {
   readonly run: string

@@ -4,9 +4,6 @@
  * (`capacity` samples), numbered by a sequence that grows by one per sample.
  * A pod's history lasts as long as its store entry: a recreated pod starts a
  * new one, a removed pod's is dropped at the next sample.
- *
- * How old a pod's engine values are comes from the store: the time of the
- * scrape that produced them (`PodEntry.engineScrapedAt`).
  */
 import type { FleetStore, PodEntry } from "../store/FleetStore.ts"
 import { keyMetrics, keyValues } from "./FleetViews.ts"
@@ -22,16 +19,18 @@ export type LoadHistory = Record<LoadSeries, Array<number | null>>
 const SERIES_COUNT = LOAD_SERIES.length
 
 /**
- * A pod's key figures under its base model, as the page shows them. The
- * gateway's running count is the pod's own count until the metric that
- * mirrors it is first set (it is set on every change of the count).
+ * A pod's key figures under its base model (`figures`, when already read), as
+ * the page shows them. The gateway's running count is the pod's own count
+ * until the metric that mirrors it is first set (it is set on every change of
+ * the count).
  */
-export const podFigures = (entry: PodEntry): KeyMetrics => {
-  const figures = keyMetrics(keyValues(entry, entry.baseModel))
-  return figures.realtime_num_requests_running === null
+export const podFigures = (
+  entry: PodEntry,
+  figures: KeyMetrics = keyMetrics(keyValues(entry, entry.baseModel))
+): KeyMetrics =>
+  figures.realtime_num_requests_running === null
     ? { ...figures, realtime_num_requests_running: entry.running }
     : figures
-}
 
 class PodHistory {
   /** Sequence number of the oldest sample held, and of the newest. */
@@ -104,17 +103,5 @@ export class FleetHistory {
       }
     }
     return result
-  }
-
-  /**
-   * How old the pod's engine values are at `now`: 0 while they are fresh
-   * (their scrape is within the store's stale horizon), the time since their
-   * scrape once stale, null when the pod has none (never scraped well, or
-   * dropped).
-   */
-  valuesAge(store: FleetStore, entry: PodEntry, now: number): number | null {
-    const scrapedAt = entry.engineScrapedAt
-    if (scrapedAt === undefined) return null
-    return store.isEngineStale(entry, now) ? now - scrapedAt : 0
   }
 }

@@ -1,12 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
-import { FleetStore } from "../../src/store/FleetStore.ts"
+import { FleetStore, type PodEntry } from "../../src/store/FleetStore.ts"
 import { MetricValue } from "../../src/store/MetricValue.ts"
-import { BadCursor, FleetFeed, FleetFeedCache, fleetFeed, readCursor } from "../../src/service/FleetFeed.ts"
+import { BadCursor, FleetFeed, FleetFeedCache, fleetFeed, readCursor, valuesAge } from "../../src/service/FleetFeed.ts"
 import { FleetHistory } from "../../src/service/FleetHistory.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { isCollected } from "../support/garbage.ts"
+
+/** The engine values of a pod of `llama` running `running` requests. */
+const engineValues = (running: number) => ({
+  pod: new Map(),
+  models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(running)]])]])
+})
 
 const RUN = "run1"
 const options = (now: number) => ({ run: RUN, periodMs: 1000, ready: true, now })
@@ -30,11 +36,7 @@ const fleet = () => {
   for (const event of events) store.apply(event)
   const a = store.podEntry("default", "a")!
   // Scraped at 2500 ms: fresh in the first test's feed, read at 2500 ms.
-  store.replaceEngineMetrics(
-    a,
-    { pod: new Map(), models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(3)]])]]) },
-    2500
-  )
+  store.replaceEngineMetrics(a, engineValues(3), 2500)
   return { store, a, history: new FleetHistory(5) }
 }
 
@@ -85,14 +87,7 @@ describe("the fleet page's feed", () => {
     const { store, a, history } = fleet()
     history.sample(store, 1000)
     const first = fleetFeed(store, history, undefined, options(1000))
-    store.replaceEngineMetrics(
-      a,
-      {
-        pod: new Map(),
-        models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(7)]])]])
-      },
-      1500
-    )
+    store.replaceEngineMetrics(a, engineValues(7), 1500)
     history.sample(store, 2000)
     history.sample(store, 3000)
     const after = readCursor(first.cursor, RUN)
@@ -112,6 +107,23 @@ describe("the fleet page's feed", () => {
     }
   })
 
+  it("tells how old a pod's engine values are: null without values, 0 while fresh, the time since their scrape once stale", () => {
+    const { store, a, history } = fleet()
+    const b = store.podEntry("team", "b")!
+    const age = (entry: PodEntry, now: number) => valuesAge(entry, store.isEngineStale(entry, now), now)
+    assert.isNull(age(b, 0))
+    assert.strictEqual(age(a, 2900), 0, "within the stale horizon (500 ms)")
+    assert.strictEqual(age(a, 6000), 3500)
+    history.sample(store, 6000)
+    assert.strictEqual(fleetFeed(store, history, undefined, options(6000)).pods[0]?.age_ms, 3500, "as the feed says")
+    store.replaceEngineMetrics(a, engineValues(2), 7000)
+    assert.strictEqual(age(a, 7000), 0)
+    // Dropped after failing past the drop horizon: no values, so no age, and stale.
+    store.dropEngineMetrics(a)
+    assert.isNull(age(a, 20_000))
+    assert.isTrue(store.isEngineStale(a, 20_000))
+  })
+
   it("builds each answer once per sample, whatever the number of pages asking", () => {
     const { store, a, history } = fleet()
     history.sample(store, 1000)
@@ -122,14 +134,7 @@ describe("the fleet page's feed", () => {
     assert.notStrictEqual(feeds.body(undefined, false, 1200), first, "readiness is part of the answer")
     assert.instanceOf(feeds.body("nonsense", true, 1200), BadCursor)
 
-    store.replaceEngineMetrics(
-      a,
-      {
-        pod: new Map(),
-        models: new Map([["llama", new Map([["num_requests_running", MetricValue.simple(9)]])]])
-      },
-      1500
-    )
+    store.replaceEngineMetrics(a, engineValues(9), 1500)
     history.sample(store, 2000)
     const next = feeds.body(`${RUN}.1`, true, 2000)
     assert.notStrictEqual(next, first)

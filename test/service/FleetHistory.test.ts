@@ -89,25 +89,6 @@ describe("FleetHistory", () => {
     for (const ref of refs) assert.isTrue(await isCollected(ref))
   })
 
-  it("tells how old a pod's engine values are: null without values, 0 while fresh, the time since their scrape once stale", () => {
-    const store = storeWith("a", "b")
-    const a = store.podEntry("default", "a")!
-    const b = store.podEntry("default", "b")!
-    const history = new FleetHistory(10)
-    assert.isNull(history.valuesAge(store, a, 0))
-    store.replaceEngineMetrics(a, engineValues(1, 0, 0), 1000)
-    history.sample(store, 1000)
-    assert.strictEqual(history.valuesAge(store, a, 1500), 0, "within the stale horizon (500 ms)")
-    assert.strictEqual(history.valuesAge(store, a, 4500), 3500)
-    store.replaceEngineMetrics(a, engineValues(2, 0, 0), 5000)
-    assert.strictEqual(history.valuesAge(store, a, 5000), 0)
-    // Dropped after failing past the drop horizon: no values, so no age, and stale.
-    store.replaceEngineMetrics(b, engineValues(1, 0, 0), 1000)
-    store.dropEngineMetrics(b)
-    assert.isNull(history.valuesAge(store, b, 12_000))
-    assert.isTrue(store.isEngineStale(b, 12_000))
-  })
-
   it("refuses a capacity that is no positive integer", () => {
     assert.throws(() => new FleetHistory(0), RangeError)
     assert.throws(() => new FleetHistory(1.5), RangeError)
