@@ -9,7 +9,7 @@
 import { Schema } from "effect"
 import type { FleetStore, PodEntry } from "../store/FleetStore.ts"
 import { type FleetHistory, podFigures } from "./FleetHistory.ts"
-import { keyValues, modelEntries, modelList, modelPod } from "./FleetViews.ts"
+import { keyValues, modelPod, modelRows } from "./FleetViews.ts"
 import { MetricNumber, ModelPod } from "./ServiceApi.ts"
 
 const Series = Schema.Array(MetricNumber)
@@ -125,12 +125,8 @@ export const fleetFeed = (
   const seq = history.seq
   const full = after === undefined || after > seq || after < seq - history.capacity
   const since = full ? undefined : after
-  const models = modelList(store, 0).data.map(
-    (model): FeedModel => ({
-      id: model.id,
-      parent: model.parent,
-      pods: modelEntries(store, model.id).map((entry) => entry.key)
-    })
+  const models = modelRows(store).map(
+    ({ id, parent, entries }): FeedModel => ({ id, parent, pods: entries.map((entry) => entry.key) })
   )
   const pods: Array<FeedPod> = []
   for (const entry of store.podEntries()) pods.push(feedPod(store, entry, history, since, options.now))

@@ -54,12 +54,22 @@ const createdSeconds = (timestamp: unknown): number | undefined => {
 
 // ---- the model list ---------------------------------------------------------
 
+/** A model the store knows, with the entries of its pods. */
+export interface ModelRow {
+  readonly id: string
+  /** The base model an adapter runs on; null for a base model. */
+  readonly parent: string | null
+  readonly entries: ReadonlyArray<PodEntry>
+  /** Unix seconds: the adapter's creation time, when it is an adapter that has one. */
+  readonly adapterCreated: number | undefined
+}
+
 /**
- * The OpenAI-compatible model list: base models and adapters in the order the
- * store knows them. An adapter's parent is its `spec.baseModel` when it names
- * one, else the base model of the first pod that loads it.
+ * Base models and adapters in the order the store knows them. An adapter's
+ * parent is its `spec.baseModel` when it names one, else the base model of the
+ * first pod that loads it.
  */
-export const modelList = (store: FleetStore, fallbackCreated: number): ModelList => {
+export const modelRows = (store: FleetStore): Array<ModelRow> => {
   const adapterSpecs = new Map<string, { baseModel: string | undefined; created: number | undefined }>()
   for (const adapter of store.listAdapters()) {
     const name = adapter.metadata?.name
@@ -75,32 +85,43 @@ export const modelList = (store: FleetStore, fallbackCreated: number): ModelList
         : undefined
     adapterSpecs.set(name, { baseModel, created: createdSeconds(adapter.metadata?.["creationTimestamp"]) })
   }
-  const data: Array<ModelObject> = []
-  for (const model of store.listModels()) {
-    const entries = modelEntries(store, model)
-    const isBase = entries.some((entry) => entry.baseModel === model)
-    const adapter = isBase ? undefined : adapterSpecs.get(model)
+  const rows: Array<ModelRow> = []
+  for (const id of store.listModels()) {
+    const entries = modelEntries(store, id)
+    const isBase = entries.some((entry) => entry.baseModel === id)
+    const adapter = isBase ? undefined : adapterSpecs.get(id)
     const parent = isBase ? null : (adapter?.baseModel ?? entries[0]?.baseModel ?? null)
-    let created = adapter?.created
-    if (created === undefined) {
-      for (const entry of entries) {
-        const podCreated = createdSeconds(entry.pod.metadata.creationTimestamp)
-        if (podCreated !== undefined && (created === undefined || podCreated < created)) created = podCreated
-      }
-    }
-    data.push({
-      id: model,
+    rows.push({ id, parent, entries, adapterCreated: adapter?.created })
+  }
+  return rows
+}
+
+/** The oldest creation time of the pods (unix seconds); undefined when none says. */
+const oldestCreated = (entries: ReadonlyArray<PodEntry>): number | undefined => {
+  let created: number | undefined
+  for (const entry of entries) {
+    const podCreated = createdSeconds(entry.pod.metadata.creationTimestamp)
+    if (podCreated !== undefined && (created === undefined || podCreated < created)) created = podCreated
+  }
+  return created
+}
+
+/** The OpenAI-compatible model list (see `modelRows`). */
+export const modelList = (store: FleetStore, fallbackCreated: number): ModelList => ({
+  object: "list",
+  data: modelRows(store).map(
+    ({ id, parent, entries, adapterCreated }): ModelObject => ({
+      id,
       object: "model",
-      created: created ?? fallbackCreated,
+      created: adapterCreated ?? oldestCreated(entries) ?? fallbackCreated,
       owned_by: OWNER,
-      root: parent ?? model,
+      root: parent ?? id,
       parent,
       pods: entries.length,
       ready_pods: entries.filter((entry) => isReady(entry.pod)).length
     })
-  }
-  return { object: "list", data }
-}
+  )
+})
 
 /** The store's entries of the pods that serve a model (empty when it has none). */
 export const modelEntries = (store: FleetStore, model: string): ReadonlyArray<PodEntry> => {
