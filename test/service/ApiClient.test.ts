@@ -4,27 +4,20 @@
  * the server publishes, and the docs page made from it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
-import { FetchHttpClient, HttpServer } from "effect/http"
+import { Effect } from "effect"
+import { FetchHttpClient } from "effect/http"
 import { HttpApiClient, OpenApi } from "effect/http-api"
 import { initForTest } from "../../layers/index.ts"
-import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
-import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { CacheWriter } from "../../src/cache/CacheWriter.ts"
 import { CacheApi, DiscoveryEvent, MetricValue, ServiceApi } from "../../src/index.ts"
-import { serveApi } from "../../src/service/ServiceServer.ts"
+import { apiServer, synced } from "../support/apiServer.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { withFreshRegistry } from "../support/metricRegistry.ts"
 
 /** The API on a real server on port 0 over a synced test cache; its base URL. */
 const server = Effect.gen(function* () {
-  const signal = yield* makeReadinessSignal
-  yield* signal.markReady
-  const readiness = Layer.succeed(CacheReadiness, signal.readiness)
-  const context = yield* Layer.build(
-    serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(Layer.merge(readiness, CacheMetrics.layer)))
-  )
+  const url = yield* apiServer(synced)
   const writer = yield* CacheWriter
   yield* writer.applyAll([
     DiscoveryEvent.PodAdded({ pod: makePod({ name: "a", model: "llama", ip: "10.0.0.1" }) }),
@@ -34,7 +27,7 @@ const server = Effect.gen(function* () {
   const store = yield* CacheStore
   store.setPodModelMetric("default/a", "llama", "num_requests_running", MetricValue.simple(3))
   store.setPodModelMetric("default/a", "llama", "gpu_cache_usage_perc", MetricValue.simple(Number.NaN))
-  return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+  return url
 })
 
 const withClient = <A, E>(

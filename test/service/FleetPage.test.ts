@@ -3,11 +3,9 @@
  * by TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { HttpServer } from "effect/http"
 import { initForTest } from "../../layers/index.ts"
-import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { CacheWriter } from "../../src/cache/CacheWriter.ts"
 import { DiscoveryEvent } from "../../src/store/DiscoveryEvent.ts"
@@ -15,7 +13,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { FleetFeed } from "../../src/service/FleetFeed.ts"
 import { FEED_PATH, PAGE_PERIOD, PAGE_WINDOW } from "../../src/service/FleetPage.ts"
 import { ErrorBody } from "../../src/service/ServiceApi.ts"
-import { serveApi } from "../../src/service/ServiceServer.ts"
+import { apiServer, synced } from "../support/apiServer.ts"
 import { makePod } from "../support/fixtures.ts"
 import { withFreshRegistry } from "../support/metricRegistry.ts"
 
@@ -29,8 +27,7 @@ const withPage = <A, E>(
   body: (get: (path: string) => Effect.Effect<Fetched>) => Effect.Effect<A, E, CacheWriter | CacheStore>
 ) =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(ready)))
-    const url = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+    const url = yield* apiServer(synced)
     // The sampler's first sample, of the empty store.
     yield* Effect.yieldNow
     const get = (path: string) =>
@@ -40,15 +37,6 @@ const withPage = <A, E>(
       })
     return yield* body(get)
   }).pipe(Effect.scoped, Effect.provide(initForTest), withFreshRegistry)
-
-const ready: Layer.Layer<CacheReadiness> = Layer.effect(
-  CacheReadiness,
-  Effect.gen(function* () {
-    const signal = yield* makeReadinessSignal
-    yield* signal.markReady
-    return signal.readiness
-  })
-)
 
 const decodeFeed = (text: string) => Schema.decodeUnknownSync(FleetFeed)(JSON.parse(text))
 

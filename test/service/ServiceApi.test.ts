@@ -6,7 +6,6 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { createServer } from "node:http"
 import { createConnection } from "node:net"
 import { initForTest } from "../../layers/index.ts"
-import * as CacheMetrics from "../../src/cache/CacheMetrics.ts"
 import { CacheReadiness, makeReadinessSignal } from "../../src/cache/CacheReadiness.ts"
 import { CacheStore } from "../../src/cache/CacheStore.ts"
 import { CacheWriter } from "../../src/cache/CacheWriter.ts"
@@ -24,8 +23,9 @@ import {
   Readiness
 } from "../../src/service/ServiceApi.ts"
 import { readinessOnceBuilt } from "../../src/service/Service.ts"
-import { jsonErrors, serveApi } from "../../src/service/ServiceServer.ts"
+import { jsonErrors } from "../../src/service/ServiceServer.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
+import { apiServer, synced } from "../support/apiServer.ts"
 import { makeAdapter, makePod } from "../support/fixtures.ts"
 import { withFreshRegistry } from "../support/metricRegistry.ts"
 
@@ -75,10 +75,7 @@ const withServer = <A, E>(
   ) => Effect.Effect<A, E, CacheWriter | CacheStore>
 ) =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(
-      serveApi({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(Layer.merge(readiness, CacheMetrics.layer)))
-    )
-    const url = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+    const url = yield* apiServer(readiness)
     const get = (path: string) =>
       Effect.promise(async () => {
         const response = await fetch(url + path)
@@ -90,15 +87,6 @@ const withServer = <A, E>(
       })
     return yield* body(get, (request) => sendRaw(url, request))
   }).pipe(Effect.scoped, Effect.provide(initForTest), withFreshRegistry)
-
-const ready: Layer.Layer<CacheReadiness> = Layer.effect(
-  CacheReadiness,
-  Effect.gen(function* () {
-    const signal = yield* makeReadinessSignal
-    yield* signal.markReady
-    return signal.readiness
-  })
-)
 
 const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, text: string): S["Type"] =>
   Schema.decodeUnknownSync(schema)(JSON.parse(text))
@@ -147,7 +135,7 @@ const seed = Effect.gen(function* () {
 
 describe("the service's API", () => {
   it.effect("lists base models and adapters, OpenAI style, an adapter with its parent", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         yield* seed
         const response = yield* get("/v1/models")
@@ -172,7 +160,7 @@ describe("the service's API", () => {
   )
 
   it.effect("a model's pods with readiness and key metrics, and only the ready ones on ?ready=true", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         yield* seed
         const all = decode(ModelPods, (yield* get("/v1/models/llama/pods")).text)
@@ -210,7 +198,7 @@ describe("the service's API", () => {
   )
 
   it.effect("the kept body follows every change it shows: metrics, running counts, pods", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         const store = yield* seed
         const running = (pods: ModelPods) => pods.pods.find((pod) => pod.name === "a")?.metrics
@@ -243,7 +231,7 @@ describe("the service's API", () => {
   )
 
   it.effect("one pod with its models and every metric as JSON", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         yield* seed
         const response = yield* get("/v1/pods/default/a")
@@ -272,7 +260,7 @@ describe("the service's API", () => {
   )
 
   it.effect("unknown models, pods and routes are JSON 404s; bad parameters JSON 400s", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         yield* seed
         const cases: ReadonlyArray<readonly [string, number, string]> = [
@@ -296,7 +284,7 @@ describe("the service's API", () => {
   )
 
   it.effect("names up to 253 characters route, plain or percent-encoded; longer ones are a JSON 400", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         const writer = yield* CacheWriter
         const long150 = "m".repeat(150)
@@ -325,7 +313,7 @@ describe("the service's API", () => {
   )
 
   it.effect("every error of the HTTP layer, Node's parser included, is a JSON error with its 4xx", () =>
-    withServer(ready, (get, raw) =>
+    withServer(synced, (get, raw) =>
       Effect.gen(function* () {
         yield* seed
         const cases: ReadonlyArray<readonly [what: string, request: string, status: number, tag: string]> = [
@@ -419,7 +407,7 @@ describe("the service's API", () => {
       yield* withServer(unsynced, (get) =>
         Effect.map(get("/readyz"), (response) => assert.strictEqual(response.status, 503))
       )
-      yield* withServer(ready, (get) =>
+      yield* withServer(synced, (get) =>
         Effect.gen(function* () {
           yield* seed
           const response = yield* get("/readyz")
@@ -431,7 +419,7 @@ describe("the service's API", () => {
   )
 
   it.effect("/metrics is Prometheus text our own parser reads", () =>
-    withServer(ready, (get) =>
+    withServer(synced, (get) =>
       Effect.gen(function* () {
         yield* seed
         const response = yield* get("/metrics")
@@ -480,7 +468,7 @@ describe("the service's API", () => {
   it.effect(
     "/metrics shows the refresh's scrape durations and value ages as cumulative histograms, and scrapes by outcome",
     () =>
-      withServer(ready, (get) =>
+      withServer(synced, (get) =>
         Effect.gen(function* () {
           for (const ms of [0.5, 3, 3, 40, 2_000]) yield* Metric.update(scrapeDuration, ms / 1000)
           yield* Metric.update(valueAge, 0.045)
