@@ -10,18 +10,7 @@ import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "../support/redisServer.ts"
-import { type ServiceProcess, serviceProcess } from "../support/serviceProcess.ts"
-
-/** The last line, once the process exited with 1 and wrote nothing to stderr. */
-const failedLine = (service: ServiceProcess) =>
-  Effect.gen(function* () {
-    assert.strictEqual(yield* service.exited, 1, service.lines.join("\n"))
-    assert.strictEqual(service.stderr(), "", "reported once, in the log")
-    const last = service.lines.filter((line) => line.length > 0).at(-1) ?? ""
-    assert.include(last, "level=ERROR")
-    assert.include(last, "message=failed")
-    return last
-  })
+import { failedStart, serviceProcess } from "../support/serviceProcess.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "aibrix-start-"))),
@@ -49,7 +38,7 @@ describe("the service failing to start", () => {
     () =>
       Effect.gen(function* () {
         const { port } = yield* busyPort
-        const last = yield* failedLine(yield* serviceProcess(port, ["--demo"]))
+        const last = yield* failedStart(yield* serviceProcess(port, ["--demo"]))
         assert.include(last, `127.0.0.1:${port}`)
         assert.include(last, "EADDRINUSE")
       }).pipe(Effect.scoped),
@@ -61,7 +50,7 @@ describe("the service failing to start", () => {
     () =>
       Effect.gen(function* () {
         const port = yield* Effect.promise(freePort)
-        const last = yield* failedLine(yield* serviceProcess(port, ["--demo", "--host", "no-such-host.invalid"]))
+        const last = yield* failedStart(yield* serviceProcess(port, ["--demo", "--host", "no-such-host.invalid"]))
         assert.include(last, `no-such-host.invalid:${port}`)
         assert.include(last, "ENOTFOUND")
       }).pipe(Effect.scoped),
@@ -73,11 +62,11 @@ describe("the service failing to start", () => {
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir
-        const missing = yield* failedLine(
+        const missing = yield* failedStart(
           yield* serviceProcess(yield* Effect.promise(freePort), ["--static", join(dir, "nope.yaml")])
         )
         assert.include(missing, "ENOENT")
-        const directory = yield* failedLine(yield* serviceProcess(yield* Effect.promise(freePort), ["--static", dir]))
+        const directory = yield* failedStart(yield* serviceProcess(yield* Effect.promise(freePort), ["--static", dir]))
         assert.include(directory, "EISDIR")
       }).pipe(Effect.scoped),
     60_000
@@ -89,7 +78,7 @@ describe("the service failing to start", () => {
       Effect.gen(function* () {
         const file = join(yield* tempDir, "fleet.yaml")
         writeFileSync(file, randomBytes(3_000_000))
-        const last = yield* failedLine(yield* serviceProcess(yield* Effect.promise(freePort), ["--static", file]))
+        const last = yield* failedStart(yield* serviceProcess(yield* Effect.promise(freePort), ["--static", file]))
         assert.isBelow(last.length, 1_000, last.slice(0, 2_000))
         assert.include(last, "not a UTF-8 text file")
       }).pipe(Effect.scoped),

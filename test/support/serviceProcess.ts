@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { assert } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
 
 const NODE = join(process.cwd(), "node_modules", ".bin", "node")
@@ -152,4 +153,15 @@ export const poll = <A>(what: string, attempt: Effect.Effect<A | undefined>, tim
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
     }
     return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+  })
+
+/** The service's last line once it failed to start: exit 1, nothing on stderr, one `failed` line at ERROR. */
+export const failedStart = (service: ServiceProcess): Effect.Effect<string> =>
+  Effect.gen(function* () {
+    assert.strictEqual(yield* service.exited, 1, service.lines.join("\n"))
+    assert.strictEqual(service.stderr(), "", "reported once, in the log")
+    const last = service.lines.filter((line) => line.length > 0).at(-1) ?? ""
+    assert.include(last, "level=ERROR")
+    assert.include(last, "message=failed")
+    return last
   })
