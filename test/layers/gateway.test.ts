@@ -15,6 +15,7 @@ import { RequestTracker } from "../../src/cache/RequestTracker.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makePod } from "../support/fixtures.ts"
 import { fakeKubernetes, kubeConfigFile } from "../support/discovery.ts"
+import { clusterOf } from "../support/liveService.ts"
 import { readAll, readerClient } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
 import { poll } from "../support/serviceProcess.ts"
@@ -35,16 +36,7 @@ describe("initForGateway in an app", () => {
       Effect.gen(function* () {
         const engine = yield* EngineSimulator.scoped({ models: ["llama"] })
         engine.metrics.setGauge("llama", "num_requests_running", 4)
-        const fake = yield* fakeKubernetes()
-        fake.put(
-          "pods",
-          makePod({
-            name: "engine-0",
-            model: "llama",
-            ip: engine.host,
-            labels: { "model.aibrix.ai/metric-port": String(engine.port) }
-          })
-        )
+        const fake = yield* clusterOf(engine)
         const redis = yield* redisServer()
         const reader = yield* readerClient(redis)
         const runtime = yield* gatewayRuntime({

@@ -20,19 +20,25 @@ export interface LiveServiceOptions {
   readonly failedAdapterLists?: number
 }
 
-export const liveService = (options: LiveServiceOptions = {}) =>
-  Effect.gen(function* () {
-    const engine = yield* EngineSimulator.scoped({ models: ["llama"] })
-    const fake = yield* fakeKubernetes()
+/** The fake API server, for the scope, holding one pod: `engine-0`, serving `llama`, whose engine is `engine`. */
+export const clusterOf = (engine: EngineSimulator) =>
+  Effect.map(fakeKubernetes(), (fake) => {
     fake.put(
       "pods",
       makePod({
         name: "engine-0",
         model: "llama",
-        ip: "127.0.0.1",
+        ip: engine.host,
         labels: { [METRIC_PORT_LABEL]: String(engine.port) }
       })
     )
+    return fake
+  })
+
+export const liveService = (options: LiveServiceOptions = {}) =>
+  Effect.gen(function* () {
+    const engine = yield* EngineSimulator.scoped({ models: ["llama"] })
+    const fake = yield* clusterOf(engine)
     fake.put("modeladapters", makeAdapter("llama-sql", ["engine-0"]))
     if (options.failedAdapterLists !== undefined) fake.failNextLists("modeladapters", options.failedAdapterLists)
     const kubeConfig = yield* kubeConfigFile(fake)
