@@ -1,4 +1,3 @@
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Option } from "effect"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -40,8 +39,7 @@ const noServiceAccount = join(tmpdir(), "aibrix-no-service-account")
 
 const choose = (flags: SourceFlags, env: Record<string, string>, serviceAccountPrefix = noServiceAccount) =>
   chooseSource(flags, { serviceAccountPrefix }).pipe(
-    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    Effect.provide(NodeServices.layer)
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
   )
 
 describe("the choice of the service's source", () => {
