@@ -230,7 +230,7 @@ const plainLoop = (fleet: Engines): Promise<Figures> =>
             },
             onResponseEnd: () => {
               const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
-              const read = reader.readBytes(bytes, selection, entry.baseModel)
+              const read = reader.read(bytes, selection, entry.baseModel)
               const ok = status === 200 && read._tag === "Success"
               if (read._tag === "Success") store.replaceEngineMetrics(entry, read.success.metrics, begun)
               done(ok)
@@ -305,13 +305,13 @@ const parseAndStore = (): { readonly normal: number; readonly busy: number; read
   const read = (pages: ReadonlyArray<ReadonlyArray<Buffer>>) => {
     const readers = entries.map((entry, p) => {
       const reader = new EnginePageReader()
-      reader.readBytes(pages[p]![PARSE_SCRAPES - 1]!, selection, entry.baseModel)
+      reader.read(pages[p]![PARSE_SCRAPES - 1]!, selection, entry.baseModel)
       return reader
     })
     return () => {
       for (let scrape = 0; scrape < PARSE_SCRAPES; scrape++) {
         for (let p = 0; p < PARSE_PODS; p++) {
-          const page = readers[p]!.readBytes(pages[p]![scrape]!, selection, entries[p]!.baseModel)
+          const page = readers[p]!.read(pages[p]![scrape]!, selection, entries[p]!.baseModel)
           if (page._tag === "Success") store.replaceEngineMetrics(entries[p]!, page.success.metrics, scrape)
         }
       }

@@ -24,7 +24,7 @@ export class ScrapeError extends Schema.TaggedError<ScrapeError>()("ScrapeError"
   status: Schema.optional(Schema.Number)
 }) {}
 
-/** A page as fetched: its bytes, read as they are (`EnginePageReader.readBytes`) or as text. */
+/** A page as fetched: its bytes, read as they are (`EnginePageReader.read`) or as text. */
 export class PageBody {
   readonly bytes: Buffer
   constructor(bytes: Buffer) {
@@ -50,9 +50,6 @@ export interface ScrapeLimits {
 /** The engine's origin, `http://host:port`; an IPv6 address goes in brackets. */
 export const originOf = (podIp: string, port: number): string =>
   `http://${podIp.includes(":") ? `[${podIp}]` : podIp}:${port}`
-
-/** The engine's metrics URL at `path`. */
-export const metricsUrl = (podIp: string, port: number, path = "/metrics"): string => originOf(podIp, port) + path
 
 /** The scrape's error for a page with a malformed line. */
 export const malformedPage = (url: string, failure: ExpositionParseError): ScrapeError =>
