@@ -20,9 +20,6 @@
  * histogram changes between two scrapes.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { createInterface } from "node:readline"
 import { Effect, Layer, type Scope } from "effect"
 import { Client } from "undici"
 import { initForTest, withMetricRefresh } from "../layers/index.ts"
@@ -37,6 +34,7 @@ import { parse } from "../src/exposition/Parser.ts"
 import { RealPageEngine } from "./realPageEngine.ts"
 import { FleetStore } from "../src/store/FleetStore.ts"
 import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/store/Pod.ts"
+import { childScript, cpuSecondsOf, nextLine } from "./childProcess.ts"
 import { printComparison, printFigure } from "./report.ts"
 
 /** The fleet sizes run; `BENCH_REFRESH_SIZES=50,200` runs only those. */
@@ -80,35 +78,16 @@ interface Engines {
   readonly pid: number
 }
 
-/** CPU seconds a process used so far, from /proc (Linux reports ticks of 1/100 s; 0 where there is none). */
-const cpuSecondsOf = (pid: number): number => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return 0
-  }
-}
-
 /** The child process's engines, for as long as the scope. */
 const engines = (count: number, flags: ReadonlyArray<string> = []): Effect.Effect<Engines, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() => {
-      const script = new URL("./refreshEngines.ts", import.meta.url).pathname
-      const child = spawn(process.execPath, [script, String(count), ...flags], { stdio: ["pipe", "pipe", "inherit"] })
-      return new Promise<{ child: typeof child; ports: Ports }>((resolve) => {
-        createInterface({ input: child.stdout }).once("line", (line) => resolve({ child, ports: JSON.parse(line) }))
-      })
-    }),
-    ({ child }) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            child.once("exit", () => resolve())
-            child.stdin.end()
-          })
+  Effect.flatMap(
+    childScript(new URL("./refreshEngines.ts", import.meta.url), [String(count), ...flags]),
+    ({ child, lines }) =>
+      Effect.map(
+        Effect.promise(() => nextLine<Ports>(lines)),
+        (ports) => ({ ports, pid: child.pid ?? 0 })
       )
-  ).pipe(Effect.map(({ child, ports }) => ({ ports, pid: child.pid ?? 0 })))
+  )
 
 const podOf = (name: string, ip: string, port: number): V1Pod => ({
   metadata: {
