@@ -17,7 +17,7 @@ import { connectRedis, Redis, redisService } from "../../src/trace/Redis.ts"
 import { announceCall, countsOf, writeCalls } from "../../src/replicas/ReplicaScripts.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 import { makePod } from "../support/fixtures.ts"
-import { readerClient } from "../support/redisClient.ts"
+import { readerClient, redisOptions } from "../support/redisClient.ts"
 import { type RedisServer, redisServer } from "../support/redisServer.ts"
 
 const MODEL = "llama"
@@ -31,7 +31,7 @@ interface Replica {
 const startReplica = (server: RedisServer, replicaId: string, pods: ReadonlyArray<V1Pod>) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
+    const redis = Redis.layer(redisOptions(server))
     const context = yield* Layer.buildWithScope(
       withReplicaSync(newTestCacheWithPods(pods, MODEL), redis, { replicaId }),
       scope
@@ -130,7 +130,7 @@ describe("replica sync (real redis-server)", () => {
       const a = yield* startReplica(server, "gateway-a", [pod])
       yield* route(a, pod, "a", 2)
       // One round of a replica that then dies: its registry entry and counts, written once.
-      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const connection = yield* connectRedis(redisOptions(server))
       const ghost = [
         { uid: "uid-engine-0", name: "engine-0", namespace: "default", node: "", running: 6, completed: 0 }
       ]
