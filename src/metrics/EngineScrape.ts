@@ -5,6 +5,7 @@
  */
 import { isAscii, isUtf8 } from "node:buffer"
 import { Result, Schema } from "effect"
+import { NEWLINE } from "../exposition/Lexing.ts"
 import type { ExpositionParseError } from "../exposition/MetricFamily.ts"
 
 /** Why a scrape yielded no page. */
@@ -80,8 +81,6 @@ export const pageOfAnswer = (
   }
   return Result.succeed(new PageBody(bytes))
 }
-
-const NEWLINE = 10
 
 /** The scrape's error for a page with a malformed line. */
 export const malformedPage = (url: string, failure: ExpositionParseError): ScrapeError =>
