@@ -10,6 +10,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makeAdapter, makePod, type PodOptions } from "../support/fixtures.ts"
+import { recordingTrace } from "../support/recordingTrace.ts"
 
 const { AdapterAdded, AdapterDeleted, AdapterUpdated, PodAdded, PodDeleted, PodDeletedByKey, PodUpdated } =
   DiscoveryEvent
@@ -472,15 +473,8 @@ describe("FleetStore: request counters", () => {
 
   it("hands every add and done to the trace recorder exactly once", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    const calls: Array<string> = []
-    store.setTraceRecorder({
-      addRequest: (model) => {
-        calls.push(`add ${model}`)
-        return 7
-      },
-      currentTerm: () => 7,
-      doneRequest: (model, term, tokens) => calls.push(`done ${model} ${term} ${tokens?.input}:${tokens?.output}`)
-    })
+    const { recorder, calls } = recordingTrace(7)
+    store.setTraceRecorder(recorder)
     expect(store.addRequest(undefined, "r1", "m", 0)).toBe(7)
     expect(store.addRequest(undefined, "r1", "m", 0)).toBe(7)
     store.doneRequest("r1", 7, { input: 10, output: 20 })
