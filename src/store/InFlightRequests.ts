@@ -20,7 +20,7 @@ export const DEFAULT_REQUEST_LIFETIME_MS = 3_600_000
 /** The gateway's count of a model's requests not yet finished. */
 export interface PendingCounter {
   count: number
-  /** The model left the store: the counter goes once nothing is pending in it. */
+  /** The model is not in the store (set when it leaves, cleared when it comes back): the counter goes once nothing is pending in it. */
   modelGone: boolean
 }
 

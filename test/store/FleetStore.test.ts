@@ -469,6 +469,13 @@ describe("FleetStore: request counters", () => {
     expect(store.pendingRequests("m")).toBe(1)
     store.doneRequest("r1", 0)
     expect(store.pendingRequests("m")).toBe(0)
+    // The model came back: its counter counts on, and goes only once the model leaves with nothing pending.
+    store.addRequest(undefined, "r2", "m", 0)
+    expect(store.pendingRequests("m")).toBe(1)
+    store.doneRequest("r2", 0)
+    expect(store.sizes().pendingModels).toBe(1)
+    store.apply(PodDeletedByKey({ key: "default/p1" }))
+    expect(store.sizes().pendingModels).toBe(0)
   })
 
   it("hands every add and done to the trace recorder exactly once", () => {
