@@ -256,7 +256,6 @@ export class FleetStore {
   #removeEntry(entry: PodEntry): void {
     this.#pods.delete(entry.key)
     this.#dropFromNamespace(entry)
-    entry.removed = true
     entry.reference.entry = undefined
     for (const name of entry.models) this.#detach(entry, name)
     entry.models.clear()
