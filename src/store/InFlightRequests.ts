@@ -74,11 +74,16 @@ class ExpiryWindow {
     else request.previous.next = request.next
     if (request.next === undefined) this.last = request.previous
     else request.next.previous = request.previous
-    request.window = undefined
-    request.previous = undefined
-    request.next = undefined
+    letGo(request)
     return this.first === undefined
   }
+}
+
+/** Clears a request's links, so that one held elsewhere keeps neither its window nor its neighbours alive. */
+const letGo = (request: InFlightRequest): void => {
+  request.window = undefined
+  request.previous = undefined
+  request.next = undefined
 }
 
 /**
@@ -147,9 +152,7 @@ export class InFlightRequests {
       for (let request = window.first; request !== undefined; ) {
         const next = request.next
         this.#byId.delete(request.id)
-        request.window = undefined
-        request.previous = undefined
-        request.next = undefined
+        letGo(request)
         release(request)
         released++
         request = next
