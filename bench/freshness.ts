@@ -14,15 +14,17 @@
  * Read from the service's /metrics too: stale pods, the oldest age, scrapes
  * by outcome, the mean scrape duration.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createInterface, type Interface } from "node:readline"
+import { createInterface } from "node:readline"
 import { Result } from "effect"
 import type { MetricFamily } from "../src/exposition/MetricFamily.ts"
 import { parse } from "../src/exposition/Parser.ts"
+import { percentileOf } from "../src/metrics/RefreshStatistics.ts"
+import { cpuSecondsOf, nextLine, stopped } from "./childProcess.ts"
 import { printFigure } from "./report.ts"
 
 const MODEL = "bench-llama"
@@ -46,12 +48,6 @@ interface Counts {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** CPU seconds a process used so far, from /proc (Linux reports ticks of 1/100 s). */
-const cpuSecondsOf = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 const freePort = (): Promise<number> =>
   new Promise((resolve) => {
     const server = createServer().listen(0, "127.0.0.1", () => {
@@ -59,20 +55,6 @@ const freePort = (): Promise<number> =>
       server.close(() => resolve(port))
     })
   })
-
-/** The next line the child writes, as JSON. */
-const nextLine = <A>(lines: Interface): Promise<A> =>
-  new Promise((resolve) => lines.once("line", (line) => resolve(JSON.parse(line) as A)))
-
-const stopped = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((resolve) => child.once("exit", () => resolve()))
-
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
-}
 
 interface Seen {
   /** Scrapes per second of each good engine. */
@@ -182,7 +164,7 @@ const describeService = (seen: Seen): string => {
 }
 
 const rateLine = (rates: ReadonlyArray<number>): string =>
-  `min ${Math.min(...rates).toFixed(1)}, p50 ${percentile(rates, 50).toFixed(1)}, max ${Math.max(...rates).toFixed(1)}`
+  `min ${Math.min(...rates).toFixed(1)}, p50 ${percentileOf(rates, 50).toFixed(1)}, max ${Math.max(...rates).toFixed(1)}`
 
 export const run = async (): Promise<void> => {
   const fleet = await serviceOver(200, false)

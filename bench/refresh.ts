@@ -20,9 +20,6 @@
  * histogram changes between two scrapes.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { createInterface } from "node:readline"
 import { Effect, Layer, type Scope } from "effect"
 import { Client } from "undici"
 import { initForTest, withMetricRefresh } from "../layers/index.ts"
@@ -37,6 +34,7 @@ import { parse } from "../src/exposition/Parser.ts"
 import { RealPageEngine } from "./realPageEngine.ts"
 import { FleetStore } from "../src/store/FleetStore.ts"
 import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/store/Pod.ts"
+import { childScript, cpuSecondsOf, nextLine } from "./childProcess.ts"
 import { printComparison, printFigure } from "./report.ts"
 
 /** The fleet sizes run; `BENCH_REFRESH_SIZES=50,200` runs only those. */
@@ -80,35 +78,16 @@ interface Engines {
   readonly pid: number
 }
 
-/** CPU seconds a process used so far, from /proc (Linux reports ticks of 1/100 s; 0 where there is none). */
-const cpuSecondsOf = (pid: number): number => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return 0
-  }
-}
-
 /** The child process's engines, for as long as the scope. */
 const engines = (count: number, flags: ReadonlyArray<string> = []): Effect.Effect<Engines, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() => {
-      const script = new URL("./refreshEngines.ts", import.meta.url).pathname
-      const child = spawn(process.execPath, [script, String(count), ...flags], { stdio: ["pipe", "pipe", "inherit"] })
-      return new Promise<{ child: typeof child; ports: Ports }>((resolve) => {
-        createInterface({ input: child.stdout }).once("line", (line) => resolve({ child, ports: JSON.parse(line) }))
-      })
-    }),
-    ({ child }) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            child.once("exit", () => resolve())
-            child.stdin.end()
-          })
+  Effect.flatMap(
+    childScript(new URL("./refreshEngines.ts", import.meta.url), [String(count), ...flags]),
+    ({ child, lines }) =>
+      Effect.map(
+        Effect.promise(() => nextLine<Ports>(lines)),
+        (ports) => ({ ports, pid: child.pid ?? 0 })
       )
-  ).pipe(Effect.map(({ child, ports }) => ({ ports, pid: child.pid ?? 0 })))
+  )
 
 const podOf = (name: string, ip: string, port: number): V1Pod => ({
   metadata: {
@@ -230,7 +209,7 @@ const plainLoop = (fleet: Engines): Promise<Figures> =>
             },
             onResponseEnd: () => {
               const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
-              const read = reader.readBytes(bytes, selection, entry.baseModel)
+              const read = reader.read(bytes, selection, entry.baseModel)
               const ok = status === 200 && read._tag === "Success"
               if (read._tag === "Success") store.replaceEngineMetrics(entry, read.success.metrics, begun)
               done(ok)
@@ -305,13 +284,13 @@ const parseAndStore = (): { readonly normal: number; readonly busy: number; read
   const read = (pages: ReadonlyArray<ReadonlyArray<Buffer>>) => {
     const readers = entries.map((entry, p) => {
       const reader = new EnginePageReader()
-      reader.readBytes(pages[p]![PARSE_SCRAPES - 1]!, selection, entry.baseModel)
+      reader.read(pages[p]![PARSE_SCRAPES - 1]!, selection, entry.baseModel)
       return reader
     })
     return () => {
       for (let scrape = 0; scrape < PARSE_SCRAPES; scrape++) {
         for (let p = 0; p < PARSE_PODS; p++) {
-          const page = readers[p]!.readBytes(pages[p]![scrape]!, selection, entries[p]!.baseModel)
+          const page = readers[p]!.read(pages[p]![scrape]!, selection, entries[p]!.baseModel)
           if (page._tag === "Success") store.replaceEngineMetrics(entries[p]!, page.success.metrics, scrape)
         }
       }

@@ -20,8 +20,6 @@
  * start-up code, a few MB, out of the later figures only.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import { spawn } from "node:child_process"
-import { createInterface } from "node:readline"
 import { setFlagsFromString } from "node:v8"
 import { ConfigProvider, Context, Effect, Layer, type Scope } from "effect"
 import { initForTest, initFromSource, withRequestLifetime } from "../layers/index.ts"
@@ -37,6 +35,7 @@ import {
 import { MetricRefresh } from "../src/metrics/MetricRefresh.ts"
 import { METRIC_PORT_LABEL, MODEL_LABEL } from "../src/store/Pod.ts"
 import { formatNumber } from "./report.ts"
+import { childScript } from "./childProcess.ts"
 
 const TOLERANCE = 0.1
 
@@ -166,27 +165,14 @@ const GONE_ENGINE_PORT = 1
 
 /** The engines' child process, its ports kept current as engines come and go. */
 const soakEngines = (count: number): Effect.Effect<{ ports: Array<number>; rotate(): void }, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() => {
-      const script = new URL("./soakEngines.ts", import.meta.url).pathname
-      const child = spawn(process.execPath, [script, String(count)], { stdio: ["pipe", "pipe", "inherit"] })
-      const ports: Array<number> = []
-      return new Promise<{ child: typeof child; ports: Array<number> }>((resolve) => {
-        createInterface({ input: child.stdout }).on("line", (line) => {
-          ports.splice(0, ports.length, ...(JSON.parse(line) as Array<number>))
-          resolve({ child, ports })
-        })
-      })
-    }),
-    ({ child }) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((resolve) => {
-            child.once("exit", () => resolve())
-            child.stdin.end()
-          })
-      )
-  ).pipe(Effect.map(({ child, ports }) => ({ ports, rotate: () => child.stdin.write("rotate\n") })))
+  Effect.flatMap(childScript(new URL("./soakEngines.ts", import.meta.url), [String(count)]), ({ child, lines }) => {
+    const ports: Array<number> = []
+    lines.on("line", (line) => ports.splice(0, ports.length, ...(JSON.parse(line) as Array<number>)))
+    return Effect.as(
+      Effect.promise(() => new Promise((resolve) => lines.once("line", resolve))),
+      { ports, rotate: () => void child.stdin.write("rotate\n") }
+    )
+  })
 
 /** The rolling fleet: which pods are alive, which adapters applied. */
 class RollingFleet {

@@ -3,6 +3,7 @@
  * page reader share: character classes, comment lines, histogram suffixes and
  * sample values read as Go's `strconv.ParseFloat` reads them.
  */
+export const NEWLINE = 10
 export const RETURN = 13
 export const SPACE = 32
 export const TAB = 9

@@ -42,6 +42,14 @@ export const withSource = <S, SE, SR, A, E, R>(
     source.pipe(Layer.provideMerge(CacheMetrics.layer.pipe(Layer.provideMerge(withRequestLifetime(cacheLayer)))))
   )
 
+/** `enabled` as the flag reads, else `disabled`; a bad value of the flag fails the build. */
+const whenEnabled = <A, E1, R1, E2, R2>(
+  flag: Config.Config<boolean>,
+  enabled: Layer.Layer<A, E1, R1>,
+  disabled: Layer.Layer<A, E2, R2>
+): Layer.Layer<A, E1 | E2 | Config.ConfigError, R1 | R2> =>
+  Layer.unwrap(Effect.map(flag, (on): Layer.Layer<A, E1 | E2, R1 | R2> => (on ? enabled : disabled)))
+
 /**
  * `cacheLayer` with the request trace on when `AIBRIX_GPU_OPTIMIZER_TRACING_FLAG`
  * says so (flushed to the Redis of `REDIS_*`), as it is otherwise.
@@ -49,7 +57,7 @@ export const withSource = <S, SE, SR, A, E, R>(
 export const withTraceWhenEnabled = <A, E, R>(
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
-  Layer.unwrap(Effect.map(traceEnabled, (enabled) => (enabled ? withRequestTrace(cacheLayer) : cacheLayer)))
+  whenEnabled(traceEnabled, withRequestTrace(cacheLayer), cacheLayer)
 
 /**
  * `cacheLayer` with its running counts shared with the other gateway replicas
@@ -59,7 +67,7 @@ export const withTraceWhenEnabled = <A, E, R>(
 export const withReplicaSyncWhenEnabled = <A, E, R>(
   cacheLayer: Layer.Layer<A | CacheStore, E, R>
 ): Layer.Layer<A | CacheStore, E | RedisConnectionError | Config.ConfigError, R> =>
-  Layer.unwrap(Effect.map(replicaSyncEnabled, (enabled) => (enabled ? withReplicaSync(cacheLayer) : cacheLayer)))
+  whenEnabled(replicaSyncEnabled, withReplicaSync(cacheLayer), cacheLayer)
 
 /** The trace and the replica sync, each when its variable says so, sharing one Redis connection. */
 const gatewayLayer = <A, E, R>(

@@ -228,7 +228,10 @@ const readHistogram = (family: MetricFamily, modelLabels: ReadonlyArray<string>,
       checked = true
     }
   }
-  return histogramsOf(byModel)
+  // The parser's model names are slices of the page: the values keep names of their own.
+  const owned = new Map<string, HistogramParts>()
+  for (const [model, parts] of byModel) owned.set(detached(model), parts)
+  return histogramsOf(owned)
 }
 
 /** Adds a bucket's count to the model's series; whether the bound was there already. */
@@ -245,15 +248,19 @@ export const addBucket = (parts: HistogramParts, bound: number, value: number): 
   return true
 }
 
-/** Each model's histogram, or why the family gives none: a series without its `+Inf` bucket, `_count` or `_sum`. */
+/**
+ * Each model's histogram, or why the family gives none: a series without its
+ * `+Inf` bucket, `_count` or `_sum`. The model names are kept as given: not
+ * slices of a page (`Detached`).
+ */
 export const histogramsOf = (byModel: ReadonlyMap<string, HistogramParts>): FamilyRead => {
   const values = new Map<string, MetricValue>()
   for (const [model, parts] of byModel) {
     if (parts.infinities === 0 || parts.infinities !== parts.counts || parts.counts !== parts.sums) {
-      return { _tag: "Malformed", reason: detached(`a series of model ${model} lacks its +Inf bucket, _count or _sum`) }
+      return { _tag: "Malformed", reason: `a series of model ${model} lacks its +Inf bucket, _count or _sum` }
     }
     values.set(
-      detached(model),
+      model,
       parts.ascending
         ? new Histogram(parts.sum, parts.count, parts.buckets)
         : MetricValue.histogram({ sum: parts.sum, count: parts.count, buckets: parts.buckets })

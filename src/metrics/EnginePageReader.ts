@@ -93,33 +93,17 @@ export class EnginePageReader {
 
   /**
    * The page's values for the selection, or the first malformed line of a
-   * family it needs. Samples that name no model belong to `baseModel`.
-   * `invalidUtf8` says the text was decoded from bytes that were not all UTF-8.
+   * family it needs, from its bytes as fetched. Samples that name no model
+   * belong to `baseModel`.
    */
-  read(
-    text: string,
-    selection: PageSelection,
-    baseModel: string,
-    invalidUtf8 = false
-  ): Result.Result<PageMetrics, ExpositionParseError> {
-    if (!invalidUtf8) return this.readBytes(Buffer.from(text, "utf8"), selection, baseModel)
-    this.#contextFor(selection, baseModel)
-    return this.#readWhole(text, true, undefined)
-  }
-
-  /** As `read`, from the page's bytes as fetched. */
-  readBytes(
-    bytes: Buffer,
-    selection: PageSelection,
-    baseModel: string
-  ): Result.Result<PageMetrics, ExpositionParseError> {
+  read(bytes: Buffer, selection: PageSelection, baseModel: string): Result.Result<PageMetrics, ExpositionParseError> {
     const context = this.#contextFor(selection, baseModel)
     const last = this.#last
     // An idle engine serves the same page again: one comparison.
     if (last?.bytes.equals(bytes)) return Result.succeed(last.metrics)
-    if (!isAscii(bytes)) return this.#readWhole(bytes.toString("utf8"), !isUtf8(bytes), bytes)
+    if (!isAscii(bytes)) return this.#readWhole(bytes, bytes.toString("utf8"), !isUtf8(bytes))
     const read = this.#readChanges(bytes, context) ?? this.#readLayout(bytes, context)
-    if (read === undefined) return this.#readWhole(bytes.toString("latin1"), false, bytes)
+    if (read === undefined) return this.#readWhole(bytes, bytes.toString("latin1"), false)
     // Every family asked for reads as on the last page: so do its values.
     const metrics = !read.wantedChanged && last !== undefined ? last.metrics : this.#assemble(read.blocks, selection)
     this.#page = { bytes, read }
@@ -138,18 +122,13 @@ export class EnginePageReader {
   }
 
   /** The page parsed whole; its bytes kept to know it again unless they were not all UTF-8. */
-  #readWhole(
-    text: string,
-    invalidUtf8: boolean,
-    bytes: Buffer | undefined
-  ): Result.Result<PageMetrics, ExpositionParseError> {
+  #readWhole(bytes: Buffer, text: string, invalidUtf8: boolean): Result.Result<PageMetrics, ExpositionParseError> {
     const { selection, baseModel } = this.#context!
     const result = Result.map(parse(text, { families: selection.families, malformed: "fail", invalidUtf8 }), (page) =>
       metricsOfPage(page, selection, baseModel)
     )
     this.#page = undefined
-    this.#last =
-      Result.isSuccess(result) && !invalidUtf8 && bytes !== undefined ? { bytes, metrics: result.success } : undefined
+    this.#last = Result.isSuccess(result) && !invalidUtf8 ? { bytes, metrics: result.success } : undefined
     return result
   }
 

@@ -4,7 +4,8 @@
  * fetched within, the page as fetched, and how a scrape can fail.
  */
 import { isAscii, isUtf8 } from "node:buffer"
-import { Schema } from "effect"
+import { Result, Schema } from "effect"
+import { NEWLINE } from "../exposition/Lexing.ts"
 import type { ExpositionParseError } from "../exposition/MetricFamily.ts"
 
 /** Why a scrape yielded no page. */
@@ -24,7 +25,7 @@ export class ScrapeError extends Schema.TaggedError<ScrapeError>()("ScrapeError"
   status: Schema.optional(Schema.Number)
 }) {}
 
-/** A page as fetched: its bytes, read as they are (`EnginePageReader.readBytes`) or as text. */
+/** A page as fetched: its bytes, read as they are (`EnginePageReader.read`) or as text. */
 export class PageBody {
   readonly bytes: Buffer
   constructor(bytes: Buffer) {
@@ -51,8 +52,35 @@ export interface ScrapeLimits {
 export const originOf = (podIp: string, port: number): string =>
   `http://${podIp.includes(":") ? `[${podIp}]` : podIp}:${port}`
 
-/** The engine's metrics URL at `path`. */
-export const metricsUrl = (podIp: string, port: number, path = "/metrics"): string => originOf(podIp, port) + path
+/** The length an answer's `content-length` header declares; undefined when it declares none (or nonsense). */
+export const declaredLength = (header: unknown): number | undefined =>
+  typeof header === "string" && /^\d+$/.test(header) ? Number(header) : undefined
+
+/** The scrape's error for a page over the size limit. */
+export const pageTooLarge = (url: string, limit: number): ScrapeError =>
+  new ScrapeError({ url, reason: "too_large", detail: `the page is larger than ${limit} bytes` })
+
+/**
+ * A whole answer's body as a page, or why it is none: an answer other than
+ * 200, a body of another length than the answer declared, or one that does
+ * not end with a line break (cut short).
+ */
+export const pageOfAnswer = (
+  url: string,
+  status: number,
+  declared: number | undefined,
+  bytes: Buffer
+): Result.Result<PageBody, ScrapeError> => {
+  if (status !== 200) return Result.fail(new ScrapeError({ url, reason: "status", detail: `HTTP ${status}`, status }))
+  if (declared !== undefined && bytes.byteLength !== declared) {
+    const detail = `${bytes.byteLength} bytes of the ${declared} the answer declared`
+    return Result.fail(new ScrapeError({ url, reason: "truncated", detail }))
+  }
+  if (bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== NEWLINE) {
+    return Result.fail(new ScrapeError({ url, reason: "truncated", detail: "the page does not end with a line break" }))
+  }
+  return Result.succeed(new PageBody(bytes))
+}
 
 /** The scrape's error for a page with a malformed line. */
 export const malformedPage = (url: string, failure: ExpositionParseError): ScrapeError =>

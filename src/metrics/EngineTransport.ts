@@ -13,7 +13,14 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { Client, type Dispatcher } from "undici"
-import { PageBody, ScrapeError, type ScrapeLimits } from "./EngineScrape.ts"
+import {
+  declaredLength,
+  type PageBody,
+  pageOfAnswer,
+  pageTooLarge,
+  ScrapeError,
+  type ScrapeLimits
+} from "./EngineScrape.ts"
 
 /** One engine origin's connection. */
 export interface EngineConnection {
@@ -38,8 +45,6 @@ export class EngineTransport extends Context.Service<
     ).pipe(Effect.map((clients) => EngineTransport.of({ connect: (origin) => undiciConnection(origin, clients) })))
   )
 }
-
-const NEWLINE = 10
 
 /** How long an idle connection stays open: far beyond the scrape interval. */
 const KEEP_ALIVE_MS = 30_000
@@ -70,7 +75,7 @@ class PageHandler implements Dispatcher.DispatchHandler {
   readonly #timer: ReturnType<typeof setTimeout>
   #controller: Dispatcher.DispatchController | undefined = undefined
   #status = 0
-  #declared = -1
+  #declared: number | undefined = undefined
   #chunks: Array<Buffer> = []
   #size = 0
   #done = false
@@ -85,10 +90,8 @@ class PageHandler implements Dispatcher.DispatchHandler {
     )
   }
 
-  #failure(reason: ScrapeError["reason"], detail: string, status?: number): ScrapeError {
-    return new ScrapeError(
-      status === undefined ? { url: this.#url, reason, detail } : { url: this.#url, reason, detail, status }
-    )
+  #failure(reason: ScrapeError["reason"], detail: string): ScrapeError {
+    return new ScrapeError({ url: this.#url, reason, detail })
   }
 
   #finish(effect: Effect.Effect<PageBody, ScrapeError>): void {
@@ -127,21 +130,14 @@ class PageHandler implements Dispatcher.DispatchHandler {
     headers: Record<string, string | Array<string> | undefined>
   ): void {
     this.#status = statusCode
-    const length = headers["content-length"]
-    if (typeof length === "string" && /^\d+$/.test(length)) {
-      this.#declared = Number(length)
-      if (this.#declared > this.#limit) this.abort(this.#tooLarge())
-    }
-  }
-
-  #tooLarge(): ScrapeError {
-    return this.#failure("too_large", `the page is larger than ${this.#limit} bytes`)
+    this.#declared = declaredLength(headers["content-length"])
+    if (this.#declared !== undefined && this.#declared > this.#limit) this.abort(pageTooLarge(this.#url, this.#limit))
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#done) return
     this.#size += chunk.byteLength
-    if (this.#size > this.#limit) this.abort(this.#tooLarge())
+    if (this.#size > this.#limit) this.abort(pageTooLarge(this.#url, this.#limit))
     // An error page is read to its end and dropped.
     else if (this.#status === 200) this.#chunks.push(chunk)
   }
@@ -152,16 +148,9 @@ class PageHandler implements Dispatcher.DispatchHandler {
 
   /** The page of a whole answer, or why there is none. */
   #page(): Effect.Effect<PageBody, ScrapeError> {
-    if (this.#status !== 200) return Effect.fail(this.#failure("status", `HTTP ${this.#status}`, this.#status))
-    if (this.#declared >= 0 && this.#size !== this.#declared) {
-      return Effect.fail(this.#failure("truncated", `${this.#size} bytes of the ${this.#declared} the answer declared`))
-    }
     const chunks = this.#chunks
     const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size)
-    if (bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== NEWLINE) {
-      return Effect.fail(this.#failure("truncated", "the page does not end with a line break"))
-    }
-    return Effect.succeed(new PageBody(bytes))
+    return Effect.fromResult(pageOfAnswer(this.#url, this.#status, this.#declared, bytes))
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {

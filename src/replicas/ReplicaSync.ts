@@ -130,12 +130,13 @@ export class ReplicaSync {
       for (const pod of pods) foreignKeys.push([gateway, pod.uid, podHashKey(gateway, pod.namespace, pod.name)])
     }
     const written = this.#written
+    const signatures = new Map(pods.map((pod) => [pod.uid, signature(pod)]))
     const writes = writeCalls(
       replicaId,
       this.#ttlMs,
       clockTime(now),
       pods,
-      (pod) => written.get(pod.uid) !== signature(pod)
+      (pod) => written.get(pod.uid) !== signatures.get(pod.uid)
     )
     const calls = [
       announceCall(replicaId, this.#ttlMs, countsOf(pods)),
@@ -151,7 +152,7 @@ export class ReplicaSync {
       this.#written = new Map()
       return yield* this.#dropIfStale
     }
-    this.#written = new Map(pods.map((pod) => [pod.uid, signature(pod)]))
+    this.#written = signatures
     const read = decodeRead(replies.success[1 + writes.length])
     const remote = new Map<string, number>()
     for (const counts of read.counts.values()) addCounts(counts, remote)

@@ -6,7 +6,7 @@
 import { type Config, Duration, Effect, Layer } from "effect"
 import { CacheStore } from "../cache/CacheStore.ts"
 import { replicaId } from "../trace/GatewayReplica.ts"
-import { Redis, type RedisConnectionError, redisFromEnvironment } from "../trace/Redis.ts"
+import { Redis, type RedisConnectionError, withRedisUser } from "../trace/Redis.ts"
 import { observeReplicaSync } from "./ReplicaMetrics.ts"
 import { ReplicaSync } from "./ReplicaSync.ts"
 
@@ -68,7 +68,5 @@ export function withReplicaSync<A, E, R, RE, RR>(
   redis?: Layer.Layer<Redis, RE, RR>,
   options: ReplicaSyncOptions = {}
 ): Layer.Layer<A, E | RE | RedisConnectionError | Config.ConfigError, R | Exclude<RR | CacheStore, A>> {
-  const connection: Layer.Layer<Redis, RE | RedisConnectionError | Config.ConfigError, RR> =
-    redis ?? redisFromEnvironment
-  return replicaSyncLayer(options).pipe(Layer.provide(connection), Layer.provideMerge(cacheLayer))
+  return withRedisUser(replicaSyncLayer(options), cacheLayer, redis)
 }

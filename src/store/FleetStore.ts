@@ -67,10 +67,13 @@ export const DEFAULT_ENGINE_FRESHNESS: EngineFreshness = { staleAfterMs: 500, dr
 class ModelEntry {
   readonly name: string
   readonly pods = new Map<PodKey, PodEntry>()
+  /** The model's pending count (also in the store's map by name), once a request counted in it. */
+  pending: PendingCounter | undefined
   #podList: PodList | undefined
 
-  constructor(name: string) {
+  constructor(name: string, pending: PendingCounter | undefined) {
     this.name = name
+    this.pending = pending
   }
 
   /** The pods as a list, rebuilt only after the model's pods changed. */
@@ -253,7 +256,6 @@ export class FleetStore {
   #removeEntry(entry: PodEntry): void {
     this.#pods.delete(entry.key)
     this.#dropFromNamespace(entry)
-    entry.removed = true
     entry.reference.entry = undefined
     for (const name of entry.models) this.#detach(entry, name)
     entry.models.clear()
@@ -330,7 +332,10 @@ export class FleetStore {
     entry.models.add(name)
     let model = this.#models.get(name)
     if (model === undefined) {
-      model = new ModelEntry(name)
+      // A model back while requests counted in it are in flight counts on in the same counter.
+      const pending = this.#pending.get(name)
+      if (pending !== undefined) pending.modelGone = false
+      model = new ModelEntry(name, pending)
       this.#models.set(name, model)
     }
     model.pods.set(entry.key, entry)
@@ -352,7 +357,7 @@ export class FleetStore {
     if (model.pods.size !== 0) return
     this.#models.delete(name)
     // A model gone keeps its pending count only while requests counted in it are in flight.
-    const pending = this.#pending.get(name)
+    const pending = model.pending
     if (pending === undefined) return
     if (pending.count === 0) this.#pending.delete(name)
     else pending.modelGone = true
@@ -549,7 +554,8 @@ export class FleetStore {
   addRequest(ctx: RoutingContext | undefined, requestId: string, model: string, now: number): number {
     if (this.#inFlight.hasExpired(now)) this.releaseExpired(now)
     if (this.#inFlight.has(requestId)) return this.#trace === undefined ? 0 : this.#trace.currentTerm(model)
-    const pending = this.#models.has(model) ? this.#pendingCounter(model) : undefined
+    const modelEntry = this.#models.get(model)
+    const pending = modelEntry === undefined ? undefined : (modelEntry.pending ?? this.#newPendingCounter(modelEntry))
     if (pending !== undefined) pending.count++
     const pod = this.#routedEntry(ctx)
     if (pod !== undefined) this.#setRunning(pod, pod.running + 1)
@@ -611,21 +617,17 @@ export class FleetStore {
     return this.#runningValues[count]
   }
 
-  #pendingCounter(model: string): PendingCounter {
-    let pending = this.#pending.get(model)
-    if (pending === undefined) {
-      pending = { count: 0, modelGone: false }
-      this.#pending.set(model, pending)
-    } else if (pending.modelGone) {
-      pending.modelGone = false
-    }
+  #newPendingCounter(model: ModelEntry): PendingCounter {
+    const pending: PendingCounter = { count: 0, modelGone: false }
+    model.pending = pending
+    this.#pending.set(model.name, pending)
     return pending
   }
 
   #releasePending(model: string, pending: PendingCounter): void {
     if (pending.count > 0) pending.count--
-    // Forget the counter of a model that is gone once nothing is pending for it.
-    if (pending.count === 0 && pending.modelGone && this.#pending.get(model) === pending) this.#pending.delete(model)
+    // Forget the counter of a model that is gone once nothing is pending for it: no request holds it then.
+    if (pending.count === 0 && pending.modelGone) this.#pending.delete(model)
   }
 
   /** The tracked entry of the routed pod, unless the pod was recreated since routing. */

@@ -20,7 +20,7 @@ export const DEFAULT_REQUEST_LIFETIME_MS = 3_600_000
 /** The gateway's count of a model's requests not yet finished. */
 export interface PendingCounter {
   count: number
-  /** The model left the store: the counter goes once nothing is pending in it. */
+  /** The model is not in the store (set when it leaves, cleared when it comes back): the counter goes once nothing is pending in it. */
   modelGone: boolean
 }
 
@@ -74,11 +74,16 @@ class ExpiryWindow {
     else request.previous.next = request.next
     if (request.next === undefined) this.last = request.previous
     else request.next.previous = request.previous
-    request.window = undefined
-    request.previous = undefined
-    request.next = undefined
+    letGo(request)
     return this.first === undefined
   }
+}
+
+/** Clears a request's links, so that one held elsewhere keeps neither its window nor its neighbours alive. */
+const letGo = (request: InFlightRequest): void => {
+  request.window = undefined
+  request.previous = undefined
+  request.next = undefined
 }
 
 /**
@@ -147,9 +152,7 @@ export class InFlightRequests {
       for (let request = window.first; request !== undefined; ) {
         const next = request.next
         this.#byId.delete(request.id)
-        request.window = undefined
-        request.previous = undefined
-        request.next = undefined
+        letGo(request)
         release(request)
         released++
         request = next

@@ -50,8 +50,6 @@ export class PodEntry {
   readonly podMetrics = new Map<string, MetricValue>()
   /** model name -> metric name -> value */
   readonly modelMetrics = new Map<string, Map<string, MetricValue>>()
-  /** Set once the pod leaves the store; a refresh in progress may still hold the entry. */
-  removed = false
   /** The engine's metrics as last written, so the next scrape replaces exactly those. */
   engineMetrics: EngineMetrics | undefined = undefined
   /**
@@ -67,6 +65,11 @@ export class PodEntry {
     this.uid = uidOf(pod)
     this.podIp = podIpOf(pod)
     this.baseModel = baseModel
+  }
+
+  /** True once the pod left the store (its reference let go); a refresh in progress may still hold the entry. */
+  get removed(): boolean {
+    return this.reference.entry === undefined
   }
 
   /** Base model first, then the adapters. */

@@ -7,20 +7,17 @@ import { Config, Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 
-/** The id when neither `POD_NAME` nor a hostname is known. */
-const UNKNOWN_REPLICA = "unknown-gateway"
+/** The hostname, else a fixed id when not even that is known. */
+const hostReplicaId = (): string => hostname() || "unknown-gateway"
 
 /** `POD_NAME`, else the hostname. */
 export const replicaIdConfig: Config.Config<string> = Config.String("POD_NAME").pipe(
   Config.withDefault(""),
-  Config.map((name) => (name.trim() !== "" ? name.trim() : hostname() || UNKNOWN_REPLICA))
+  Config.map((name) => (name.trim() !== "" ? name.trim() : hostReplicaId()))
 )
 
 /** This replica's id; the hostname when the environment cannot be read. */
-export const replicaId: Effect.Effect<string> = Effect.orElseSucceed(
-  replicaIdConfig,
-  () => hostname() || UNKNOWN_REPLICA
-)
+export const replicaId: Effect.Effect<string> = Effect.orElseSucceed(replicaIdConfig, hostReplicaId)
 
 /**
  * The id of this process's trace parts: the replica and a token of this

@@ -350,3 +350,18 @@ export class Redis extends Context.Service<
  */
 export const redisFromEnvironment: Layer.Layer<Redis, RedisConnectionError | Config.ConfigError> =
   Redis.layerConfig(redisConfig)
+
+/**
+ * `user` (a layer that needs Redis and what `layer` provides) on top of
+ * `layer`, over the Redis of `redis`, else of `REDIS_*`: one connection for
+ * every user built together with `redisFromEnvironment`.
+ */
+export const withRedisUser = <S, A, E, R, RE, RR>(
+  user: Layer.Layer<never, never, S | Redis>,
+  layer: Layer.Layer<A, E, R>,
+  redis: Layer.Layer<Redis, RE, RR> | undefined
+): Layer.Layer<A, E | RE | RedisConnectionError | Config.ConfigError, R | Exclude<RR | S, A>> => {
+  const connection: Layer.Layer<Redis, RE | RedisConnectionError | Config.ConfigError, RR> =
+    redis ?? redisFromEnvironment
+  return user.pipe(Layer.provide(connection), Layer.provideMerge(layer))
+}

@@ -6,7 +6,7 @@
 import { type Config, Layer } from "effect"
 import type { CacheStore } from "../cache/CacheStore.ts"
 import { type FlushLayerOptions, flushLayer } from "./internal/TraceFlusher.ts"
-import { type Redis, type RedisConnectionError, redisFromEnvironment } from "./Redis.ts"
+import { type Redis, type RedisConnectionError, withRedisUser } from "./Redis.ts"
 import { registerTraceFamilies } from "./TraceMetrics.ts"
 
 /** Who this gateway replica is in the trace. */
@@ -34,11 +34,7 @@ export function withRequestTrace<A, E, R, RE, RR>(
   redis?: Layer.Layer<Redis, RE, RR>,
   options: RequestTraceOptions = {}
 ): Layer.Layer<A, E | RE | RedisConnectionError | Config.ConfigError, R | Exclude<RR | CacheStore, A>> {
-  const connection: Layer.Layer<Redis, RE | RedisConnectionError | Config.ConfigError, RR> =
-    redis ?? redisFromEnvironment
-  return flushLayer(options).pipe(
-    Layer.provide(connection),
-    Layer.provideMerge(cacheLayer),
+  return withRedisUser(flushLayer(options), cacheLayer, redis).pipe(
     Layer.provide(Layer.effectDiscard(registerTraceFamilies))
   )
 }

@@ -16,9 +16,7 @@ export interface TraceFlushOptions extends FlushLayerOptions {
 
 /** The flush to the Redis of `options`, as the replica `options.replicaId` (default `POD_NAME`, else the hostname). */
 export const layer = (options: TraceFlushOptions): Layer.Layer<never, RedisConnectionError, CacheStore> =>
-  flushLayer(options.replicaId === undefined ? {} : { replicaId: options.replicaId }).pipe(
-    Layer.provide(Redis.layer(options.redis))
-  )
+  flushLayer(options).pipe(Layer.provide(Redis.layer(options.redis)))
 
 /** The flush with its settings from the configs; `layerConfig({ redis: redisConfig })` reads `REDIS_*`. */
 export const layerConfig = (

@@ -7,7 +7,7 @@
  * after a timeout) replaces itself, so nothing is counted twice; one replica
  * alone writes exactly the bytes of its own window.
  */
-import { redisScript, type ScriptCall } from "./Redis.ts"
+import { type RedisEntry, redisScript, type ScriptCall } from "./Redis.ts"
 
 /**
  * Where the parts of a trace key are kept. Outside the `aibrix:` prefix, so
@@ -154,25 +154,22 @@ export const mergeScript = redisScript("merge trace windows", MERGE_LUA)
 /** Windows per script run: bounded batches, all in one pipeline. */
 const MERGE_BATCH = 500
 
-/** One window to add: the trace key and the window's JSON. */
-export interface TracePart {
-  readonly key: string
-  readonly part: string
-}
-
-/** The script runs that add each part, as `partId`'s, to its key's sum. */
+/**
+ * The script runs that add each window (its trace key, and its JSON as the
+ * value), as `partId`'s part, to its key's sum.
+ */
 export const mergeCalls = (
-  parts: ReadonlyArray<TracePart>,
+  windows: ReadonlyArray<RedisEntry>,
   partId: string,
   ttlSeconds: number
 ): ReadonlyArray<ScriptCall> => {
   const calls: Array<ScriptCall> = []
-  for (let at = 0; at < parts.length; at += MERGE_BATCH) {
-    const batch = parts.slice(at, at + MERGE_BATCH)
+  for (let at = 0; at < windows.length; at += MERGE_BATCH) {
+    const batch = windows.slice(at, at + MERGE_BATCH)
     calls.push({
       script: mergeScript,
       keys: batch.flatMap(({ key }) => [key, partsKey(key)]),
-      args: [partId, ttlSeconds, ...batch.map(({ part }) => part)]
+      args: [partId, ttlSeconds, ...batch.map(({ value }) => value)]
     })
   }
   return calls

@@ -7,7 +7,7 @@ import { type CacheServices, Redis, RequestTracker, TraceFlush } from "../../src
 import { traceKey } from "../../src/trace/TraceWindow.ts"
 import { makePod } from "../support/fixtures.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
-import { eventually, readAll, readerClient } from "../support/redisClient.ts"
+import { eventually, readAll, readerClient, redisOptions } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
 
 /** 2025-01-01T00:00:00Z, on a 10 s boundary. */
@@ -41,7 +41,7 @@ describe("withRequestTrace (real redis-server)", () => {
       yield* TestClock.setTime(BASE + 4_000)
       const server = yield* redisServer()
       const reader = yield* readerClient(server)
-      const redis = { host: server.host, port: server.port, password: undefined }
+      const redis = redisOptions(server)
       const flushes = [
         ["plain", TraceFlush.layer({ redis })],
         [
@@ -119,7 +119,7 @@ describe("withRequestTrace (real redis-server)", () => {
             seconds += 10
             expected.push(traceKey("llama", BASE_S + seconds))
           })
-        const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
+        const redis = Redis.layer(redisOptions(server))
         const body: Effect.Effect<void, never, CacheServices> = Effect.gen(function* () {
           yield* TestClock.adjust(9_000) // :10, nothing open yet
           yield* interval(2) // :20

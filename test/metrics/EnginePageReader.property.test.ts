@@ -216,7 +216,7 @@ describe("EnginePageReader", () => {
             const text = damaged(engine.page(), harm)
             reads++
             assert.deepStrictEqual(
-              comparable(reader.read(text, selection, BASE_MODEL)),
+              comparable(reader.read(Buffer.from(text), selection, BASE_MODEL)),
               comparable(wholePage(text, selection))
             )
             if (reader.readByBlocks) blockReads++
@@ -243,7 +243,7 @@ describe("EnginePageReader", () => {
             const text = damaged(fixture.text, harm)
             reads++
             assert.deepStrictEqual(
-              comparable(reader.read(text, selection, BASE_MODEL)),
+              comparable(reader.read(Buffer.from(text), selection, BASE_MODEL)),
               comparable(wholePage(text, selection))
             )
             if (reader.readByBlocks) blockReads++
@@ -259,8 +259,14 @@ describe("EnginePageReader", () => {
     const engine = new SimulatedMetrics(["llama"], 1_727_000_000)
     const text = engine.page().replace('model_name="llama"} ', 'model_name="ll\uFFFDama"} ')
     const reader = new EnginePageReader()
-    assert.isTrue(Result.isSuccess(reader.read(text, everything, BASE_MODEL)))
-    const read = reader.read(text, everything, BASE_MODEL, true)
+    // U+FFFD written by the engine is a character like any other ...
+    assert.isTrue(Result.isSuccess(reader.read(Buffer.from(text), everything, BASE_MODEL)))
+    assert.deepStrictEqual(
+      comparable(reader.read(Buffer.from(text), everything, BASE_MODEL)),
+      comparable(wholePage(text, everything))
+    )
+    // ... but a byte that is not UTF-8 (0xFF here) spoils its family.
+    const read = reader.read(Buffer.from(text.replace("\uFFFD", "\u00ff"), "latin1"), everything, BASE_MODEL)
     assert.isFalse(reader.readByBlocks)
     assert.isTrue(Result.isSuccess(read) && read.success.malformed.length === 1)
   })
@@ -298,11 +304,11 @@ describe("EnginePageReader", () => {
       indented +
       'vllm:num_requests_waiting{model_name="llama"} 2\n'
     const reader = new EnginePageReader()
-    assert.isTrue(Result.isSuccess(reader.read(page(""), everything, BASE_MODEL)))
+    assert.isTrue(Result.isSuccess(reader.read(Buffer.from(page("")), everything, BASE_MODEL)))
     // The parser reads the indented line as a second HELP of the first family: the page is malformed.
     const text = page("  # HELP vllm:num_requests_running indented\n")
     assert.deepStrictEqual(
-      comparable(reader.read(text, everything, BASE_MODEL)),
+      comparable(reader.read(Buffer.from(text), everything, BASE_MODEL)),
       comparable(wholePage(text, everything))
     )
     assert.isTrue(Result.isFailure(wholePage(text, everything)))
@@ -310,7 +316,7 @@ describe("EnginePageReader", () => {
     const leading = `# a comment\n  # HELP vllm:num_requests_waiting indented\n${page("")}`
     assert.isUndefined(pageBlocks(leading))
     assert.deepStrictEqual(
-      comparable(new EnginePageReader().read(leading, everything, BASE_MODEL)),
+      comparable(new EnginePageReader().read(Buffer.from(leading), everything, BASE_MODEL)),
       comparable(wholePage(leading, everything))
     )
   })

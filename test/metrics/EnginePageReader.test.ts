@@ -23,7 +23,7 @@ const whole = (bytes: Buffer): PageMetrics => {
 }
 
 const read = (reader: EnginePageReader, bytes: Buffer): PageMetrics => {
-  const result = reader.readBytes(bytes, selection, MODEL)
+  const result = reader.read(bytes, selection, MODEL)
   assert.isTrue(Result.isSuccess(result))
   return Result.getOrThrow(result)
 }
@@ -83,7 +83,7 @@ describe("EnginePageReader over bytes", () => {
     for (let i = 0; i < 2; i++) {
       simulated.setGauge("llamé", "num_requests_running", i)
       const bytes = Buffer.from(simulated.page(), "utf8")
-      const result = reader.readBytes(bytes, selection, MODEL)
+      const result = reader.read(bytes, selection, MODEL)
       assert.isFalse(reader.readByBlocks)
       assert.isTrue(Result.isSuccess(result))
       assert.deepStrictEqual(Result.getOrThrow(result), whole(bytes))

@@ -10,6 +10,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { MODEL_LABEL, POD_GROUP_INDEX_LABEL } from "../../src/store/Pod.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makeAdapter, makePod, type PodOptions } from "../support/fixtures.ts"
+import { recordingTrace } from "../support/recordingTrace.ts"
 
 const { AdapterAdded, AdapterDeleted, AdapterUpdated, PodAdded, PodDeleted, PodDeletedByKey, PodUpdated } =
   DiscoveryEvent
@@ -468,19 +469,19 @@ describe("FleetStore: request counters", () => {
     expect(store.pendingRequests("m")).toBe(1)
     store.doneRequest("r1", 0)
     expect(store.pendingRequests("m")).toBe(0)
+    // The model came back: its counter counts on, and goes only once the model leaves with nothing pending.
+    store.addRequest(undefined, "r2", "m", 0)
+    expect(store.pendingRequests("m")).toBe(1)
+    store.doneRequest("r2", 0)
+    expect(store.sizes().pendingModels).toBe(1)
+    store.apply(PodDeletedByKey({ key: "default/p1" }))
+    expect(store.sizes().pendingModels).toBe(0)
   })
 
   it("hands every add and done to the trace recorder exactly once", () => {
     const store = storeWith({ name: "p1", model: "m" })
-    const calls: Array<string> = []
-    store.setTraceRecorder({
-      addRequest: (model) => {
-        calls.push(`add ${model}`)
-        return 7
-      },
-      currentTerm: () => 7,
-      doneRequest: (model, term, tokens) => calls.push(`done ${model} ${term} ${tokens?.input}:${tokens?.output}`)
-    })
+    const { recorder, calls } = recordingTrace(7)
+    store.setTraceRecorder(recorder)
     expect(store.addRequest(undefined, "r1", "m", 0)).toBe(7)
     expect(store.addRequest(undefined, "r1", "m", 0)).toBe(7)
     store.doneRequest("r1", 7, { input: 10, output: 20 })

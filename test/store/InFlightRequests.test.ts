@@ -12,6 +12,7 @@ import { MetricValue } from "../../src/store/MetricValue.ts"
 import { RoutingContext } from "../../src/store/RoutingContext.ts"
 import { makePod } from "../support/fixtures.ts"
 import { isCollected } from "../support/garbage.ts"
+import { recordingTrace } from "../support/recordingTrace.ts"
 
 const { PodAdded, PodDeletedByKey } = DiscoveryEvent
 const LIFETIME = 10_000
@@ -164,15 +165,8 @@ describe("FleetStore: requests past their lifetime", () => {
 
   it("the trace counts a released request neither completed nor again", () => {
     const store = storeWithPod()
-    const calls: Array<string> = []
-    store.setTraceRecorder({
-      addRequest: (model) => {
-        calls.push(`add ${model}`)
-        return 1
-      },
-      currentTerm: () => 1,
-      doneRequest: (model) => calls.push(`done ${model}`)
-    })
+    const { recorder, calls } = recordingTrace(1)
+    store.setTraceRecorder(recorder)
     store.addRequest(undefined, "r1", "m", 0)
     store.releaseExpired(LIFETIME)
     store.doneRequest("r1", 1)
@@ -184,8 +178,10 @@ describe("FleetStore: requests past their lifetime", () => {
     store.addRequest(undefined, "r1", "m", 0)
     store.apply(PodDeletedByKey({ key: "default/p1" }))
     expect(store.pendingRequests("m")).toBe(1)
+    expect(store.sizes().pendingModels).toBe(1)
     store.releaseExpired(LIFETIME)
     expect(store.pendingRequests("m")).toBe(0)
+    expect(store.sizes().pendingModels).toBe(0)
     store.apply(PodAdded({ pod: makePod({ name: "p1", model: "m" }) }))
     expect(store.pendingRequests("m")).toBe(0)
   })

@@ -7,7 +7,14 @@
  */
 import { Cause, Effect, Layer } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
-import { PageBody, ScrapeError, type ScrapeLimits } from "../../src/metrics/EngineScrape.ts"
+import {
+  declaredLength,
+  type PageBody,
+  pageOfAnswer,
+  pageTooLarge,
+  ScrapeError,
+  type ScrapeLimits
+} from "../../src/metrics/EngineScrape.ts"
 import { EngineTransport } from "../../src/metrics/EngineTransport.ts"
 
 export interface MockResponse {
@@ -61,27 +68,25 @@ const bytesOf = (body: MockResponse["body"], allowed: number): Effect.Effect<Uin
 }
 
 const page = (url: string, response: MockResponse, limits: ScrapeLimits): Effect.Effect<PageBody, ScrapeError> => {
-  const fail = (reason: ScrapeError["reason"], detail: string, status?: number) =>
-    Effect.fail(new ScrapeError(status === undefined ? { url, reason, detail } : { url, reason, detail, status }))
-  const declared = response.headers?.["content-length"]
-  const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined
-  if (length !== undefined && length > limits.maxPageBytes) {
-    return fail("too_large", `the page is larger than ${limits.maxPageBytes} bytes`)
-  }
+  const declared = declaredLength(response.headers?.["content-length"])
+  if (declared !== undefined && declared > limits.maxPageBytes)
+    return Effect.fail(pageTooLarge(url, limits.maxPageBytes))
   return bytesOf(response.body, limits.maxPageBytes).pipe(
-    Effect.catch((error) => fail("truncated", `the body broke off: ${error}`)),
-    Effect.flatMap((bytes): Effect.Effect<PageBody, ScrapeError> => {
-      if (bytes === undefined) return fail("too_large", `the page is larger than ${limits.maxPageBytes} bytes`)
-      const status = response.status ?? 200
-      if (status !== 200) return fail("status", `HTTP ${status}`, status)
-      if (length !== undefined && bytes.byteLength !== length) {
-        return fail("truncated", `${bytes.byteLength} bytes of the ${length} the answer declared`)
-      }
-      if (bytes.byteLength > 0 && bytes[bytes.byteLength - 1] !== 10) {
-        return fail("truncated", "the page does not end with a line break")
-      }
-      return Effect.succeed(new PageBody(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)))
-    })
+    Effect.catch((error) =>
+      Effect.fail(new ScrapeError({ url, reason: "truncated", detail: `the body broke off: ${error}` }))
+    ),
+    Effect.flatMap((bytes) =>
+      bytes === undefined
+        ? Effect.fail(pageTooLarge(url, limits.maxPageBytes))
+        : Effect.fromResult(
+            pageOfAnswer(
+              url,
+              response.status ?? 200,
+              declared,
+              Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+            )
+          )
+    )
   )
 }
 

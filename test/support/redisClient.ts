@@ -1,7 +1,15 @@
 /** A plain ioredis client, apart from the one under test, to read back what it wrote. */
 import { Effect, type Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
+import type { RedisOptions } from "../../src/trace/Redis.ts"
 import type { RedisServer } from "./redisServer.ts"
+
+/** Where the server is, as the library's Redis takes it (no password). */
+export const redisOptions = (server: RedisServer): RedisOptions => ({
+  host: server.host,
+  port: server.port,
+  password: undefined
+})
 
 export const readerClient = (server: RedisServer, password?: string): Effect.Effect<IORedis, never, Scope.Scope> =>
   Effect.acquireRelease(

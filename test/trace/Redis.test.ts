@@ -3,7 +3,7 @@ import { vi } from "vitest"
 import { Config, ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import { Redis, redisConfig } from "../../src/index.ts"
 import { connectRedis, redisService } from "../../src/trace/Redis.ts"
-import { countRoundTrips, eventually, readerClient } from "../support/redisClient.ts"
+import { countRoundTrips, eventually, readerClient, redisOptions } from "../support/redisClient.ts"
 import { freePort, redisServer } from "../support/redisServer.ts"
 import { captureLogs } from "../support/capturedLogs.ts"
 
@@ -104,7 +104,7 @@ describe("Redis (real redis-server)", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const reader = yield* readerClient(server)
-      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const connection = yield* connectRedis(redisOptions(server))
       const client = connection.client
       const redis = redisService(connection)
       const entries = Array.from({ length: 50 }, (_, i) => ({
@@ -125,7 +125,7 @@ describe("Redis (real redis-server)", () => {
   it.live("fails fast while the server is down and writes again once it is back", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
-      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const connection = yield* connectRedis(redisOptions(server))
       const redis = redisService(connection)
       yield* Effect.promise(() => server.stop())
       const error = yield* Effect.flip(redis.setWithExpiry([{ key: "k", value: "during" }], 600))
@@ -141,9 +141,7 @@ describe("Redis (real redis-server)", () => {
     Effect.gen(function* () {
       const server = yield* redisServer()
       const logs: Array<string> = []
-      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined }).pipe(
-        captureLogs(logs)
-      )
+      const connection = yield* connectRedis(redisOptions(server)).pipe(captureLogs(logs))
       const redis = redisService(connection)
       yield* Effect.promise(() => server.stop())
       // Several reconnection attempts fail meanwhile.
@@ -191,7 +189,7 @@ describe("Redis (real redis-server)", () => {
         Effect.map((list) => String(list).trim().split("\n").length)
       )
       const { client } = yield* Effect.scoped(
-        connectRedis({ host: server.host, port: server.port, password: undefined }).pipe(
+        connectRedis(redisOptions(server)).pipe(
           Effect.tap(() => Effect.map(clients, (count) => assert.strictEqual(count, 2)))
         )
       )

@@ -16,7 +16,7 @@ import { traceKey, TraceWindow, windowJson } from "../../src/trace/TraceWindow.t
 import { bucketOf } from "../../src/trace/TraceBucket.ts"
 import { makePod } from "../support/fixtures.ts"
 import { readTraces } from "../support/gatewayLoadReader.ts"
-import { countRoundTrips, readerClient } from "../support/redisClient.ts"
+import { countRoundTrips, readerClient, redisOptions } from "../support/redisClient.ts"
 import { redisServer } from "../support/redisServer.ts"
 
 /** A window with these requests added, and these (input, output) token sizes finished. */
@@ -80,7 +80,7 @@ describe("the merge script (real redis-server)", () => {
   it.live("computes what mergeParts does, for any parts", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
-      const redis = redisService(yield* connectRedis({ host: server.host, port: server.port, password: undefined }))
+      const redis = redisService(yield* connectRedis(redisOptions(server)))
       const reader = yield* readerClient(server)
       let run = 0
       yield* Effect.promise(() =>
@@ -88,7 +88,9 @@ describe("the merge script (real redis-server)", () => {
           fc.asyncProperty(fc.array(arbitraryPart, { minLength: 1, maxLength: 5 }), async (parts) => {
             const key = traceKey(`model-${run++}`, 1_735_689_600)
             for (const [i, part] of parts.entries()) {
-              await Effect.runPromise(redis.runScripts(mergeCalls([{ key, part }], `replica-${i}`, TRACE_TTL_SECONDS)))
+              await Effect.runPromise(
+                redis.runScripts(mergeCalls([{ key, value: part }], `replica-${i}`, TRACE_TTL_SECONDS))
+              )
             }
             assert.strictEqual(await reader.get(key), mergeParts(parts))
           }),
@@ -101,15 +103,15 @@ describe("the merge script (real redis-server)", () => {
   it.live("a part written again replaces itself; both keys live as long as a window", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
-      const redis = redisService(yield* connectRedis({ host: server.host, port: server.port, password: undefined }))
+      const redis = redisService(yield* connectRedis(redisOptions(server)))
       const reader = yield* readerClient(server)
       const key = traceKey("llama", 1_735_689_600)
       const mine = windowJson(window(4, [[20, 1024]]), 1)
       const theirs = windowJson(window(6, [[20, 1024]]), 2)
       // A flush retried after a timeout sends its part again.
-      yield* redis.runScripts(mergeCalls([{ key, part: mine }], "a", TRACE_TTL_SECONDS))
-      yield* redis.runScripts(mergeCalls([{ key, part: theirs }], "b", TRACE_TTL_SECONDS))
-      yield* redis.runScripts(mergeCalls([{ key, part: mine }], "a", TRACE_TTL_SECONDS))
+      yield* redis.runScripts(mergeCalls([{ key, value: mine }], "a", TRACE_TTL_SECONDS))
+      yield* redis.runScripts(mergeCalls([{ key, value: theirs }], "b", TRACE_TTL_SECONDS))
+      yield* redis.runScripts(mergeCalls([{ key, value: mine }], "a", TRACE_TTL_SECONDS))
       assert.strictEqual(yield* Effect.promise(() => reader.get(key)), mergeParts([mine, theirs]))
       assert.include(yield* Effect.promise(() => reader.get(key)), '"meta_total_reqs":10,')
       for (const stored of [key, partsKey(key)]) {
@@ -122,23 +124,29 @@ describe("the merge script (real redis-server)", () => {
   it.live("1,000 windows merge in one round trip, and again after Redis lost its scripts", () =>
     Effect.gen(function* () {
       const server = yield* redisServer()
-      const connection = yield* connectRedis({ host: server.host, port: server.port, password: undefined })
+      const connection = yield* connectRedis(redisOptions(server))
       const redis = redisService(connection)
       const reader = yield* readerClient(server)
-      const part = windowJson(window(2, [[10, 10]]), 0)
-      const calls = mergeCalls(
-        Array.from({ length: 1_000 }, (_, m) => ({ key: traceKey(`m${m}`, 10), part })),
-        "a",
-        600
-      )
+      const callsOf = (part: string) =>
+        mergeCalls(
+          Array.from({ length: 1_000 }, (_, m) => ({ key: traceKey(`m${m}`, 10), value: part })),
+          "a",
+          600
+        )
+      const first = windowJson(window(2, [[10, 10]]), 0)
       const trips = countRoundTrips(connection.client)
-      yield* redis.runScripts(calls)
+      yield* redis.runScripts(callsOf(first))
       assert.strictEqual(trips.count, 1, "one round trip, the script loaded in it")
-      yield* redis.runScripts(calls)
+      yield* redis.runScripts(callsOf(first))
       assert.strictEqual(trips.count, 2, "one round trip")
+      assert.strictEqual(yield* Effect.promise(() => reader.get(traceKey("m999", 10))), first)
       yield* Effect.promise(() => reader.script("FLUSH"))
-      yield* redis.runScripts(calls)
-      assert.strictEqual(yield* Effect.promise(() => reader.get(traceKey("m999", 10))), part)
+      // Another window under the same part: only a run of the reloaded script puts it in the keys.
+      const second = windowJson(window(3, [[10, 10]]), 1)
+      yield* redis.runScripts(callsOf(second))
+      for (const key of [traceKey("m0", 10), traceKey("m999", 10)]) {
+        assert.strictEqual(yield* Effect.promise(() => reader.get(key)), second)
+      }
     }).pipe(Effect.scoped)
   )
 })
@@ -152,7 +160,7 @@ describe("two replicas' trace windows (real redis-server)", () => {
       yield* TestClock.setTime(BASE + 1_000)
       const server = yield* redisServer()
       const reader = yield* readerClient(server)
-      const redis = Redis.layer({ host: server.host, port: server.port, password: undefined })
+      const redis = Redis.layer(redisOptions(server))
       const pods = [makePod({ name: "engine-0", model: "llama", ip: "10.0.0.1" })]
       const replica = (replicaId: string) => withRequestTrace(newTestCacheWithPods(pods, "llama"), redis, { replicaId })
       const requests = (prefix: string, count: number, finished: number) =>

@@ -57,7 +57,6 @@ const track = <A extends KubernetesObject>(
   }
 }
 
-/** Pods: added, updated (old, new), deleted (as last seen, else by key). */
 /** A pod as the informer delivers it: plain JSON with at least a name. */
 export const isPodObject = (item: unknown): item is V1Pod => isNamedObject(item)
 
@@ -83,6 +82,7 @@ export type AdapterObject = KubernetesObject & ModelAdapter
 
 export const isAdapterObject = (item: unknown): item is AdapterObject => isNamedObject(item)
 
+/** Pods the store tracks: added, updated (old, new), deleted (as last seen, else by key). */
 export const trackPods = (emit: Emit): TrackedObjects<V1Pod> =>
   track<V1Pod>(
     isTracked,

@@ -211,7 +211,7 @@ export const makeEngineRefresh = (
         }
         // One scrape, within the time limit and the pod's drop time, holding a slot of the gate.
         const lastGood = state.entry.engineScrapedAt ?? schedule.startedAt
-        const begun = now()
+        const begun = at
         const limits = {
           timeoutMs: Math.max(1, Math.min(options.timeoutMs, dropAt(state) - begun)),
           maxPageBytes: options.maxPageBytes

@@ -8,6 +8,7 @@ import {
   CommentLine,
   HASH,
   isBlank,
+  NEWLINE,
   OPEN_BRACE,
   RETURN,
   SPACE,
@@ -25,8 +26,6 @@ export interface FamilyBlock {
   readonly start: number
   readonly end: number
 }
-
-const NEWLINE = 10
 
 /**
  * Whether `[0, end)` holds only blank lines and comment lines that describe no

@@ -22,6 +22,7 @@ import {
   CLOSE_BRACE,
   COMMA,
   EQUALS,
+  HASH,
   isClass,
   isInfinityAt,
   LABEL_PART,
@@ -43,8 +44,6 @@ import { MetricValue } from "../../store/MetricValue.ts"
 import type { SampleMerge } from "../MetricCatalogue.ts"
 import { detached } from "./Detached.ts"
 import { suffixLength } from "../../exposition/Lexing.ts"
-
-const HASH = 35
 
 /**
  * Whether `word` is written at `start`. A slice compared whole is one native

@@ -37,7 +37,6 @@ export class PodScrape {
   /** `http://host:port` of the engine. */
   origin = ""
   path = METRICS_PATH
-  url = ""
   ready = false
   readonly outcomes: OutcomeCounts = zeroOutcomes()
   /** Scrapes in a row that failed; 0 after a good one. */
@@ -83,7 +82,11 @@ export class PodScrape {
       this.close()
       this.origin = origin
     }
-    this.url = this.origin + this.path
+  }
+
+  /** Where the engine's page is: its origin and path. */
+  get url(): string {
+    return this.origin + this.path
   }
 
   /** Closes the pod's connection, if open. */
@@ -116,9 +119,8 @@ interface PageRead {
 /** The page read as the pod's engine; an unlabelled pod's page that answers nothing may be another engine's. */
 const readPage = (context: ScrapeContext, state: PodScrape, body: PageBody): PageRead => {
   const readAs = (engine: Engine): Result.Result<PageMetrics, ScrapeError> =>
-    Result.mapError(
-      state.reader.readBytes(body.bytes, context.selectionFor(engine), state.entry.baseModel),
-      (failure) => malformedPage(state.url, failure)
+    Result.mapError(state.reader.read(body.bytes, context.selectionFor(engine), state.entry.baseModel), (failure) =>
+      malformedPage(state.url, failure)
     )
   const read = readAs(state.engine)
   if (read._tag === "Failure" || state.labelled || !answeredNothing(read.success)) {
@@ -156,7 +158,6 @@ const fetchFor = (
         .pipe(
           Effect.tap(() => {
             state.path = path
-            state.url = state.origin + path
             return Effect.logInfo("engine page found at another path").pipe(
               Effect.annotateLogs({ pod: state.entry.key, url: state.url })
             )

@@ -121,12 +121,7 @@ export class TraceFlusher {
         return Effect.void
       }
       this.#ticks++
-      const calls = mergeCalls(
-        records.map((record) => ({ key: record.key, part: record.value })),
-        this.#partId,
-        TRACE_TTL_SECONDS
-      )
-      return this.#redis.runScripts(calls).pipe(
+      return this.#redis.runScripts(mergeCalls(records, this.#partId, TRACE_TTL_SECONDS)).pipe(
         Effect.tapError(() => Effect.annotateCurrentSpan("aibrix.trace.failed", true)),
         Effect.matchEffect({
           onSuccess: () =>
